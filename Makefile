@@ -1,0 +1,55 @@
+# scangrade: every target installs what it needs first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint format bench enqueue workers migrate simulator up down clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/scangrade demo
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check pipeline workers tests bench migrations
+	$(BIN)/ruff format --check pipeline workers tests bench migrations
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format pipeline workers tests bench migrations
+	$(BIN)/ruff check --fix pipeline workers tests bench migrations
+
+bench: install
+	$(BIN)/python -m bench.run
+
+enqueue: install
+	@test -n "$(DIR)" || (echo "usage: make enqueue DIR=/scans/2026-11-21" >&2; exit 2)
+	$(BIN)/scangrade enqueue "$(DIR)" --wait
+
+workers: install
+	$(BIN)/scangrade workers
+
+migrate: install
+	$(BIN)/scangrade migrate
+
+simulator: install
+	$(BIN)/scangrade simulator
+
+up:
+	docker compose up -d
+
+down:
+	docker compose down
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,70 @@
+"""The errors scangrade raises on purpose, split by what the caller must do.
+
+```
+ScangradeError
+ ├─ Retryable                 try again later; the page is not at fault
+ │   ├─ Transient             provider 1/2/4/282000/336100…, HTTP 5xx, timeouts, S3 hiccups
+ │   └─ RateLimited           provider error 18: wait for the limiter, never a failure
+ ├─ Stop                      stop calling with this key; tell the operator
+ │   ├─ QuotaExhausted        provider 17 (daily) / 19 (total)
+ │   └─ AuthFailed            bad key or secret, no permission (6, 14, invalid_client)
+ ├─ TokenRejected             provider 100/110/111: refresh the token once, retry once
+ ├─ BadInput                  this file or page can never succeed: record it and go on
+ │   └─ ProviderRejected      the provider refused the page for good (216201, 282810…)
+ └─ Gone                      the provider no longer knows the task id (282808)
+```
+
+Adapters translate library exceptions into these with ``raise ... from e``; callers branch on
+the type, never on message text. Every message is safe to store and log: no access token, key
+or secret ever goes into one.
+"""
+
+from __future__ import annotations
+
+
+class ScangradeError(Exception):
+    """Root of every error scangrade raises on purpose."""
+
+
+class Retryable(ScangradeError):
+    """The operation may succeed if tried again later."""
+
+
+class Transient(Retryable):
+    """A passing fault of the provider, the network or a local service."""
+
+
+class RateLimited(Retryable):
+    """The provider answered 18: the account-wide QPS quota was exceeded."""
+
+
+class Stop(ScangradeError):
+    """Calls with this API key must stop until the operator acts."""
+
+
+class QuotaExhausted(Stop):
+    """The key's daily (17) or total (19) call allowance is spent."""
+
+
+class AuthFailed(Stop):
+    """The key or secret is wrong, or the key may not use this API."""
+
+
+class TokenRejected(ScangradeError):
+    """The access token is invalid or expired (100, 110, 111)."""
+
+
+class BadInput(ScangradeError):
+    """The input cannot become a graded page; record the reason and go on."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ProviderRejected(BadInput):
+    """The provider refused the page permanently; retrying would pay for nothing."""
+
+
+class Gone(ScangradeError):
+    """The provider does not know the task id (never created, or no longer kept)."""

@@ -1,0 +1,359 @@
+"""Split a PDF into page images the provider accepts, keeping scanner JPEGs untouched.
+
+Most PDFs that reach us come from scanners: every page is one full-page JPEG. Sending that
+JPEG as is keeps the scanner's quality and costs no decoding; every other page (text, vector
+drawings, annotations, odd placement) is rendered with PDFium, which draws it as a viewer would.
+
+Whole-document failures raise :class:`~pipeline.errors.BadInput` (codes ``pdf_invalid``,
+``pdf_corrupt``, ``pdf_encrypted``, ``pdf_no_pages``); a page that fails becomes a
+:class:`PdfPage` carrying its error, so one bad page never sinks its siblings.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pypdfium2 as pdfium
+from PIL import Image
+from pypdf import PageObject, PasswordType, PdfReader
+from pypdf.errors import PyPdfError
+from pypdf.generic import ArrayObject, DictionaryObject, NameObject, StreamObject
+
+from pipeline.errors import BadInput
+from pipeline.ingest.images import (
+    CORRECT_EDU_LIMITS,
+    Limits,
+    NormalisedPage,
+    load_image,
+    normalise,
+    normalise_image,
+    sniff,
+)
+
+log = logging.getLogger(__name__)
+
+Matrix = tuple[float, float, float, float, float, float]
+
+# pypdf raises its own errors and, on malformed files, plain Python ones from deep inside.
+_PYPDF_FAILURES: Final = (
+    PyPdfError,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    IndexError,
+    AssertionError,
+    OSError,
+    RecursionError,
+)
+_PAINTING_OPS: Final = frozenset(
+    {b"S", b"s", b"f", b"F", b"f*", b"B", b"B*", b"b", b"b*", b"sh", b"BI", b"INLINE IMAGE"}
+)
+_TEXT_SHOWING_OPS: Final = frozenset({b"Tj", b"TJ", b"'", b'"'})
+_INVISIBLE_TEXT: Final = (3, 7)  # render modes of OCR text layers: drawn nowhere
+_SIMPLE_SPACES: Final = frozenset({"/DeviceGray", "/DeviceRGB", "/CalGray", "/CalRGB"})
+_MIN_COVERAGE: Final = 0.9
+
+
+@dataclass(frozen=True)
+class PdfPage:
+    """One page of a PDF (1-based ``number``): its image, or why it has none."""
+
+    number: int
+    image: NormalisedPage | None = None
+    error: BadInput | None = None
+
+
+def pdf_page_count(data: bytes) -> int:
+    """Count pages without rendering, so a caller can create page records up front."""
+    reader, _ = _open_reader(data)
+    return len(reader.pages)
+
+
+def split_pdf(data: bytes, limits: Limits = CORRECT_EDU_LIMITS, *, dpi: int = 200) -> list[PdfPage]:
+    """Every page of the PDF as a :class:`PdfPage`, in order."""
+    return list(iter_pdf_pages(data, limits, dpi=dpi))
+
+
+def iter_pdf_pages(
+    data: bytes, limits: Limits = CORRECT_EDU_LIMITS, *, dpi: int = 200
+) -> Iterator[PdfPage]:
+    """Yield pages one at a time, so only one page's pixels are held in memory.
+
+    Document-level problems raise here, before the first page, not during iteration.
+    """
+    reader, encrypted = _open_reader(data)
+    return _pages(data, reader, _Renderer(data, encrypted, limits, dpi), limits)
+
+
+def _open_reader(data: bytes) -> tuple[PdfReader, bool]:
+    if b"%PDF-" not in data[:1024]:
+        raise BadInput(f"file is not a PDF: it looks like {sniff(data)}", code="pdf_invalid")
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        encrypted = reader.is_encrypted
+        # Scanners often set only an owner password; the empty user password then opens it.
+        if encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+            raise BadInput("PDF is encrypted and needs a password", code="pdf_encrypted")
+        count = len(reader.pages)
+    except BadInput:
+        raise
+    except _PYPDF_FAILURES as e:
+        raise BadInput(
+            f"PDF is damaged or truncated and cannot be read ({type(e).__name__}: {e})",
+            code="pdf_corrupt",
+        ) from e
+    if count == 0:
+        raise BadInput("PDF has no pages", code="pdf_no_pages")
+    return reader, encrypted
+
+
+def _pages(
+    data: bytes, reader: PdfReader, renderer: _Renderer, limits: Limits
+) -> Iterator[PdfPage]:
+    try:
+        for index in range(len(reader.pages)):
+            yield _one_page(index + 1, reader, renderer, limits)
+    finally:
+        renderer.close()
+
+
+def _one_page(number: int, reader: PdfReader, renderer: _Renderer, limits: Limits) -> PdfPage:
+    try:
+        image = _embedded_scan(number, reader, limits)
+        if image is None:
+            image = renderer.render(number)
+    except BadInput as e:
+        log.info("PDF page %d unusable: %s (%s)", number, e, e.code)
+        return PdfPage(number, error=e)
+    return PdfPage(number, image=image)
+
+
+def _embedded_scan(number: int, reader: PdfReader, limits: Limits) -> NormalisedPage | None:
+    """The page's own scanned image, or None when the page must be rendered instead."""
+    try:
+        page = reader.pages[number - 1]
+        scan = _scan_xobject(page)
+        if scan is None:
+            return None
+        xobject, turns = scan
+        return _extract(page, xobject, turns, limits)
+    except BadInput:
+        raise
+    except Exception as e:  # any surprise from a malformed page: let PDFium draw it
+        log.debug("page %d: embedded image unusable, rendering instead", number, exc_info=e)
+        return None
+
+
+def _scan_xobject(page: PageObject) -> tuple[StreamObject, list[Image.Transpose]] | None:
+    """The one image drawn over the whole page with nothing else visible, and how to turn it."""
+    resources = page.get("/Resources")
+    xobjects = resources.get_object().get("/XObject") if resources is not None else None
+    if not isinstance(xobjects, DictionaryObject) or len(xobjects) != 1:
+        return None
+    name, ref = next(iter(xobjects.items()))
+    xobject = ref.get_object()
+    if not isinstance(xobject, StreamObject) or xobject.get("/Subtype") != "/Image":
+        return None
+    if any(key in xobject for key in ("/SMask", "/Mask", "/Decode", "/ImageMask")):
+        return None
+    if _has_visible_annotations(page):
+        return None
+    ctm = _placement(page, name)
+    if ctm is None or not _covers_page(ctm, page):
+        return None
+    turns = _turns(ctm, page.rotation)
+    return None if turns is None else (xobject, turns)
+
+
+def _has_visible_annotations(page: PageObject) -> bool:
+    annotations = page.get("/Annots")
+    if annotations is None:
+        return False
+    return any(a.get_object().get("/Subtype") != "/Link" for a in annotations.get_object())
+
+
+def _placement(page: PageObject, name: str) -> Matrix | None:
+    """CTM of the single ``Do`` of ``name``, or None if the page draws anything else."""
+    contents = page.get_contents()
+    if contents is None:
+        return None
+    ctm: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+    render_mode = 0
+    saved: list[tuple[Matrix, int]] = []
+    found: Matrix | None = None
+    for operands, operator in contents.operations:
+        if operator == b"q":
+            saved.append((ctm, render_mode))
+        elif operator == b"Q" and saved:
+            ctm, render_mode = saved.pop()
+        elif operator == b"cm":
+            ctm = _multiply(tuple(float(x) for x in operands), ctm)
+        elif operator == b"Tr":
+            render_mode = int(operands[0])
+        elif operator in _PAINTING_OPS or (
+            operator in _TEXT_SHOWING_OPS and render_mode not in _INVISIBLE_TEXT
+        ):
+            return None
+        elif operator == b"Do":
+            if found is not None or operands[0] != name:
+                return None
+            found = ctm
+    return found
+
+
+def _multiply(m: tuple[float, ...], n: Matrix) -> Matrix:
+    a, b, c, d, e, f = m
+    return (
+        a * n[0] + b * n[2],
+        a * n[1] + b * n[3],
+        c * n[0] + d * n[2],
+        c * n[1] + d * n[3],
+        e * n[0] + f * n[2] + n[4],
+        e * n[1] + f * n[3] + n[5],
+    )
+
+
+def _covers_page(ctm: Matrix, page: PageObject) -> bool:
+    """True if image and visible page area nearly coincide (so neither shows much extra)."""
+    a, b, c, d, e, f = ctm
+    xs = (e, a + e, c + e, a + c + e)
+    ys = (f, b + f, d + f, b + d + f)
+    box = page.cropbox
+    left, bottom, right, top = float(box.left), float(box.bottom), float(box.right), float(box.top)
+    overlap_w = min(max(xs), right) - max(min(xs), left)
+    overlap_h = min(max(ys), top) - max(min(ys), bottom)
+    if overlap_w <= 0 or overlap_h <= 0:
+        return False
+    overlap = overlap_w * overlap_h
+    image_area = (max(xs) - min(xs)) * (max(ys) - min(ys))
+    page_area = (right - left) * (top - bottom)
+    return overlap >= _MIN_COVERAGE * page_area and overlap >= _MIN_COVERAGE * image_area
+
+
+def _turns(ctm: Matrix, rotate: int) -> list[Image.Transpose] | None:
+    """Transpositions that show the image as a viewer shows the page, or None if skewed.
+
+    Image rows run top to bottom, so image "right" is the CTM's x axis and image "down" is
+    minus its y axis; /Rotate then turns the page clockwise for display.
+    """
+    a, b, c, d, _, _ = ctm
+    if rotate % 90 or not ((_is_zero(b) and _is_zero(c)) or (_is_zero(a) and _is_zero(d))):
+        return None
+    right = _on_screen((a, b), rotate % 360)
+    down = _on_screen((-c, -d), rotate % 360)
+    turns: list[Image.Transpose] = []
+    if right[0] == 0:
+        turns.append(Image.Transpose.TRANSPOSE)
+        right, down = down, right
+    if right[0] < 0:
+        turns.append(Image.Transpose.FLIP_LEFT_RIGHT)
+    if down[1] < 0:
+        turns.append(Image.Transpose.FLIP_TOP_BOTTOM)
+    return turns
+
+
+def _is_zero(value: float) -> bool:
+    return abs(value) < 1e-6
+
+
+def _on_screen(vector: tuple[float, float], rotate: int) -> tuple[int, int]:
+    """Direction of a user-space vector on screen, as signs (right, down)."""
+    x, y = (0 if _is_zero(v) else math.copysign(1, v) for v in vector)
+    screen = {0: (x, -y), 90: (y, x), 180: (-x, y), 270: (-y, -x)}[rotate]
+    return int(screen[0]), int(screen[1])
+
+
+def _extract(
+    page: PageObject, xobject: StreamObject, turns: list[Image.Transpose], limits: Limits
+) -> NormalisedPage | None:
+    """The scan as stored, re-encoded only when it must turn or is not a plain JPEG."""
+    filters = _filters(xobject)
+    img: Image.Image | None
+    if filters == ["/DCTDecode"] and _simple_colours(xobject):
+        raw = xobject.get_data()
+        if not turns:
+            return normalise(raw, limits, source_hint="embedded")
+        img = load_image(raw, limits)
+    elif filters != ["/DCTDecode"] and (_simple_colours(xobject) or filters == ["/JPXDecode"]):
+        img = page.images[0].image
+    else:
+        img = None
+    if img is None:
+        return None
+    for turn in turns:
+        img = img.transpose(turn)
+    notes = [f"turned the scan as the page shows it (/Rotate {page.rotation})"] if turns else []
+    return normalise_image(img, limits, source="embedded", notes=notes)
+
+
+def _filters(xobject: StreamObject) -> list[str]:
+    value: Any = xobject.get("/Filter")
+    if value is None:
+        return []
+    value = value.get_object()
+    return [str(v) for v in value] if isinstance(value, ArrayObject) else [str(value)]
+
+
+def _simple_colours(xobject: StreamObject) -> bool:
+    """Gray or RGB, the spaces in which Pillow and a PDF viewer agree on every pixel."""
+    space: Any = xobject.get("/ColorSpace")
+    space = space.get_object() if space is not None else None
+    if isinstance(space, NameObject):
+        return str(space) in _SIMPLE_SPACES
+    if isinstance(space, ArrayObject) and space:
+        family = str(space[0])
+        if family == "/ICCBased":
+            return space[1].get_object().get("/N") in (1, 3)
+        return family in _SIMPLE_SPACES
+    return False
+
+
+class _Renderer:
+    """Draws pages with PDFium, opening the document only if some page needs it."""
+
+    def __init__(self, data: bytes, encrypted: bool, limits: Limits, dpi: int) -> None:
+        self._data = data
+        self._password = "" if encrypted else None
+        self._limits = limits
+        self._dpi = dpi
+        self._document: Any = None
+
+    def render(self, number: int) -> NormalisedPage:
+        try:
+            if self._document is None:
+                self._document = pdfium.PdfDocument(self._data, password=self._password)
+            page = self._document[number - 1]
+            try:
+                width, height = page.get_size()
+                scale = _render_scale(width, height, self._dpi, self._limits)
+                img = page.render(scale=scale).to_pil()
+            finally:
+                page.close()
+        except pdfium.PdfiumError as e:
+            raise BadInput(f"page {number} cannot be rendered ({e})", code="pdf_page_broken") from e
+        return normalise_image(img, self._limits, source="rendered")
+
+    def close(self) -> None:
+        if self._document is not None:
+            self._document.close()
+            self._document = None
+
+
+def _render_scale(width: float, height: float, dpi: int, limits: Limits) -> float:
+    """Pixels per point: ``dpi`` unless that breaks the provider's side limits."""
+    if width <= 0 or height <= 0:
+        raise BadInput(f"page size is {width}x{height} pt", code="pdf_page_broken")
+    short, long = min(width, height), max(width, height)
+    scale = dpi / 72
+    # PDFium rounds sizes up, hence the half pixel of margin below the maximum.
+    if long * scale > limits.max_side:
+        scale = (limits.max_side - 0.5) / long
+    if short * scale < limits.min_side and long * limits.min_side / short <= limits.max_side:
+        scale = limits.min_side / short
+    return scale

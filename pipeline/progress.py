@@ -1,0 +1,82 @@
+"""Where a batch stands: counts by state, and closing a batch once every page has ended."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from pipeline.db.models import Batch, Document, Page
+from pipeline.db.states import DocumentState, PageState
+
+_FINISH = text(
+    """
+    UPDATE batches SET state = 'done', finished_at = now()
+    WHERE id = :batch_id AND state = 'running'
+      AND NOT EXISTS (SELECT 1 FROM documents
+                      WHERE batch_id = :batch_id AND state IN ('pending', 'ingesting'))
+      AND NOT EXISTS (SELECT 1 FROM pages
+                      WHERE batch_id = :batch_id AND state NOT IN ('done', 'failed'))
+    """
+)
+
+
+def finish_batch_if_done(session: Session, batch_id: int) -> None:
+    """Mark the batch done once no document or page is still on its way."""
+    session.execute(_FINISH, {"batch_id": batch_id})
+
+
+@dataclass
+class BatchProgress:
+    """Counts a progress bar and a summary need."""
+
+    batch_id: int
+    name: str
+    state: str
+    documents: dict[str, int] = field(default_factory=dict)
+    pages: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total_pages(self) -> int:
+        """Pages known so far (documents still being ingested add more)."""
+        return sum(self.pages.values())
+
+    @property
+    def ended_pages(self) -> int:
+        """Pages done or failed."""
+        return self.pages.get(PageState.DONE, 0) + self.pages.get(PageState.FAILED, 0)
+
+    @property
+    def ingesting(self) -> int:
+        """Documents not yet split into pages."""
+        return self.documents.get(DocumentState.PENDING, 0) + self.documents.get(
+            DocumentState.INGESTING, 0
+        )
+
+    @property
+    def finished(self) -> bool:
+        """Every document ingested or failed, every page done or failed."""
+        return self.ingesting == 0 and self.ended_pages == self.total_pages
+
+    @property
+    def failed(self) -> int:
+        """Failed pages plus documents that never became pages."""
+        return self.pages.get(PageState.FAILED, 0) + self.documents.get(DocumentState.FAILED, 0)
+
+
+def batch_progress(session: Session, batch_id: int) -> BatchProgress:
+    """Counts by state for one batch."""
+    batch = session.get_one(Batch, batch_id)
+    docs = session.execute(
+        select(Document.state, func.count()).where(Document.batch_id == batch_id)
+        .group_by(Document.state)
+    ).all()
+    pages = session.execute(
+        select(Page.state, func.count()).where(Page.batch_id == batch_id).group_by(Page.state)
+    ).all()
+    return BatchProgress(
+        batch_id, batch.name, batch.state,
+        documents={state: count for state, count in docs},
+        pages={state: count for state, count in pages},
+    )

@@ -1,0 +1,44 @@
+"""The provider's error codes, sorted by what scangrade must do about them (API_NOTES.md)."""
+
+from __future__ import annotations
+
+from pipeline.errors import (
+    AuthFailed,
+    Gone,
+    ProviderRejected,
+    QuotaExhausted,
+    RateLimited,
+    ScangradeError,
+    TokenRejected,
+    Transient,
+)
+
+TRANSIENT = frozenset({1, 2, 4, 13, 216630, 216634, 282000, 282112, 282810, 336000, 336100})
+RATE = frozenset({18})
+QUOTA = frozenset({17, 19})
+TOKEN = frozenset({100, 110, 111})
+AUTH = frozenset({3, 6, 14, 15, 336004})
+GONE = frozenset({282808})
+_INPUT_RANGES = ((216100, 216103), (216200, 216203), (282100, 282103), (282110, 282114))
+INPUT = frozenset(
+    {216110, 282003, 336001, 336002, 336003, 336005, 336006}
+    | {code for low, high in _INPUT_RANGES for code in range(low, high + 1)}
+) - TRANSIENT
+
+
+def error_for(code: int, message: str, context: str) -> ScangradeError:
+    """The scangrade error for a provider ``error_code``; unknown codes count as transient."""
+    text = f"{context}: provider error {code} {message!r}"
+    if code in RATE:
+        return RateLimited(text)
+    if code in TOKEN:
+        return TokenRejected(text)
+    if code in QUOTA:
+        return QuotaExhausted(text)
+    if code in AUTH:
+        return AuthFailed(text)
+    if code in GONE:
+        return Gone(text)
+    if code in INPUT:
+        return ProviderRejected(text, code=str(code))
+    return Transient(text)

@@ -1,0 +1,108 @@
+"""Reaching Postgres and Redis, creating the database, and applying migrations.
+
+When a service is down the operator is told exactly what to start; where a Docker engine
+runs, ``docker compose`` starts it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg
+import redis
+from alembic import command
+from alembic.config import Config
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_HOW_TO_START = {
+    "postgres": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+    "   (or: docker compose up -d postgres)",
+    "redis": 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" '
+    "--appendonly no   (or: docker compose up -d redis)",
+}
+
+
+class ServiceDown(Exception):
+    """A service the pipeline needs does not answer."""
+
+
+def _server_dsn(settings: Settings, database: str | None = None) -> str:
+    url = make_url(settings.database_url)
+    url = url.set(drivername="postgresql", database=database or "postgres")
+    return url.render_as_string(hide_password=False)
+
+
+def problems(settings: Settings) -> dict[str, str]:
+    """Which of Postgres and Redis do not answer, with the error."""
+    found: dict[str, str] = {}
+    try:
+        psycopg.connect(_server_dsn(settings), connect_timeout=3).close()
+    except psycopg.Error as e:
+        found["postgres"] = str(e).strip().splitlines()[0]
+    try:
+        redis.Redis.from_url(settings.redis_url, socket_connect_timeout=3).ping()
+    except redis.RedisError as e:
+        found["redis"] = str(e)
+    return found
+
+
+def ensure_services(settings: Settings) -> None:
+    """Return once Postgres and Redis answer; start them with Docker if it can, else explain."""
+    down = problems(settings)
+    if down and _docker_available():
+        log.info("starting %s with docker compose", ", ".join(down))
+        subprocess.run(["docker", "compose", "up", "-d", *down], cwd=ROOT, check=False)
+        for _ in range(30):
+            time.sleep(1)
+            down = problems(settings)
+            if not down:
+                break
+    if down:
+        lines = [f"{name} is not reachable ({error}). Start it with:\n    {_HOW_TO_START[name]}"
+                 for name, error in down.items()]
+        raise ServiceDown("\n".join(lines))
+
+
+def _docker_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
+
+
+def create_database(settings: Settings) -> bool:
+    """Create the configured database if it does not exist; True if it was created."""
+    name = make_url(settings.database_url).database
+    assert name, "SCANGRADE_DATABASE_URL names no database"
+    with psycopg.connect(_server_dsn(settings), autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return False
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return True
+
+
+def drop_database(settings: Settings) -> None:
+    """Drop the configured database (tests use one database per run)."""
+    name = make_url(settings.database_url).database
+    assert name
+    with psycopg.connect(_server_dsn(settings), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+
+def migrate(settings: Settings, revision: str = "head") -> None:
+    """Create the database if needed and apply the Alembic migrations."""
+    create_database(settings)
+    config = Config(toml_file=str(ROOT / "pyproject.toml"))
+    config.attributes["database_url"] = settings.database_url
+    command.upgrade(config, revision)

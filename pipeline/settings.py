@@ -1,0 +1,97 @@
+"""The one settings object: every knob is an environment variable prefixed ``SCANGRADE_``.
+
+Read once through :func:`get_settings`; nothing is read at import time. The README lists every
+variable; ``scangrade settings`` prints the effective values with secrets masked.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Api = Literal["correct_edu"]
+Operation = Literal["create_task", "get_result"]
+
+
+class Settings(BaseSettings):
+    """Deployment configuration, from the environment (or a ``.env`` file)."""
+
+    model_config = SettingsConfigDict(env_prefix="SCANGRADE_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        "postgresql+psycopg://postgres@127.0.0.1:5432/scangrade",
+        description="SQLAlchemy URL of the Postgres database that records all work.",
+    )
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis: Celery broker, shared rate limiter and token cache.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3 endpoint (MinIO, moto); unset means AWS itself."
+    )
+    s3_bucket: str = Field("scangrade", description="Bucket for originals, pages and results.")
+    s3_region: str = Field("us-east-1", description="S3 region name.")
+    s3_access_key_id: SecretStr | None = Field(
+        None, description="S3 access key; unset means boto3's usual credential chain."
+    )
+    s3_secret_access_key: SecretStr | None = Field(None, description="S3 secret key.")
+
+    baidu_base_url: str = Field(
+        "https://aip.baidubce.com",
+        description="Provider base URL; the OAuth and every API URL derive from it.",
+    )
+    baidu_api_key: SecretStr | None = Field(None, description="Provider API key (client_id).")
+    baidu_secret_key: SecretStr | None = Field(
+        None, description="Provider secret key (client_secret)."
+    )
+    http_timeout_s: float = Field(60.0, description="Timeout of one provider HTTP call.")
+
+    correct_edu_create_qps: float = Field(2.0, description="correct_edu create_task quota per key.")
+    correct_edu_get_qps: float = Field(2.0, description="correct_edu get_result quota per key.")
+
+    poll_first_min_s: float = Field(5.0, description="Earliest first poll after submission.")
+    poll_first_max_s: float = Field(10.0, description="Latest first poll after submission.")
+    poll_backoff: float = Field(1.6, description="Factor between successive poll delays.")
+    poll_max_interval_s: float = Field(60.0, description="Longest wait between two polls.")
+    poll_lease_s: float = Field(
+        90.0, description="A dispatched poll not done by then is dispatched again."
+    )
+    poll_give_up_s: float = Field(
+        6 * 3600.0, description="A task still unfinished this long after submission fails."
+    )
+
+    stale_after_s: float = Field(
+        300.0, description="Work in one state longer than this is re-nudged by the reconciler."
+    )
+    task_time_limit_s: int = Field(
+        300, description="Hard time limit of any task (kept below the broker's visibility)."
+    )
+    visibility_timeout_s: int = Field(
+        3600, description="Redis broker visibility timeout; must exceed every time limit."
+    )
+    max_page_attempts: int = Field(5, description="Transient failures tolerated per page stage.")
+
+    ingest_concurrency: int = Field(2, description="Ingest worker processes per host.")
+    submit_concurrency: int = Field(4, description="Submit worker threads per host.")
+    poll_concurrency: int = Field(4, description="Poll worker threads per host.")
+    persist_concurrency: int = Field(4, description="Persist and archive worker threads per host.")
+
+    log_json: bool = Field(False, description="Log one JSON object per line.")
+    log_level: str = Field("INFO", description="Root log level.")
+
+    def qps(self, api: Api, op: Operation) -> float:
+        """The account-wide quota of one provider operation, in calls per second."""
+        quotas: dict[tuple[str, str], float] = {
+            ("correct_edu", "create_task"): self.correct_edu_create_qps,
+            ("correct_edu", "get_result"): self.correct_edu_get_qps,
+        }
+        return quotas[(api, op)]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

@@ -1,0 +1,111 @@
+"""``/_sim/*``: the simulator's own endpoints for tests and benchmarks (not the provider's).
+
+They expose what only the provider knows (every call and its outcome, every task and when it
+became ready) so a benchmark can compute the oracle and a test can check exactly-once
+ingestion, and they change behaviour at run time (config, faults, token expiry, reset).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from pipeline.simulator.faults import FaultRule
+from pipeline.simulator.state import SimState
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object; ValueError if it is anything else."""
+    raw = await request.body()
+    body = json.loads(raw) if raw.strip() else {}
+    if not isinstance(body, dict):
+        raise ValueError("body must be a JSON object")
+    return body
+
+
+def _bad_request(message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=400)
+
+
+class AdminHandlers:
+    """Introspection and control of one simulator."""
+
+    def __init__(self, state: SimState) -> None:
+        self.state = state
+
+    def routes(self) -> list[BaseRoute]:
+        """The ``/_sim`` routes, for ``create_app``."""
+        return [
+            Route("/_sim/stats", self.stats, methods=["GET"]),
+            Route("/_sim/calls", self.calls, methods=["GET"]),
+            Route("/_sim/tasks", self.tasks, methods=["GET"]),
+            Route("/_sim/reset", self.reset, methods=["POST"]),
+            Route("/_sim/config", self.config, methods=["GET", "POST"]),
+            Route("/_sim/faults", self.faults, methods=["GET", "POST"]),
+            Route("/_sim/expire_tokens", self.expire_tokens, methods=["POST"]),
+        ]
+
+    async def stats(self, request: Request) -> Response:
+        """Outcome counts per operation and per key, task and object totals."""
+        with self.state.lock:
+            body = self.state.stats.to_json(len(self.state.tasks.tasks))
+        return JSONResponse(body)
+
+    async def calls(self, request: Request) -> Response:
+        """The call log ``[[epoch, api_key, op, outcome], ...]``; ``?since=`` filters by time."""
+        try:
+            since = float(request.query_params.get("since", "-inf"))
+        except ValueError:
+            return _bad_request("since must be a number")
+        with self.state.lock:
+            log = [list(entry) for entry in self.state.stats.log if entry[0] > since]
+        return JSONResponse({"calls": log})
+
+    async def tasks(self, request: Request) -> Response:
+        """Every stored task with its questions, slots and timings."""
+        with self.state.lock:
+            body = {tid: task.to_json() for tid, task in self.state.tasks.tasks.items()}
+        return JSONResponse({"tasks": body})
+
+    async def reset(self, request: Request) -> Response:
+        """Clear stats, call log, tasks, quota windows and fault rules (tokens survive)."""
+        self.state.reset()
+        return JSONResponse({"ok": True})
+
+    async def config(self, request: Request) -> Response:
+        """Read, or change (any subset of the run-time fields), the configuration."""
+        if request.method == "POST":
+            try:
+                changes = await _json_object(request)
+                with self.state.lock:
+                    self.state.config.apply_runtime(changes)
+            except ValueError as exc:
+                return _bad_request(str(exc))
+        with self.state.lock:
+            body = self.state.config.to_json()
+        return JSONResponse(body)
+
+    async def faults(self, request: Request) -> Response:
+        """Read, or replace with ``{"rules": [...]}``, the fault rules."""
+        if request.method == "POST":
+            try:
+                body = await _json_object(request)
+                rules = [FaultRule.from_json(rule) for rule in body.get("rules", [])]
+            except (ValueError, TypeError) as exc:
+                return _bad_request(str(exc))
+            with self.state.lock:
+                self.state.faults.set_rules(rules)
+        with self.state.lock:
+            current = self.state.faults.to_json()
+        return JSONResponse({"rules": current})
+
+    async def expire_tokens(self, request: Request) -> Response:
+        """Expire every token issued so far, so the next API calls answer 111."""
+        with self.state.lock:
+            count = self.state.tokens.expire_all(now=time.time())
+        return JSONResponse({"expired": count})

@@ -1,0 +1,123 @@
+"""Pillow drawings of the provider's result images: marked question crops and marked pages.
+
+Rendering is a pure function of the uploaded bytes and the grading, so an object fetched twice
+is the same bytes twice; that lets an archiver compare checksums and lets tests assert it.
+Only shapes are drawn (no text), so the output does not depend on which fonts are installed.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+from PIL import Image, ImageDraw
+
+from pipeline.simulator.grading import Box, GradedPage, Question, Slot
+
+_COLOURS: dict[int, tuple[int, int, int]] = {
+    0: (160, 160, 160),
+    1: (0, 170, 60),
+    2: (220, 30, 30),
+    3: (128, 128, 128),
+}
+
+
+def render_crop(image_bytes: bytes, question: Question) -> bytes:
+    """PNG of one question's area with a mark drawn on every slot."""
+    with Image.open(io.BytesIO(image_bytes)) as source:
+        page = source.convert("RGB")
+    bounds = _clamp(question.bounds, page.width, page.height)
+    crop = page.crop((bounds.left_x, bounds.left_y, bounds.right_x, bounds.right_y))
+    draw = ImageDraw.Draw(crop)
+    width = _line_width(page)
+    for slot in question.slots:
+        _mark_slot(draw, slot, -bounds.left_x, -bounds.left_y, width)
+    return _png(crop)
+
+
+def render_page(image_bytes: bytes, graded: GradedPage) -> bytes:
+    """PNG of the whole page with every question boxed and every slot marked."""
+    with Image.open(io.BytesIO(image_bytes)) as source:
+        page = source.convert("RGB")
+    draw = ImageDraw.Draw(page)
+    width = _line_width(page)
+    for question in graded.questions:
+        colour = _COLOURS[question.correct_result]
+        for area in question.areas:
+            draw.rectangle(_xy(area, 0, 0), outline=colour, width=width)
+        for slot in question.slots:
+            _mark_slot(draw, slot, 0, 0, width)
+    return _png(page)
+
+
+def _mark_slot(draw: ImageDraw.ImageDraw, slot: Slot, dx: int, dy: int, width: int) -> None:
+    """Outline the answer area and draw a tick, a cross or a dash beside it."""
+    colour = _COLOURS[slot.correct_result]
+    x0, y0, x1, y1 = _xy(slot.area, dx, dy)
+    draw.rectangle((x0, y0, x1, y1), outline=colour, width=max(1, width // 2))
+    size = max(6, min(y1 - y0, 60))
+    mx, my = x1 - size, y0
+    if slot.correct_result == 1:
+        points = [(mx, my + size // 2), (mx + size // 3, my + size), (mx + size, my)]
+        draw.line(points, fill=colour, width=width)
+    elif slot.correct_result == 2:
+        draw.line([(mx, my), (mx + size, my + size)], fill=colour, width=width)
+        draw.line([(mx, my + size), (mx + size, my)], fill=colour, width=width)
+    elif slot.correct_result == 3:
+        draw.line([(mx, my + size // 2), (mx + size, my + size // 2)], fill=colour, width=width)
+
+
+def _xy(box: Box, dx: int, dy: int) -> tuple[int, int, int, int]:
+    """Pillow's inclusive rectangle for a box shifted by (dx, dy)."""
+    return (box.left_x + dx, box.left_y + dy, box.right_x + dx - 1, box.right_y + dy - 1)
+
+
+def _clamp(box: Box, width: int, height: int) -> Box:
+    left, top = max(0, box.left_x), max(0, box.left_y)
+    return Box(
+        left, top, max(left + 1, min(width, box.right_x)), max(top + 1, min(height, box.right_y))
+    )
+
+
+def _line_width(page: Image.Image) -> int:
+    return max(2, min(page.width, page.height) // 300)
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=3)
+    return out.getvalue()
+
+
+class RenderCache:
+    """A small LRU of rendered PNGs keyed by (image digest, object id).
+
+    Objects are rendered lazily when fetched; archivers usually fetch each one once, but
+    retries and checksum comparisons fetch again, and rendering a page costs tens of ms.
+    """
+
+    def __init__(self, capacity: int = 64) -> None:
+        self._capacity = capacity
+        self._items: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_render(self, key: tuple[str, str], render: Callable[[], bytes]) -> bytes:
+        """The cached PNG for ``key``, rendering it (outside the lock) on a miss."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        png = render()
+        with self._lock:
+            self._items[key] = png
+            self._items.move_to_end(key)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+        return png
+
+    def clear(self) -> None:
+        """Drop every cached PNG."""
+        with self._lock:
+            self._items.clear()

@@ -1,0 +1,137 @@
+"""Ingest: turn one document's originals (from S3) into normalised page images and page rows.
+
+A broken page fails alone; a broken document fails with a reason the operator can act on.
+Page images land in S3 under deterministic keys and page rows are inserted with ON CONFLICT
+DO NOTHING, so a second run of the same document (a crash, a duplicate nudge) adds nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+
+from pipeline import nudges
+from pipeline.db.models import Artifact, Document, Page
+from pipeline.db.session import session_scope
+from pipeline.db.states import ArtifactState, DocumentState, PageState
+from pipeline.db.transitions import move
+from pipeline.errors import BadInput
+from pipeline.ingest.images import NormalisedPage, normalise, split_image
+from pipeline.ingest.pdf import split_pdf
+from pipeline.storage import ObjectStore, page_key
+
+log = logging.getLogger(__name__)
+
+_SUFFIX = {"image/jpeg": ".jpg", "image/png": ".png", "image/bmp": ".bmp"}
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    batch_id: int
+    kind: str
+    original_keys: list[str]
+
+
+def ingest_document(document_id: int, store: ObjectStore) -> int:
+    """Split, normalise and record a document's pages; returns the pages made ready."""
+    doc = _claim(document_id)
+    if doc is None:
+        return 0
+    try:
+        originals = [store.get(key) for key in doc.original_keys]
+        rows = [_page_row(store, doc, number, page) for number, page in _pages(doc.kind, originals)]
+    except BadInput as e:
+        _fail(document_id, e)
+        return 0
+    except Exception:
+        with session_scope() as session:  # let the retry, or the reconciler, run it again
+            move(session, Document, document_id, DocumentState.INGESTING, DocumentState.PENDING)
+        raise
+    ready = _record_pages(doc, rows)
+    nudges.send("submit", ready)
+    return len(ready)
+
+
+def _claim(document_id: int) -> _Claimed | None:
+    with session_scope() as session:
+        if not move(
+            session, Document, document_id, DocumentState.PENDING, DocumentState.INGESTING,
+            attempts=Document.attempts + 1,
+        ):
+            log.info("document %d is not pending; duplicate nudge ignored", document_id)
+            return None
+        doc = session.get_one(Document, document_id)
+        return _Claimed(doc.id, doc.batch_id, doc.kind, list(doc.original_keys))
+
+
+def _pages(kind: str, originals: list[bytes]) -> Iterator[tuple[int, NormalisedPage | BadInput]]:
+    """Every page of the document in order, or the reason a page cannot be used."""
+    if kind == "pdf":
+        for pdf_page in split_pdf(originals[0]):
+            yield pdf_page.number, pdf_page.image or pdf_page.error  # type: ignore[misc]
+        return
+    number = 0
+    for data in originals:
+        frames = split_image(data)
+        for frame in frames:
+            number += 1
+            try:
+                yield number, normalise(frame)
+            except BadInput as e:
+                if len(originals) == 1 and len(frames) == 1:
+                    raise  # a single image that cannot be used fails its document
+                yield number, e
+
+
+def _page_row(
+    store: ObjectStore, doc: _Claimed, number: int, page: NormalisedPage | BadInput
+) -> dict[str, object]:
+    row: dict[str, object] = {"batch_id": doc.batch_id, "document_id": doc.id, "page_no": number}
+    if isinstance(page, BadInput):
+        return row | {"state": PageState.FAILED, "error": str(page), "error_code": page.code}
+    key = page_key(doc.batch_id, doc.id, number, _SUFFIX.get(page.content_type, ".img"))
+    stored = store.put(key, page.data, page.content_type)
+    return row | {
+        "sha256": stored.sha256, "width": page.width, "height": page.height,
+        "image_key": stored.key, "source": page.source, "notes": list(page.notes),
+        "state": PageState.READY, "_size": stored.size, "_type": page.content_type,
+    }
+
+
+def _record_pages(doc: _Claimed, rows: list[dict[str, object]]) -> list[int]:
+    with session_scope() as session:
+        for row in rows:
+            size, content_type = row.pop("_size", None), row.pop("_type", None)
+            page_id = session.scalar(
+                insert(Page).values(**row)
+                .on_conflict_do_nothing(index_elements=["document_id", "page_no"])
+                .returning(Page.id)
+            )
+            if page_id is not None and row.get("image_key"):
+                session.execute(
+                    insert(Artifact).values(
+                        batch_id=doc.batch_id, document_id=doc.id, page_id=page_id,
+                        kind="page_image", s3_key=row["image_key"], sha256=row["sha256"],
+                        size_bytes=size, content_type=content_type,
+                        state=ArtifactState.ARCHIVED, archived_at=func.now(),
+                    ).on_conflict_do_nothing(index_elements=["s3_key"])
+                )
+        move(session, Document, doc.id, DocumentState.INGESTING, DocumentState.INGESTED,
+             page_count=len(rows))
+        ready = session.scalars(
+            select(Page.id).where(Page.document_id == doc.id, Page.state == PageState.READY)
+        ).all()
+    log.info("document %d: %d pages, %d ready to submit", doc.id, len(rows), len(ready))
+    return list(ready)
+
+
+def _fail(document_id: int, error: BadInput) -> None:
+    log.warning("document %d cannot be ingested: %s", document_id, error)
+    with session_scope() as session:
+        move(session, Document, document_id, DocumentState.INGESTING, DocumentState.FAILED,
+             error=str(error), error_code=error.code)

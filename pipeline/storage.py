@@ -1,0 +1,144 @@
+"""The object store (S3, MinIO, moto): the only module that talks to boto3.
+
+Keys say batch, document and page by id, never a student's name or a file name, so a bucket
+listing leaks nothing personal. Every object is private (no ACL grants, public access blocked
+where the store supports it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pipeline.errors import ScangradeError, Transient
+from pipeline.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+class ObjectMissing(ScangradeError):
+    """The key is not in the bucket."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What was written: enough to record an artifact row."""
+
+    key: str
+    sha256: str
+    size: int
+    content_type: str
+
+
+def original_key(batch_id: int, document_id: int, index: int, suffix: str) -> str:
+    """Where an original scanned file is kept (image sets have several, by index)."""
+    return f"batches/{batch_id}/documents/{document_id}/original/{index:04d}{suffix.lower()}"
+
+
+def page_key(batch_id: int, document_id: int, page_no: int, suffix: str) -> str:
+    """Where the normalised page image sent to the provider is kept."""
+    return f"batches/{batch_id}/documents/{document_id}/pages/{page_no:04d}/page{suffix}"
+
+
+def result_prefix(batch_id: int, document_id: int, page_no: int, task_id: str) -> str:
+    """Folder of one provider task's answer and result images."""
+    return f"batches/{batch_id}/documents/{document_id}/pages/{page_no:04d}/tasks/{task_id}"
+
+
+class ObjectStore:
+    """Puts and gets whole objects, translating boto3's errors into scangrade's."""
+
+    def __init__(self, settings: Settings) -> None:
+        access = settings.s3_access_key_id
+        secret = settings.s3_secret_access_key
+        self.bucket = settings.s3_bucket
+        self._client: S3Client = boto3.client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url,
+            region_name=settings.s3_region,
+            aws_access_key_id=access.get_secret_value() if access else None,
+            aws_secret_access_key=secret.get_secret_value() if secret else None,
+            config=Config(
+                connect_timeout=5,
+                read_timeout=60,
+                retries={"max_attempts": 3, "mode": "standard"},
+                s3={"addressing_style": "path"},
+            ),
+        )
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if it is missing, and keep it private."""
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            self._call(self._client.create_bucket, Bucket=self.bucket)
+        block = {
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        }
+        self._call(
+            self._client.put_public_access_block,
+            Bucket=self.bucket,
+            PublicAccessBlockConfiguration=block,
+        )
+
+    def put(self, key: str, data: bytes, content_type: str) -> StoredObject:
+        """Write an object (idempotent: the same key and bytes give the same object)."""
+        digest = hashlib.sha256(data).hexdigest()
+        self._call(
+            self._client.put_object,
+            Bucket=self.bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            Metadata={"sha256": digest},
+        )
+        return StoredObject(key=key, sha256=digest, size=len(data), content_type=content_type)
+
+    def get(self, key: str) -> bytes:
+        """Read a whole object."""
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=key)
+            return response["Body"].read()
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+                raise ObjectMissing(f"s3://{self.bucket}/{key} does not exist") from e
+            raise Transient(f"S3 get of {key} failed: {_describe(e)}") from e
+        except BotoCoreError as e:
+            raise Transient(f"S3 get of {key} failed: {_describe(e)}") from e
+
+    def keys(self, prefix: str = "") -> list[str]:
+        """Every key under a prefix (for tests, replays and the demo summary)."""
+        paginator = self._client.get_paginator("list_objects_v2")
+        found: list[str] = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            found.extend(item["Key"] for item in page.get("Contents", []))
+        return found
+
+    def _call(self, method: Any, **kwargs: Any) -> Any:
+        try:
+            return method(**kwargs)
+        except (ClientError, BotoCoreError) as e:
+            raise Transient(f"S3 {method.__name__} failed: {_describe(e)}") from e
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        err = error.response.get("Error", {})
+        return f"{err.get('Code', '?')} {err.get('Message', '')}".strip()
+    return type(error).__name__
+
+
+@lru_cache(maxsize=1)
+def get_store() -> ObjectStore:
+    """The process's object store client (boto3 clients are thread-safe)."""
+    return ObjectStore(get_settings())

@@ -1,0 +1,98 @@
+"""``scangrade workers``: every worker kind and Celery beat for one host, restarted if they die.
+
+One Celery worker per queue, so a slow stage never starves another and each gets the pool it
+needs: processes for CPU-bound ingest, threads for the I/O-bound provider and S3 stages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_RESTART_DELAY_S = 1.0
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """One process to keep running."""
+
+    name: str
+    argv: tuple[str, ...]
+
+
+def worker_specs(settings: Settings, state_dir: Path) -> list[WorkerSpec]:
+    """The processes of one host: a worker per stage, the control worker and beat."""
+    celery = (sys.executable, "-m", "celery", "-A", "workers.app")
+    common = ("--without-gossip", "--without-mingle", "-l", settings.log_level)
+
+    def worker(name: str, queues: str, pool: str, concurrency: int) -> WorkerSpec:
+        argv = (*celery, "worker", "-Q", queues, "-n", f"{name}@%h", "-P", pool,
+                "-c", str(concurrency), *common)
+        return WorkerSpec(name, argv)
+
+    return [
+        worker("ingest", "ingest", "prefork", settings.ingest_concurrency),
+        worker("submit", "submit", "threads", settings.submit_concurrency),
+        worker("poll", "poll", "threads", settings.poll_concurrency),
+        worker("persist", "persist,archive", "threads", settings.persist_concurrency),
+        worker("control", "control", "solo", 1),
+        WorkerSpec("beat", (*celery, "beat", "-l", settings.log_level,
+                            "-s", str(state_dir / "celerybeat-schedule"))),
+    ]
+
+
+class Supervisor:
+    """Starts the processes, restarts any that exits, and stops them all on SIGTERM/SIGINT."""
+
+    def __init__(self, specs: list[WorkerSpec]) -> None:
+        self._specs = {spec.name: spec for spec in specs}
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._stopping = False
+        self.restarts: dict[str, int] = dict.fromkeys(self._specs, 0)
+
+    def run(self) -> int:
+        """Supervise until told to stop; returns the exit code."""
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        for name in self._specs:
+            self._start(name)
+        while not self._stopping:
+            time.sleep(0.5)
+            for name, proc in list(self._procs.items()):
+                if proc.poll() is not None and not self._stopping:
+                    self.restarts[name] += 1
+                    log.error("%s worker exited with %s; restarting (restart #%d)",
+                              name, proc.returncode, self.restarts[name])
+                    time.sleep(_RESTART_DELAY_S)
+                    self._start(name)
+        self._terminate()
+        return 0
+
+    def _start(self, name: str) -> None:
+        self._procs[name] = subprocess.Popen(self._specs[name].argv, env=os.environ.copy())
+        log.info("started %s worker (pid %d)", name, self._procs[name].pid)
+
+    def _stop(self, signum: int, _frame: object) -> None:
+        log.info("received signal %d; stopping workers", signum)
+        self._stopping = True
+
+    def _terminate(self) -> None:
+        for proc in self._procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 30
+        for proc in self._procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()

@@ -1,0 +1,122 @@
+"""Real services for the tests: a database of our own per run (created and dropped), a Redis
+db number of our own, moto's S3 server, the provider simulator over HTTP and, for end-to-end
+tests, real Celery worker processes started by ``scangrade workers``."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from pipeline import nudges, provider, storage
+from pipeline.db import session as db_session
+from pipeline.services import drop_database, migrate, problems
+from pipeline.settings import Settings, get_settings
+from pipeline.standins import Service, start_s3, start_simulator, start_workers
+
+REDIS_BASE = os.environ.get("SCANGRADE_TEST_REDIS", "redis://127.0.0.1:6379")
+PG_BASE = os.environ.get("SCANGRADE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
+API_KEY, SECRET_KEY = "test-api-key", "test-secret-key"
+
+# Fast provider for tests: quotas x10 and processing times x1/50 of the documented ones.
+SIMULATOR_ARGS = ("--key", f"{API_KEY}:{SECRET_KEY}", "--quota-scale", "10",
+                  "--time-scale", "0.02")
+
+
+def _claim_redis_db() -> int:
+    token = uuid.uuid4().hex
+    for number in range(1, 16):
+        client = redis.Redis.from_url(f"{REDIS_BASE}/{number}")
+        if client.set("scangrade:test-owner", token, nx=True, ex=6 * 3600):
+            client.flushdb()
+            client.set("scangrade:test-owner", token, ex=6 * 3600)
+            return number
+    raise RuntimeError("no free Redis db number (1-15) for this test run")
+
+
+def _reset_caches() -> None:
+    get_settings.cache_clear()
+    db_session.dispose_engine()
+    provider.reset_clients()
+    storage.get_store.cache_clear()
+    nudges._producer.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def simulator(logs_dir: Path) -> Iterator[Service]:
+    service = start_simulator(SIMULATOR_ARGS, logs_dir / "simulator.log")
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def s3(logs_dir: Path) -> Iterator[Service]:
+    service = start_s3(logs_dir / "s3.log")
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def env(simulator: Service, s3: Service) -> Iterator[Settings]:
+    """Point every setting at this run's own database, Redis db, S3 and simulator."""
+    redis_db = _claim_redis_db()
+    database = f"scangrade_test_{uuid.uuid4().hex[:10]}"
+    values = {
+        "SCANGRADE_DATABASE_URL": f"{PG_BASE}/{database}",
+        "SCANGRADE_REDIS_URL": f"{REDIS_BASE}/{redis_db}",
+        "SCANGRADE_S3_ENDPOINT_URL": s3.url,
+        "SCANGRADE_S3_BUCKET": "scangrade-test",
+        "SCANGRADE_S3_ACCESS_KEY_ID": "testing",
+        "SCANGRADE_S3_SECRET_ACCESS_KEY": "testing",
+        "SCANGRADE_BAIDU_BASE_URL": simulator.url,
+        "SCANGRADE_BAIDU_API_KEY": API_KEY,
+        "SCANGRADE_BAIDU_SECRET_KEY": SECRET_KEY,
+        "SCANGRADE_CORRECT_EDU_CREATE_QPS": "20",
+        "SCANGRADE_CORRECT_EDU_GET_QPS": "20",
+        "SCANGRADE_POLL_FIRST_MIN_S": "0.2",
+        "SCANGRADE_POLL_FIRST_MAX_S": "0.4",
+        "SCANGRADE_POLL_MAX_INTERVAL_S": "1",
+        "SCANGRADE_STALE_AFTER_S": "20",
+        "SCANGRADE_INGEST_CONCURRENCY": "2",
+    }
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    _reset_caches()
+    settings = get_settings()
+    down = problems(settings)
+    if down:
+        pytest.exit(f"tests need Postgres and Redis: {down}", returncode=3)
+    migrate(settings)
+    storage.get_store().ensure_bucket()
+    yield settings
+    _reset_caches()
+    drop_database(settings)
+    redis.Redis.from_url(settings.redis_url).flushdb()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def workers(env: Settings, logs_dir: Path) -> Iterator[Service]:
+    service = start_workers({}, logs_dir / "workers.log")
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def sim_http(simulator: Service) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=simulator.url, timeout=30) as client:
+        yield client

@@ -1,0 +1,163 @@
+"""The whole path on real services: a directory becomes graded rows and archived images.
+
+Real Postgres, Redis, moto's S3 server, the simulator over HTTP and real Celery worker
+processes (``scangrade workers``); no eager mode, no mock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from sqlalchemy import func, select, text
+
+from pipeline.db.models import Artifact, Document, Page, ProviderTask, Question, Slot
+from pipeline.db.session import session_scope
+from pipeline.progress import batch_progress
+from pipeline.settings import Settings
+from pipeline.stages.enqueue import enqueue_directory
+from pipeline.standins import Service
+from pipeline.storage import get_store
+from tests.samples import write_sample_batch
+
+
+def _wait(batch_id: int, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with session_scope() as session:
+            progress = batch_progress(session, batch_id)
+        if progress.finished and progress.state == "done":
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"batch did not finish: {progress}")
+
+
+@pytest.fixture(scope="module")
+def finished_batch(env: Settings, workers: Service, tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("scans") / "2026-11-21"
+    expected = write_sample_batch(root)
+    (root / "notes.txt").write_text("not a scan")
+    (root / "7B" / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj\n<<")
+    report = enqueue_directory(root, get_store(), batch_name="e2e")
+    _wait(report.batch_id)
+    return report, expected
+
+
+def test_every_page_is_done(finished_batch) -> None:
+    report, expected = finished_batch
+    with session_scope() as session:
+        docs = {d.rel_path: d for d in session.scalars(
+            select(Document).where(Document.batch_id == report.batch_id))}
+        pages = session.execute(
+            select(Document.rel_path, Page.state, func.count())
+            .join(Document, Document.id == Page.document_id)
+            .where(Page.batch_id == report.batch_id)
+            .group_by(Document.rel_path, Page.state)
+        ).all()
+    done = {path: count for path, state, count in pages if state == "done"}
+    assert done == expected
+    assert all(state == "done" for _, state, _ in pages)
+    assert docs["notes.txt"].state == "failed" and docs["notes.txt"].error
+    assert docs["7B/broken.pdf"].state == "failed"
+    assert "pdf" in (docs["7B/broken.pdf"].error or "").lower()
+    assert all(len(d.sha256 or "") == 64 for p, d in docs.items() if d.state != "failed")
+
+
+def test_every_question_and_slot_exactly_once(finished_batch, sim_http: httpx.Client) -> None:
+    report, _ = finished_batch
+    produced = sim_http.get("/_sim/tasks").json()["tasks"]
+    with session_scope() as session:
+        task_ids = set(session.scalars(select(ProviderTask.task_id).join(Page).where(
+            Page.batch_id == report.batch_id)))
+        rows = session.execute(
+            select(ProviderTask.task_id, Question.question_uid, Question.sequence,
+                   func.count(Slot.id))
+            .join(Question, Question.provider_task_id == ProviderTask.id)
+            .outerjoin(Slot, Slot.question_id == Question.id)
+            .where(ProviderTask.task_id.in_(task_ids))
+            .group_by(ProviderTask.task_id, Question.question_uid, Question.sequence)
+        ).all()
+    in_db = {(task, uid, seq): slots for task, uid, seq, slots in rows}
+    expected = {
+        (task_id, q["questionId"], q["seqence"]): len(q["slots"])
+        for task_id, task in produced.items() if task_id in task_ids
+        for q in task["questions"]
+    }
+    assert len(task_ids) == sum(expected_pages for expected_pages in finished_batch[1].values())
+    assert in_db == expected
+    assert len(rows) == len(set(in_db))
+
+
+def test_results_are_archived_with_the_served_bytes(finished_batch) -> None:
+    report, _ = finished_batch
+    store = get_store()
+    with session_scope() as session:
+        artifacts = list(session.scalars(
+            select(Artifact).where(Artifact.batch_id == report.batch_id)))
+        tasks = list(session.scalars(select(ProviderTask).join(Page).where(
+            Page.batch_id == report.batch_id)))
+        crops = session.scalar(select(func.count()).select_from(Question).join(Page).where(
+            Page.batch_id == report.batch_id, Question.crop_key.is_not(None)))
+        questions = session.scalar(select(func.count()).select_from(Question).join(Page).where(
+            Page.batch_id == report.batch_id))
+    assert all(a.state == "archived" for a in artifacts)
+    assert crops == questions
+    kinds = {a.kind for a in artifacts}
+    assert kinds == {"original", "page_image", "raw_result", "result_image", "crop"}
+    by_key = {a.s3_key: a for a in artifacts}
+    for task in tasks:
+        answer = json.loads(store.get(task.raw_key))
+        for image in answer["imageResults"]:
+            urls = [q["cropUrl"] for q in image["result"]] + [image["imageUrl"]]
+            for url in urls:
+                served = hashlib.sha256(httpx.get(url).content).hexdigest()
+                matches = [a for a in by_key.values() if a.sha256 == served]
+                assert matches, f"no archived object has the bytes served at {url[:60]}"
+                assert hashlib.sha256(store.get(matches[0].s3_key)).hexdigest() == served
+    for artifact in artifacts:
+        assert artifact.s3_key.startswith(f"batches/{report.batch_id}/documents/")
+        assert artifact.source_url is None or "authorization" not in artifact.source_url
+
+
+def test_access_token_is_nowhere(finished_batch, env: Settings, logs_dir: Path) -> None:
+    report, _ = finished_batch
+    tokens = [v.decode() for k in redis.Redis.from_url(env.redis_url).keys("scangrade:token:*")
+              if not k.endswith(b":lock") and (v := redis.Redis.from_url(env.redis_url).get(k))]
+    assert tokens, "the workers cached a token"
+    secrets = [*tokens, env.baidu_secret_key.get_secret_value()]
+    with session_scope() as session:
+        dump = session.execute(text(
+            "SELECT string_agg(t::text, ' ') FROM ("
+            " SELECT row_to_json(x)::text AS t FROM batches x UNION ALL"
+            " SELECT row_to_json(x)::text FROM documents x UNION ALL"
+            " SELECT row_to_json(x)::text FROM pages x UNION ALL"
+            " SELECT row_to_json(x)::text FROM provider_tasks x UNION ALL"
+            " SELECT row_to_json(x)::text FROM questions x UNION ALL"
+            " SELECT row_to_json(x)::text FROM slots x UNION ALL"
+            " SELECT row_to_json(x)::text FROM artifacts x) rows")).scalar_one()
+    store = get_store()
+    objects = b"".join(store.get(k) for k in store.keys(f"batches/{report.batch_id}/")
+                       if k.endswith(".json"))
+    logs = "".join(p.read_text(errors="replace") for p in logs_dir.glob("*.log"))
+    for secret in secrets:
+        assert secret not in dump
+        assert secret.encode() not in objects
+        assert secret not in logs
+
+
+def test_rerun_records_nothing_twice(finished_batch) -> None:
+    report, expected = finished_batch
+    with session_scope() as session:
+        root = Path(session.scalar(text("SELECT root_dir FROM batches WHERE id = :id"),
+                                   {"id": report.batch_id}))
+        before = session.scalar(select(func.count()).select_from(Page))
+    again = enqueue_directory(root, get_store(), batch_name="e2e")
+    assert again.batch_id == report.batch_id
+    assert again.queued == []
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(Page)) == before

@@ -1,0 +1,545 @@
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import pypdfium2 as pdfium
+import pytest
+from PIL import Image, ImageDraw
+
+from pipeline.errors import BadInput
+from pipeline.ingest import (
+    CORRECT_EDU_LIMITS,
+    Limits,
+    b64_size,
+    discover,
+    iter_pdf_pages,
+    natural_key,
+    normalise,
+    pdf_page_count,
+    sha256_files,
+    sniff,
+    split_image,
+    split_pdf,
+)
+
+try:
+    from tests import samples
+except ImportError:  # pytest run from inside tests/ without the project root on sys.path
+    import samples  # type: ignore[no-redef]
+
+
+def encode(img: Image.Image, fmt: str, **params: object) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **params)
+    return buf.getvalue()
+
+
+def decode(data: bytes) -> Image.Image:
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img
+
+
+def rel_paths(root: Path) -> list[str]:
+    return [d.rel_path for d in discover(root).documents]
+
+
+def rejections(root: Path) -> dict[str, str]:
+    return {r.rel_path: r.code for r in discover(root).rejected}
+
+
+@pytest.fixture(scope="module")
+def page_jpeg() -> bytes:
+    return samples.jpeg_bytes(samples.make_page_image(1), quality=60)
+
+
+# --- discover ---------------------------------------------------------------------------
+
+
+def test_sample_batch_round_trip(tmp_path: Path) -> None:
+    expected = samples.write_sample_batch(tmp_path)
+    result = discover(tmp_path)
+
+    assert result.rejected == []
+    assert [d.rel_path for d in result.documents] == sorted(expected)
+    kinds = {d.rel_path: d.kind for d in result.documents}
+    assert kinds["7A/alice.pdf"] == "pdf"
+    assert kinds["7B/worksheet-lee"] == "image_set"
+    assert kinds["extra.png"] == "image"
+    assert sum(f.stat().st_size for f in tmp_path.rglob("*") if f.is_file()) < 3_000_000
+
+    for document in result.documents:
+        pages = []
+        for path in document.files:
+            data = path.read_bytes()
+            if document.kind == "pdf":
+                pages += [page.image for page in split_pdf(data)]
+            else:
+                pages += [normalise(frame) for frame in split_image(data)]
+        assert len(pages) == expected[document.rel_path], document.rel_path
+        assert all(page is not None for page in pages)
+
+
+def test_image_set_pages_in_natural_order(tmp_path: Path) -> None:
+    folder = tmp_path / "class" / "worksheet"
+    folder.mkdir(parents=True)
+    for name in ("page10.jpg", "page2.jpg", "Page1.JPG", "page11.png"):
+        (folder / name).write_bytes(b"x" * 10)
+
+    [document] = discover(tmp_path).documents
+
+    assert document.rel_path == "class/worksheet"
+    assert document.kind == "image_set"
+    assert [f.name for f in document.files] == ["Page1.JPG", "page2.jpg", "page10.jpg", "page11.png"]
+    assert all(f.is_absolute() for f in document.files)
+    assert document.size_bytes == 40
+    assert sorted(["p10", "p9", "p1"], key=natural_key) == ["p1", "p9", "p10"]
+
+
+def test_folder_mixing_images_with_pdf_or_folders_is_not_an_image_set(tmp_path: Path) -> None:
+    (tmp_path / "mixed" / "sub").mkdir(parents=True)
+    (tmp_path / "mixed" / "a.jpg").write_bytes(b"x")
+    (tmp_path / "mixed" / "b.pdf").write_bytes(b"x")
+    (tmp_path / "withdir" / "sub").mkdir(parents=True)
+    (tmp_path / "withdir" / "c.png").write_bytes(b"x")
+    (tmp_path / "withdir" / "sub" / "d.png").write_bytes(b"x")
+    (tmp_path / "top.jpg").write_bytes(b"x")
+
+    result = discover(tmp_path)
+
+    assert [(d.rel_path, d.kind) for d in result.documents] == [
+        ("mixed/a.jpg", "image"),
+        ("mixed/b.pdf", "pdf"),
+        ("top.jpg", "image"),
+        ("withdir/c.png", "image"),
+        ("withdir/sub", "image_set"),
+    ]
+
+
+def test_rejects_what_can_never_be_ingested(tmp_path: Path) -> None:
+    (tmp_path / "report.docx").write_bytes(b"PK\x03\x04")
+    (tmp_path / "notes.TXT").write_bytes(b"hello")
+    (tmp_path / "README").write_bytes(b"hello")
+    (tmp_path / "blank.pdf").write_bytes(b"")
+    os.mkfifo(tmp_path / "pipe.pdf")
+
+    assert rejections(tmp_path) == {
+        "README": "unsupported_type",
+        "blank.pdf": "empty_file",
+        "notes.TXT": "unsupported_type",
+        "pipe.pdf": "unreadable",
+        "report.docx": "unsupported_type",
+    }
+    reasons = {r.rel_path: r.reason for r in discover(tmp_path).rejected}
+    assert "FIFO" in reasons["pipe.pdf"]
+    assert "'.docx'" in reasons["report.docx"]
+    assert discover(tmp_path).documents == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can open a chmod 000 file")
+def test_rejects_file_without_read_permission(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.pdf"
+    secret.write_bytes(b"%PDF-1.4")
+    secret.chmod(0)
+    try:
+        assert rejections(tmp_path) == {"secret.pdf": "unreadable"}
+    finally:
+        secret.chmod(0o644)
+
+
+def test_symlinks(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / ".archive").mkdir(parents=True)
+    (root / ".archive" / "scan.pdf").write_bytes(b"%PDF")
+    (root / "real.pdf").write_bytes(b"%PDF-real")
+    outside = tmp_path / "outside.pdf"
+    outside.write_bytes(b"%PDF")
+    (root / "escape.pdf").symlink_to(outside)
+    (root / "escape-dir").symlink_to(tmp_path)
+    (root / "today.pdf").symlink_to(root / ".archive" / "scan.pdf")
+    (root / "alias.pdf").symlink_to("real.pdf")
+    (root / "dangling.pdf").symlink_to(root / "missing.pdf")
+    (root / "sub").mkdir()
+    (root / "sub" / "loop").symlink_to(root)
+
+    result = discover(root)
+
+    # in-root links are followed; a second path to a file already found is not a new document
+    assert [d.rel_path for d in result.documents] == ["real.pdf", "today.pdf"]
+    assert result.documents[1].files == (root / "today.pdf",)
+    assert {r.rel_path: r.code for r in result.rejected} == {
+        "dangling.pdf": "broken_link",
+        "escape-dir": "outside_root",
+        "escape.pdf": "outside_root",
+    }
+
+
+def test_symlinked_folder_inside_root_is_walked_once(tmp_path: Path) -> None:
+    (tmp_path / ".store" / "set").mkdir(parents=True)
+    (tmp_path / ".store" / "set" / "p1.jpg").write_bytes(b"x")
+    (tmp_path / "linked").symlink_to(tmp_path / ".store" / "set")
+    (tmp_path / "again").symlink_to(tmp_path / ".store" / "set")
+
+    [document] = discover(tmp_path).documents
+
+    assert (document.rel_path, document.kind) == ("again", "image_set")
+
+
+def test_hidden_junk_and_empty_folders_are_skipped_silently(tmp_path: Path) -> None:
+    (tmp_path / ".hidden.pdf").write_bytes(b"%PDF")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "x.pdf").write_bytes(b"%PDF")
+    (tmp_path / "Thumbs.db").write_bytes(b"junk")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "only-hidden").mkdir()
+    (tmp_path / "only-hidden" / ".DS_Store").write_bytes(b"junk")
+    (tmp_path / "set").mkdir()
+    (tmp_path / "set" / "p1.png").write_bytes(b"x")
+    (tmp_path / "set" / "desktop.ini").write_bytes(b"junk")
+
+    result = discover(tmp_path)
+
+    assert [(d.rel_path, d.kind) for d in result.documents] == [("set", "image_set")]
+    assert result.rejected == []
+
+
+def test_awkward_names(tmp_path: Path) -> None:
+    names = ["with space.pdf", "ünïcødé 作业.jpg", "new\nline.png"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    bad = os.fsencode(tmp_path) + b"/bad\xff.pdf"
+    with open(bad, "wb") as f:
+        f.write(b"x")
+
+    result = discover(tmp_path)
+
+    assert [d.rel_path for d in result.documents] == sorted(names)
+    assert [(r.rel_path, r.code) for r in result.rejected] == [("bad\\xff.pdf", "bad_name")]
+
+
+def test_root_must_be_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(BadInput) as missing:
+        discover(tmp_path / "nope")
+    (tmp_path / "file.pdf").write_bytes(b"x")
+    with pytest.raises(BadInput) as not_dir:
+        discover(tmp_path / "file.pdf")
+    assert missing.value.code == not_dir.value.code == "not_a_directory"
+
+
+def test_sha256_files(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(b"alpha" * 500_000)
+    b.write_bytes(b"beta")
+    digest_a = hashlib.sha256(a.read_bytes()).hexdigest()
+    digest_b = hashlib.sha256(b"beta").hexdigest()
+
+    assert sha256_files([a]) == digest_a
+    combined = hashlib.sha256(f"{digest_a}\n{digest_b}\n".encode()).hexdigest()
+    assert sha256_files([a, b]) == combined
+    assert sha256_files([b, a]) != combined
+    with pytest.raises(ValueError):
+        sha256_files([])
+    with pytest.raises(BadInput):
+        sha256_files([tmp_path / "gone"])
+
+
+# --- normalise ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_acceptable_image_passes_unchanged(fmt: str) -> None:
+    data = encode(samples.make_page_image(3, 600, 800).convert("L"), fmt)
+
+    page = normalise(data)
+
+    assert page.data is data
+    assert (page.width, page.height, page.source, page.notes) == (600, 800, "original", ())
+    assert page.content_type == f"image/{fmt.lower()}"
+    assert page.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_exif_orientation_is_applied() -> None:
+    img = Image.new("RGB", (800, 600), "white")
+    ImageDraw.Draw(img).rectangle((0, 0, 99, 99), fill="black")  # top-left, as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored image must be turned 90° clockwise for display
+    page = normalise(encode(img, "JPEG", exif=exif))
+
+    shown = decode(page.data).convert("L")
+    assert (page.width, page.height, page.source) == (600, 800, "reencoded")
+    assert "applied EXIF orientation 6" in page.notes
+    assert shown.getpixel((550, 50)) < 60 and shown.getpixel((50, 50)) > 200
+    assert normalise(encode(img, "JPEG", exif=exif), source_hint="embedded").width == 800
+
+
+def test_small_image_upscaled_and_huge_downscaled() -> None:
+    small = normalise(encode(Image.new("RGB", (400, 600), "white"), "PNG"))
+    assert (small.width, small.height) == (512, 768)
+    assert small.notes == ("upscaled from 400x600 to 512x768",)
+    assert small.content_type == "image/jpeg"
+
+    huge = normalise(encode(Image.new("L", (4000, 12000), "white"), "PNG"))
+    assert (huge.width, huge.height) == (2731, 8192)
+    assert decode(huge.data).mode == "L"
+
+
+@pytest.mark.parametrize(
+    ("size", "code"),
+    [((100, 9000), "bad_aspect"), ((600, 10_000), "bad_aspect"), ((30, 40), "image_too_small")],
+)
+def test_impossible_sizes_are_rejected(size: tuple[int, int], code: str) -> None:
+    with pytest.raises(BadInput) as error:
+        normalise(encode(Image.new("L", size, "white"), "PNG"))
+    assert error.value.code == code
+    assert f"{size[0]}x{size[1]} px" in str(error.value)
+
+
+def _mode_sample(mode: str) -> tuple[bytes, int]:
+    """An image in ``mode`` and the 8-bit gray level its top-left pixel should end up as."""
+    if mode == "CMYK":
+        return encode(Image.new("CMYK", (600, 600), (0, 0, 0, 0)), "JPEG"), 255
+    if mode == "P":
+        return encode(Image.new("RGB", (600, 600), "white").convert("P"), "PNG"), 255
+    if mode == "P+transparency":
+        img = Image.new("P", (600, 600), 0)
+        img.putpalette([0, 0, 0] * 256)
+        return encode(img, "PNG", transparency=0), 255
+    if mode in ("RGBA", "LA"):
+        return encode(Image.new(mode, (600, 600)), "PNG"), 255  # fully transparent black
+    if mode == "I;16":
+        return encode(Image.new("I;16", (600, 600), 32896), "PNG"), 128
+    if mode == "1":
+        return encode(Image.new("1", (600, 600), 1), "TIFF"), 255
+    raise AssertionError(mode)
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "P", "P+transparency", "RGBA", "LA", "I;16", "1"])
+def test_colour_modes_converted(mode: str) -> None:
+    data, gray = _mode_sample(mode)
+
+    page = normalise(data)
+
+    out = decode(page.data)
+    assert out.mode in ("RGB", "L")
+    assert page.source == "reencoded" and page.notes
+    assert abs(out.convert("L").getpixel((5, 5)) - gray) <= 2  # type: ignore[operator]
+
+
+def test_sixteen_bit_uses_the_whole_range() -> None:
+    img = Image.new("I;16", (600, 600), 0)
+    img.paste(65535, (0, 0, 300, 600))
+    out = decode(normalise(encode(img, "PNG")).data)
+    assert out.getpixel((10, 10)) >= 250 and out.getpixel((590, 10)) <= 5  # type: ignore[operator]
+
+
+def test_heavy_image_is_reencoded_under_the_limit() -> None:
+    noisy = Image.effect_noise((900, 900), 120).convert("RGB")
+    data = encode(noisy, "PNG")
+    limits = Limits(max_b64_bytes=400_000)
+
+    page = normalise(data, limits)
+
+    assert b64_size(page.data) <= 400_000
+    assert page.content_type == "image/jpeg"
+    assert any("JPEG quality" in note for note in page.notes)
+
+    with pytest.raises(BadInput) as error:
+        normalise(data, Limits(max_b64_bytes=20_000))
+    assert error.value.code == "too_large"
+
+
+def test_b64_size_counts_urlencoding() -> None:
+    assert b64_size(b"\x00\x00\x00") == 4
+    assert b64_size(b"\xff\xff\xff") == 4 + 4 * 2  # "////" becomes "%2F%2F%2F%2F"
+
+
+def _png_header(width: int, height: int) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk))
+
+
+@pytest.mark.parametrize(
+    ("data", "limits"),
+    [
+        (_png_header(100_000, 100_000), CORRECT_EDU_LIMITS),
+        (_png_header(12_000, 12_000), CORRECT_EDU_LIMITS),
+        (encode(Image.new("L", (1000, 1000)), "PNG"), Limits(max_pixels=500_000)),
+    ],
+)
+def test_decompression_bomb_refused(data: bytes, limits: Limits) -> None:
+    with pytest.raises(BadInput) as error:
+        normalise(data, limits)
+    assert error.value.code == "decompression_bomb"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"<!DOCTYPE html><html><body>502 Bad Gateway</body></html>", "file is HTML, not an image"),
+        (b"  <html><head></head></html>", "file is HTML, not an image"),
+        (samples.make_vector_pdf(1), "file is a PDF, not an image"),
+        (b"\x00\x01\x02garbage" * 10, "cannot decode image (the bytes look like unrecognised"),
+    ],
+)
+def test_non_images_say_what_they_are(data: bytes, message: str) -> None:
+    with pytest.raises(BadInput) as error:
+        normalise(data)
+    assert error.value.code == "not_an_image"
+    assert str(error.value).startswith(message)
+
+
+def test_truncated_jpeg(page_jpeg: bytes) -> None:
+    with pytest.raises(BadInput) as error:
+        normalise(page_jpeg[: len(page_jpeg) // 2])
+    assert error.value.code == "truncated_image"
+    assert error.value.__cause__ is not None
+
+
+def test_sniff() -> None:
+    assert sniff(b"\xff\xd8\xff\xe0") == "JPEG image"
+    assert sniff(b"%PDF-1.7") == "PDF document"
+    assert sniff(b"\xef\xbb\xbf<!doctype html>") == "HTML document"
+    assert sniff(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "WebP image"
+    assert sniff(b"PK\x03\x04rest").startswith("ZIP archive")
+    assert sniff(b"") == "empty file"
+    assert sniff("答案".encode()) == "plain text"
+
+
+def test_split_image_multipage_tiff() -> None:
+    tiff = samples.make_multipage_tiff([1, 2, 3])
+
+    frames = split_image(tiff)
+
+    assert len(frames) == 3
+    assert len(set(frames)) == 3
+    assert all(decode(f).format == "PNG" and decode(f).size == (1240, 1754) for f in frames)
+    assert normalise(frames[0]).source == "original"
+
+
+def test_split_image_single_frame_is_untouched(page_jpeg: bytes) -> None:
+    [frame] = split_image(page_jpeg)
+    assert frame is page_jpeg
+
+
+# --- split_pdf ---------------------------------------------------------------------------
+
+
+def test_scanned_pdf_keeps_embedded_jpegs_byte_for_byte() -> None:
+    jpegs = [samples.jpeg_bytes(samples.make_page_image(s), quality=60) for s in (1, 2, 3)]
+    gray = samples.jpeg_bytes(samples.make_page_image(4).convert("L"), quality=60)
+    data = samples.pdf_from_jpegs([*jpegs, gray])
+
+    pages = split_pdf(data)
+
+    assert [p.number for p in pages] == [1, 2, 3, 4]
+    assert [p.image.data if p.image else None for p in pages] == [*jpegs, gray]
+    assert {p.image.source for p in pages if p.image} == {"embedded"}
+    assert pdf_page_count(data) == 4
+
+
+def test_low_resolution_scan_is_upscaled_from_the_embedded_image() -> None:
+    small = samples.jpeg_bytes(samples.make_page_image(5, 310, 438))
+    [page] = split_pdf(samples.pdf_from_jpegs([small], dpi=40))
+    assert page.image is not None
+    assert (page.image.source, page.image.width) == ("embedded", 512)
+
+
+def test_vector_pdf_is_rendered() -> None:
+    pages = split_pdf(samples.make_vector_pdf(2))
+
+    assert len(pages) == 2
+    for page in pages:
+        assert page.image is not None and page.error is None
+        assert page.image.source == "rendered"
+        assert (page.image.width, page.image.height) == (1653, 2339)  # A4 at 200 dpi
+        assert decode(page.image.data).convert("L").getextrema()[0] < 50  # some ink
+
+
+def test_render_respects_provider_limits() -> None:
+    pages = split_pdf(samples.make_vector_pdf(1), dpi=1200)
+    assert pages[0].image is not None
+    assert max(pages[0].image.width, pages[0].image.height) <= 8192
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        b"BT /F1 12 Tf 10 10 Td (visible words) Tj ET",
+        b"0 0 1 RG 10 10 m 200 200 l S",
+    ],
+)
+def test_scan_with_something_drawn_on_it_is_rendered(page_jpeg: bytes, extra: bytes) -> None:
+    [page] = split_pdf(samples.pdf_from_jpegs([page_jpeg], extra_content=extra))
+    assert page.image is not None and page.image.source == "rendered"
+
+
+def test_invisible_ocr_text_layer_keeps_the_scan(page_jpeg: bytes) -> None:
+    ocr = b"BT 3 Tr /F1 12 Tf 10 10 Td (hidden OCR text) Tj ET"
+    [page] = split_pdf(samples.pdf_from_jpegs([page_jpeg], extra_content=ocr))
+    assert page.image is not None and page.image.data == page_jpeg
+
+
+def test_image_not_covering_the_page_is_rendered(page_jpeg: bytes) -> None:
+    data = samples.pdf_from_jpegs([page_jpeg], placement=(100, 100, 300, 400))
+    [page] = split_pdf(data)
+    assert page.image is not None and page.image.source == "rendered"
+
+
+def test_rotated_page_turns_the_scan() -> None:
+    img = Image.new("RGB", (1240, 1754), "white")
+    ImageDraw.Draw(img).rectangle((0, 0, 199, 199), fill="black")  # top-left of the scan
+    data = samples.pdf_from_jpegs([samples.jpeg_bytes(img)], rotate=90)
+
+    [page] = split_pdf(data)
+
+    assert page.image is not None
+    assert (page.image.width, page.image.height) == (1754, 1240)
+    assert page.image.source == "embedded"
+    shown = decode(page.image.data).convert("L")
+    # turned 90° clockwise, as PDFium (and any viewer) shows the page
+    assert shown.getpixel((1654, 100)) < 60 and shown.getpixel((100, 100)) > 200
+    rendered = pdfium.PdfDocument(data)[0].render(scale=1).to_pil().convert("L")
+    assert rendered.getpixel((rendered.width - 20, 20)) < 60
+
+
+def test_broken_page_does_not_sink_the_others(page_jpeg: bytes) -> None:
+    data = samples.pdf_from_jpegs([page_jpeg, page_jpeg[: len(page_jpeg) // 2], page_jpeg])
+
+    pages = split_pdf(data)
+
+    assert [p.image is not None for p in pages] == [True, False, True]
+    assert pages[1].error is not None and pages[1].error.code == "truncated_image"
+
+
+def test_encrypted_with_empty_user_password_opens() -> None:
+    plain = split_pdf(samples.make_scanned_pdf([11, 12]))
+    pages = split_pdf(samples.make_encrypted_pdf(""))
+    assert [p.image.data for p in pages if p.image] == [p.image.data for p in plain if p.image]
+
+    rendered = split_pdf(samples.make_encrypted_pdf("", source=samples.make_vector_pdf(1)))
+    assert rendered[0].image is not None and rendered[0].image.source == "rendered"
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "words"),
+    [
+        (samples.make_encrypted_pdf("secret"), "pdf_encrypted", "needs a password"),
+        (samples.make_vector_pdf(2)[:-700], "pdf_corrupt", "damaged or truncated"),
+        (b"<html><body>Not found</body></html>", "pdf_invalid", "HTML"),
+        (b"\xff\xd8\xff\xe0 a jpeg", "pdf_invalid", "JPEG image"),
+        (samples.make_empty_pdf(), "pdf_no_pages", "no pages"),
+    ],
+)
+def test_whole_document_failures(data: bytes, code: str, words: str) -> None:
+    with pytest.raises(BadInput) as error:
+        split_pdf(data)
+    assert error.value.code == code
+    assert words in str(error.value)
+    with pytest.raises(BadInput):
+        iter_pdf_pages(data)  # raised before iteration starts

@@ -1,0 +1,100 @@
+"""Thin tasks: ids in, one pipeline call, errors mapped to retry or record.
+
+Retry policy, by error type (see ``pipeline.errors``):
+- Throttled: the limiter's next slot is far; come back exactly then.
+- RateLimited (provider 18) and Retryable faults: retry with exponential backoff and jitter;
+  after ``SCANGRADE_MAX_PAGE_ATTEMPTS`` the page fails with the last error.
+- Stop (quota spent, bad key): retry in five minutes; the operator is told in the log.
+- BadInput: recorded by the stage; never retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+from celery import Task
+
+from pipeline.db import DB_UNAVAILABLE
+from pipeline.db.states import PageState
+from pipeline.errors import Retryable, Stop
+from pipeline.provider import get_client
+from pipeline.provider.client import Throttled
+from pipeline.settings import get_settings
+from pipeline.stages import archive, ingest, persist, poll, reconcile, submit
+from pipeline.storage import get_store
+from workers.app import app
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = (Retryable, *DB_UNAVAILABLE)
+
+
+def _backoff(retries: int) -> float:
+    return random.uniform(0.5, 1.0) * min(120.0, 2.0 ** (retries + 1))
+
+
+@app.task(name="scangrade.ingest_document", bind=True, max_retries=None)
+def ingest_document(self: Task[Any, Any], document_id: int) -> int:
+    """Split and normalise one document into pages."""
+    try:
+        return ingest.ingest_document(document_id, get_store())
+    except RETRYABLE as e:
+        raise self.retry(exc=e, countdown=_backoff(self.request.retries)) from e
+
+
+@app.task(name="scangrade.submit_page", bind=True, max_retries=None)
+def submit_page(self: Task[Any, Any], page_id: int) -> bool:
+    """create_task for one ready page."""
+    settings = get_settings()
+    try:
+        return submit.submit_page(page_id, get_client(), get_store(), settings)
+    except Throttled as e:
+        raise self.retry(exc=e, countdown=e.retry_after_s) from e
+    except Stop as e:
+        log.error("page %d not submitted: %s; retrying in 5 minutes", page_id, e)
+        raise self.retry(exc=e, countdown=300) from e
+    except RETRYABLE as e:
+        if self.request.retries + 1 >= settings.max_page_attempts:
+            submit.fail_page(page_id, PageState.READY, e, code="retries_exhausted")
+            return False
+        raise self.retry(exc=e, countdown=_backoff(self.request.retries)) from e
+
+
+@app.task(name="scangrade.poll_task", bind=True, max_retries=None)
+def poll_task(self: Task[Any, Any], task_row_id: int) -> bool:
+    """One get_result; the next poll is scheduled in Postgres, not in the broker."""
+    return poll.poll_task(task_row_id, get_client(), get_store(), get_settings())
+
+
+@app.task(name="scangrade.persist_task", bind=True, max_retries=None)
+def persist_task(self: Task[Any, Any], task_row_id: int) -> bool:
+    """Write a finished task's questions and slots."""
+    try:
+        return persist.persist_task(task_row_id, get_store())
+    except RETRYABLE as e:
+        raise self.retry(exc=e, countdown=_backoff(self.request.retries)) from e
+
+
+@app.task(name="scangrade.archive_task", bind=True, max_retries=None)
+def archive_task(self: Task[Any, Any], task_row_id: int) -> bool:
+    """Copy a finished task's result images to S3."""
+    try:
+        return archive.archive_task(task_row_id, get_client(), get_store())
+    except RETRYABLE as e:
+        raise self.retry(exc=e, countdown=_backoff(self.request.retries)) from e
+
+
+@app.task(name="scangrade.dispatch_polls", ignore_result=True)
+def dispatch_polls() -> int:
+    """Lease the polls that are due and nudge the poll workers."""
+    settings = get_settings()
+    limit = max(2, round(2 * settings.qps("correct_edu", "get_result")))
+    return len(poll.dispatch_due_polls(settings, limit))
+
+
+@app.task(name="scangrade.reconcile", ignore_result=True)
+def reconcile_all() -> dict[str, int]:
+    """Re-nudge work whose message was lost."""
+    return reconcile.reconcile(get_settings())
