@@ -23,7 +23,7 @@ from pipeline.settings import Settings
 from pipeline.stages.enqueue import enqueue_directory
 from pipeline.standins import Service
 from pipeline.storage import get_store
-from tests.samples import write_sample_batch
+from pipeline.samples import write_sample_batch
 
 
 def _wait(batch_id: int, timeout: float = 180) -> None:

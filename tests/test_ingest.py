@@ -95,7 +95,12 @@ def test_image_set_pages_in_natural_order(tmp_path: Path) -> None:
 
     assert document.rel_path == "class/worksheet"
     assert document.kind == "image_set"
-    assert [f.name for f in document.files] == ["Page1.JPG", "page2.jpg", "page10.jpg", "page11.png"]
+    assert [f.name for f in document.files] == [
+        "Page1.JPG",
+        "page2.jpg",
+        "page10.jpg",
+        "page11.png",
+    ]
     assert all(f.is_absolute() for f in document.files)
     assert document.size_bytes == 40
     assert sorted(["p10", "p9", "p1"], key=natural_key) == ["p1", "p9", "p10"]
@@ -359,9 +364,15 @@ def test_b64_size_counts_urlencoding() -> None:
 
 
 def _png_header(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height``: a decompression bomb's shape."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    chunk = b"IHDR" + ihdr
-    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    idat = zlib.compress(b"\x00" * 1000)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 @pytest.mark.parametrize(

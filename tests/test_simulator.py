@@ -7,6 +7,7 @@ import calendar
 import hashlib
 import io
 import re
+import select
 import subprocess
 import sys
 import time
@@ -68,7 +69,8 @@ def base_url() -> Iterator[str]:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
+        ready, _, _ = select.select([proc.stdout], [], [], 20)
+        line = proc.stdout.readline().strip() if ready else "<nothing within 20 s>"
         match = LISTENING.match(line)
         assert match, (
             f"unexpected first line {line!r}; stderr: {proc.stderr and proc.stderr.read()}"

@@ -17,6 +17,7 @@ import codecs
 import hashlib
 import io
 import logging
+import struct
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -65,6 +66,17 @@ class NormalisedPage:
 
 _CONTENT_TYPES: Final = {"JPEG": "image/jpeg", "PNG": "image/png", "BMP": "image/bmp"}
 _QUALITIES: Final = (90, 80, 70, 60)
+# Pillow's plugins let all of these out on malformed files, not only OSError.
+_PILLOW_FAILURES: Final = (
+    OSError,
+    ValueError,
+    TypeError,
+    SyntaxError,
+    EOFError,
+    KeyError,
+    IndexError,
+    struct.error,
+)
 _SHRINK_STEP: Final = 0.8
 _HIGH_BIT_MODES: Final = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
 _PNG_MODES: Final = frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I;16B"})
@@ -188,14 +200,17 @@ def split_image(data: bytes, limits: Limits = CORRECT_EDU_LIMITS) -> list[bytes]
     """
     img = _open(data, limits)
     with img:
-        frames = getattr(img, "n_frames", 1)
+        try:
+            frames = getattr(img, "n_frames", 1)  # TIFF reads every frame header to count
+        except _PILLOW_FAILURES as e:
+            raise BadInput(f"multi-page image is damaged ({e})", code="truncated_image") from e
         if frames <= 1:
             return [data]
         pages = []
         for index in range(frames):
             try:
                 img.seek(index)
-            except (OSError, ValueError, EOFError) as e:
+            except _PILLOW_FAILURES as e:
                 raise BadInput(
                     f"frame {index + 1} of {frames} cannot be read ({e})", code="truncated_image"
                 ) from e
@@ -234,7 +249,7 @@ def _open(data: bytes, limits: Limits) -> Image.Image:
         raise BadInput(
             f"image claims too many pixels to decode safely ({e})", code="decompression_bomb"
         ) from e
-    except (OSError, ValueError, SyntaxError, EOFError) as e:
+    except _PILLOW_FAILURES as e:
         raise _not_an_image(data, e) from e
     _check_pixels(img.size, limits)
     return img
@@ -268,7 +283,7 @@ def _check_pixels(size: tuple[int, int], limits: Limits) -> None:
 def _load(img: Image.Image) -> None:
     try:
         img.load()
-    except (OSError, ValueError, SyntaxError, EOFError) as e:
+    except _PILLOW_FAILURES as e:
         # Pillow reports short and damaged pixel data alike as OSError; the header was fine.
         raise BadInput(
             f"image data is truncated or damaged ({img.format} {img.size[0]}x{img.size[1]}: {e})",
@@ -291,8 +306,11 @@ def _passes_as_is(img: Image.Image, data: bytes, limits: Limits) -> bool:
 
 
 def _orientation(img: Image.Image) -> int | None:
-    value = img.getexif().get(ExifTags.Base.Orientation)
-    return value if isinstance(value, int) else None
+    try:
+        value = img.getexif().get(ExifTags.Base.Orientation)
+    except _PILLOW_FAILURES:
+        return None  # unreadable EXIF: show the pixels as stored, as most viewers do
+    return value if isinstance(value, int) and 1 <= value <= 8 else None
 
 
 def _apply_orientation(img: Image.Image, notes: list[str]) -> Image.Image:

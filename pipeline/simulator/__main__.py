@@ -110,7 +110,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Parse flags and serve until interrupted."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    serve(config_from_args(args), on_ready=_announce)
+    try:
+        serve(config_from_args(args), on_ready=_announce)
+    except KeyboardInterrupt:
+        # uvicorn re-raises SIGINT after its graceful shutdown; Ctrl-C needs no traceback.
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,11 @@ def _copy(
     artifact: _Pending, source: ResultImage, page_id: int, client: ProviderClient,
     store: ObjectStore,
 ) -> None:
+    if artifact.expires_at is not None and artifact.expires_at <= datetime.now(UTC):
+        _mark(artifact.id, ArtifactState.LOST,
+              error=f"signed URL expired at {artifact.expires_at:%Y-%m-%d %H:%M:%S}Z "
+              "before it could be archived")
+        return
     try:
         data = client.fetch(source.url)
     except UrlExpired as e:

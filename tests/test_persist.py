@@ -1,0 +1,116 @@
+"""The persister on the seed's own example answer, verbatim, checked field by field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from pipeline.db.models import Artifact, Batch, Document, Page, ProviderTask, Question, Slot
+from pipeline.db.session import session_scope
+from pipeline.provider.models import CorrectEduResult
+from pipeline.settings import Settings
+from pipeline.stages.persist import persist_task
+from pipeline.storage import get_store
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _page_with_finished_task(name: str, answer: bytes) -> tuple[int, int]:
+    store = get_store()
+    with session_scope() as session:
+        batch = Batch(name=name, root_dir="/scans", api="correct_edu")
+        session.add(batch)
+        session.flush()
+        doc = Document(batch_id=batch.id, rel_path="a.pdf", kind="pdf", state="ingested")
+        session.add(doc)
+        session.flush()
+        page = Page(batch_id=batch.id, document_id=doc.id, page_no=1, state="persisting")
+        session.add(page)
+        session.flush()
+        key = f"batches/{batch.id}/documents/{doc.id}/pages/0001/tasks/1996199501805445169"
+        store.put(f"{key}/result.json", answer, "application/json")
+        task = ProviderTask(page_id=page.id, api="correct_edu", key_id="key-test",
+                            task_id=f"1996199501805445169-{name}", state="finished",
+                            raw_key=f"{key}/result.json")
+        session.add(task)
+        session.flush()
+        return page.id, task.id
+
+
+@pytest.fixture
+def seed_answer() -> bytes:
+    return (FIXTURES / "correct_edu_get_result_ok.json").read_bytes()
+
+
+def test_seed_example_lands_field_by_field(env: Settings, seed_answer: bytes) -> None:
+    page_id, task_id = _page_with_finished_task("seed-example", seed_answer)
+    assert persist_task(task_id, get_store())
+    raw = json.loads(seed_answer)["imageResults"][0]
+    with session_scope() as session:
+        (question,) = session.scalars(select(Question).where(Question.page_id == page_id))
+        slots = list(session.scalars(
+            select(Slot).where(Slot.question_id == question.id).order_by(Slot.sequence)))
+        page = session.get_one(Page, page_id)
+        artifacts = list(session.scalars(
+            select(Artifact).where(Artifact.provider_task_id == task_id)))
+    source = raw["result"][0]
+    assert question.sequence == source["seqence"] == 0
+    assert question.question_uid == source["questionId"]
+    assert question.question_text == ""
+    assert question.type == 4
+    assert question.correct_result == 1
+    assert question.is_finished is True
+    assert question.subject == "english"
+    assert question.area == source["questionArea"]
+    assert question.extra["image"]["imageId"] == raw["imageId"]
+    assert len(slots) == len(source["slot"]) == 10
+    for slot, expected in zip(slots, source["slot"], strict=True):
+        assert slot.sequence == expected["seqence"]
+        assert slot.slot_uid == expected["slotId"]
+        assert slot.correct_result == expected["correctResult"]
+        assert slot.reason == expected["reason"]
+        assert slot.handwriting_area == expected["handwritingArea"]
+        assert slot.page_id == page_id
+    assert page.state in {"archiving", "done"}
+    assert {a.kind for a in artifacts} == {"crop", "result_image"}
+    crop = next(a for a in artifacts if a.kind == "crop")
+    assert crop.source_url is not None and "?" not in crop.source_url
+    assert crop.source_expires_at is not None
+    assert crop.source_expires_at.isoformat().startswith("2025-12-04T12:47:06")
+
+
+def test_persisting_twice_adds_no_row(env: Settings, seed_answer: bytes) -> None:
+    page_id, task_id = _page_with_finished_task("seed-twice", seed_answer)
+    assert persist_task(task_id, get_store())
+    assert not persist_task(task_id, get_store()), "a duplicate nudge must do nothing"
+    with session_scope() as session:
+        session.execute(update(Page).where(Page.id == page_id).values(state="persisting"))
+    assert persist_task(task_id, get_store())
+    with session_scope() as session:
+        questions = session.scalars(select(Question.id).where(Question.page_id == page_id)).all()
+        slots = session.scalars(select(Slot.id).where(Slot.page_id == page_id)).all()
+    assert len(questions) == 1 and len(slots) == 10
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"error_code": 0},
+        {"error_code": "0"},
+    ],
+)
+def test_tolerant_models_accept_documented_variants(seed_answer: bytes, variant: dict) -> None:
+    answer = json.loads(seed_answer) | variant
+    question = answer["imageResults"][0]["result"][0]
+    question["questionArea"] = question["questionArea"][0]  # one box instead of a list
+    question["slot"][0]["handwritingArea"] = [question["slot"][0]["handwritingArea"]]
+    question["newField"] = {"kept": True}
+    parsed = CorrectEduResult.model_validate(answer)
+    q = parsed.images[0].questions[0]
+    assert len(q.area) == 1 and q.area[0].right_y == 542
+    assert q.slots[0].handwriting_area is not None and q.slots[0].handwriting_area.left_x == 312
+    assert q.extra() == {"newField": {"kept": True}}
+    assert parsed.finished and parsed.stat is not None and parsed.stat.all == 1
