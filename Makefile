@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format bench enqueue workers migrate simulator up down clean
+.PHONY: install demo test lint format enqueue workers migrate simulator up down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,16 +21,13 @@ test: install
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check pipeline workers tests bench migrations
-	$(BIN)/ruff format --check pipeline workers tests bench migrations
+	$(BIN)/ruff check pipeline workers tests migrations
+	$(BIN)/ruff format --check pipeline workers tests migrations
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format pipeline workers tests bench migrations
-	$(BIN)/ruff check --fix pipeline workers tests bench migrations
-
-bench: install
-	$(BIN)/python -m bench.run
+	$(BIN)/ruff format pipeline workers tests migrations
+	$(BIN)/ruff check --fix pipeline workers tests migrations
 
 enqueue: install
 	@test -n "$(DIR)" || (echo "usage: make enqueue DIR=/scans/2026-11-21" >&2; exit 2)

@@ -47,8 +47,9 @@ def migrate_cmd() -> None:
 @main.command()
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--batch", "batch_name", help="Batch name (default: the directory's name).")
-@click.option("--wait", is_flag=True, help="Show progress until every page ended; exit 1 if "
-              "any failed.")
+@click.option(
+    "--wait", is_flag=True, help="Show progress until every page ended; exit 1 if any failed."
+)
 def enqueue(directory: Path, batch_name: str | None, wait: bool) -> None:
     """Record DIRECTORY's scans as a batch and queue them for grading."""
     from pipeline.stages.enqueue import enqueue_directory
@@ -100,7 +101,7 @@ def simulator(ctx: click.Context) -> None:
     """Run the provider simulator (see --help of the simulator for its options)."""
     from pipeline.simulator.__main__ import main as simulator_main
 
-    sys.exit(simulator_main(ctx.args))
+    simulator_main(ctx.args)
 
 
 @main.command()
@@ -115,16 +116,25 @@ def demo(keep: bool) -> None:
 
 def wait_for_batch(batch_id: int, poll_s: float = 1.0) -> int:
     """Show a progress bar until the batch ends; the exit code says whether any page failed."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[detail]}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("pages", total=None, detail="")
         while True:
             with session_scope() as session:
                 progress = batch_progress(session, batch_id)
             detail = " ".join(f"{state}:{n}" for state, n in sorted(progress.pages.items()))
-            bar.update(task, total=progress.total_pages or None,
-                       completed=progress.ended_pages, detail=detail)
+            bar.update(
+                task,
+                total=progress.total_pages or None,
+                completed=progress.ended_pages,
+                detail=detail,
+            )
             if progress.finished:
                 break
             time.sleep(poll_s)
@@ -147,8 +157,9 @@ def _print_status(progress: BatchProgress) -> None:
 def _print_failures(batch_id: int) -> None:
     with session_scope() as session:
         docs = session.execute(
-            select(Document.rel_path, Document.error_code, Document.error)
-            .where(Document.batch_id == batch_id, Document.state == DocumentState.FAILED)
+            select(Document.rel_path, Document.error_code, Document.error).where(
+                Document.batch_id == batch_id, Document.state == DocumentState.FAILED
+            )
         ).all()
         pages = session.execute(
             select(Document.rel_path, Page.page_no, Page.error_code, Page.error)
@@ -166,7 +177,8 @@ def _batch_id(name_or_id: str) -> int:
         query = select(Batch.id).where(Batch.name == name_or_id)
         if name_or_id.isdigit():
             query = select(Batch.id).where(
-                (Batch.id == int(name_or_id)) | (Batch.name == name_or_id))
+                (Batch.id == int(name_or_id)) | (Batch.name == name_or_id)
+            )
         found = session.scalar(query)
     if found is None:
         raise click.UsageError(f"no batch named {name_or_id!r}; `scangrade status` lists them")
@@ -183,4 +195,4 @@ def _services_or_exit() -> None:
 
 if __name__ == "__main__":
     logging.captureWarnings(True)
-    main()
+    main()  # pylint: disable=no-value-for-parameter

@@ -13,17 +13,17 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from pipeline import nudges, provider, storage
 from pipeline.db import session as db_session
-from pipeline.db.models import Artifact, Batch, Document, Page, Question, Slot
+from pipeline.db.models import Artifact, Base, Batch, Document, Page, Question, Slot
 from pipeline.db.session import session_scope
 from pipeline.samples import write_sample_batch
 from pipeline.services import migrate
 from pipeline.settings import get_settings
-from pipeline.standins import Service, start_s3, start_simulator, start_workers
 from pipeline.stages.enqueue import enqueue_directory
+from pipeline.standins import Service, start_s3, start_simulator, start_workers
 
 DEMO_KEY, DEMO_SECRET = "demo-api-key", "demo-secret-key"
 TIME_SCALE = 0.25
@@ -39,9 +39,13 @@ def run_demo(console: Console, *, keep: bool = False) -> int:
     try:
         console.print("starting the S3 stand-in (moto) and the provider simulator…")
         s3 = _started(services, start_s3(work / "logs/s3.log"))
-        sim = _started(services, start_simulator(
-            ["--key", f"{DEMO_KEY}:{DEMO_SECRET}", "--time-scale", str(TIME_SCALE)],
-            work / "logs/simulator.log"))
+        sim = _started(
+            services,
+            start_simulator(
+                ["--key", f"{DEMO_KEY}:{DEMO_SECRET}", "--time-scale", str(TIME_SCALE)],
+                work / "logs/simulator.log",
+            ),
+        )
         _point_settings_at(s3.url, sim.url)
         settings = get_settings()
         migrate(settings)
@@ -49,8 +53,10 @@ def run_demo(console: Console, *, keep: bool = False) -> int:
         scans = work / "scans" / datetime.now().strftime("%Y-%m-%d")
         expected = write_sample_batch(scans)
         (scans / "notes.txt").write_text("a stray file the scanner share picked up\n")
-        console.print(f"sample batch: {sum(expected.values())} pages in {len(expected)} "
-                      f"documents under {scans}")
+        console.print(
+            f"sample batch: {sum(expected.values())} pages in {len(expected)} "
+            f"documents under {scans}"
+        )
         _started(services, start_workers({}, work / "logs/workers.log"))
         name = f"demo-{datetime.now():%Y%m%d-%H%M%S}"
         report = enqueue_directory(scans, storage.get_store(), batch_name=name)
@@ -58,8 +64,10 @@ def run_demo(console: Console, *, keep: bool = False) -> int:
         code = wait_for_batch(report.batch_id)
         _summary(console, report.batch_id, s3.url, sim.url, work)
         if keep:
-            console.print("[yellow]--keep: services left running; stop them with "
-                          f"`pkill -f 'pipeline.cli workers|moto.server|pipeline.simulator'`[/]")
+            console.print(
+                "[yellow]--keep: services left running; stop them with "
+                "`pkill -f 'pipeline.cli workers|moto.server|pipeline.simulator'`[/]"
+            )
             services.clear()
         return code
     finally:
@@ -73,15 +81,17 @@ def _started(services: list[Service], service: Service) -> Service:
 
 
 def _point_settings_at(s3_url: str, simulator_url: str) -> None:
-    os.environ.update({
-        "SCANGRADE_S3_ENDPOINT_URL": s3_url,
-        "SCANGRADE_S3_BUCKET": "scangrade-demo",
-        "SCANGRADE_S3_ACCESS_KEY_ID": "demo",
-        "SCANGRADE_S3_SECRET_ACCESS_KEY": "demo",
-        "SCANGRADE_BAIDU_BASE_URL": simulator_url,
-        "SCANGRADE_BAIDU_API_KEY": DEMO_KEY,
-        "SCANGRADE_BAIDU_SECRET_KEY": DEMO_SECRET,
-    })
+    os.environ.update(
+        {
+            "SCANGRADE_S3_ENDPOINT_URL": s3_url,
+            "SCANGRADE_S3_BUCKET": "scangrade-demo",
+            "SCANGRADE_S3_ACCESS_KEY_ID": "demo",
+            "SCANGRADE_S3_SECRET_ACCESS_KEY": "demo",
+            "SCANGRADE_BAIDU_BASE_URL": simulator_url,
+            "SCANGRADE_BAIDU_API_KEY": DEMO_KEY,
+            "SCANGRADE_BAIDU_SECRET_KEY": DEMO_SECRET,
+        }
+    )
     get_settings.cache_clear()
     db_session.dispose_engine()
     provider.reset_clients()
@@ -92,7 +102,8 @@ def _point_settings_at(s3_url: str, simulator_url: str) -> None:
 def _summary(console: Console, batch_id: int, s3_url: str, sim_url: str, work: Path) -> None:
     settings = get_settings()
     with session_scope() as session:
-        def count(model: type, *where: object) -> int:
+
+        def count(model: type[Base], *where: ColumnElement[bool]) -> int:
             return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
         batch = session.get_one(Batch, batch_id)
@@ -101,14 +112,32 @@ def _summary(console: Console, batch_id: int, s3_url: str, sim_url: str, work: P
             ("documents", count(Document, Document.batch_id == batch_id)),
             ("pages done", count(Page, in_batch, Page.state == "done")),
             ("pages failed", count(Page, in_batch, Page.state == "failed")),
-            ("files rejected", count(Document, Document.batch_id == batch_id,
-                                     Document.state == "failed")),
-            ("questions", int(session.scalar(select(func.count()).select_from(Question)
-                                             .join(Page).where(in_batch)) or 0)),
-            ("answer slots", int(session.scalar(select(func.count()).select_from(Slot)
-                                                .join(Page).where(in_batch)) or 0)),
-            ("objects archived in S3", count(Artifact, Artifact.batch_id == batch_id,
-                                             Artifact.state == "archived")),
+            (
+                "files rejected",
+                count(Document, Document.batch_id == batch_id, Document.state == "failed"),
+            ),
+            (
+                "questions",
+                int(
+                    session.scalar(
+                        select(func.count()).select_from(Question).join(Page).where(in_batch)
+                    )
+                    or 0
+                ),
+            ),
+            (
+                "answer slots",
+                int(
+                    session.scalar(
+                        select(func.count()).select_from(Slot).join(Page).where(in_batch)
+                    )
+                    or 0
+                ),
+            ),
+            (
+                "objects archived in S3",
+                count(Artifact, Artifact.batch_id == batch_id, Artifact.state == "archived"),
+            ),
         ]
     table = Table(title=f"batch {batch.name}: {batch.state}")
     table.add_column("what")

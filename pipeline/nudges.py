@@ -67,7 +67,7 @@ def send(stage: Stage, ids: Iterable[int]) -> int:
             for row_id in ids:
                 _producer().send_task(name, args=[row_id], queue=queue, producer=producer)
                 sent += 1
-    except Exception as e:  # noqa: BLE001 - any broker failure: the reconciler resends
+    except Exception as e:
         log.warning("could not nudge %s (%s); the reconciler will resend", stage, e)
     return sent
 
@@ -77,5 +77,5 @@ def queue_length(queue: str) -> int | None:
     try:
         with _producer().connection_for_write() as conn:
             return int(conn.default_channel.client.llen(queue))
-    except Exception:  # noqa: BLE001 - unknown is an answer
+    except Exception:
         return None

@@ -1,6 +1,9 @@
-"""When to ask get_result next: the first poll after the seeds' 5–10 s, then exponential
-backoff with jitter up to a cap, so that a slow task costs few calls and the polls of many
-tasks submitted together spread out instead of arriving in waves."""
+"""When to ask get_result next.
+
+The first poll comes after the seeds' 5–10 s, then exponential backoff with jitter up to a
+cap, so that a slow task costs few calls and the polls of many tasks submitted together spread
+out instead of arriving in waves.
+"""
 
 from __future__ import annotations
 

@@ -69,14 +69,17 @@ def batch_progress(session: Session, batch_id: int) -> BatchProgress:
     """Counts by state for one batch."""
     batch = session.get_one(Batch, batch_id)
     docs = session.execute(
-        select(Document.state, func.count()).where(Document.batch_id == batch_id)
+        select(Document.state, func.count())
+        .where(Document.batch_id == batch_id)
         .group_by(Document.state)
     ).all()
     pages = session.execute(
         select(Page.state, func.count()).where(Page.batch_id == batch_id).group_by(Page.state)
     ).all()
     return BatchProgress(
-        batch_id, batch.name, batch.state,
+        batch_id,
+        batch.name,
+        batch.state,
         documents={state: count for state, count in docs},
         pages={state: count for state, count in pages},
     )

@@ -78,19 +78,19 @@ def png_bytes(img: Image.Image) -> bytes:
 def _pdf(pages: list[tuple[bytes, bytes, dict[bytes, bytes]]]) -> bytes:
     """A minimal PDF: per page (page dict entries, content stream, named extra objects).
 
-    Extra objects are referenced from the page dict as ``@name@`` and from nothing else.
+    Extra objects become indirect objects, referenced as ``@name@`` from the page dict or from
+    a later extra object of the same page.
     """
     objects: list[bytes] = [b"<< /Type /Catalog /Pages 2 0 R >>", b""]
     kids = []
     for page_dict, content, extras in pages:
-        refs = {}
+        refs: dict[bytes, bytes] = {}
         for name, body in extras.items():
-            objects.append(body)
+            objects.append(_substitute(body, refs))
             refs[name] = f"{len(objects)} 0 R".encode()
         objects.append(_stream(b"", zlib.compress(content), b"/Filter /FlateDecode"))
         content_ref = len(objects)
-        for name, ref in refs.items():
-            page_dict = page_dict.replace(b"@" + name + b"@", ref)
+        page_dict = _substitute(page_dict, refs)
         objects.append(
             b"<< /Type /Page /Parent 2 0 R "
             + page_dict
@@ -110,6 +110,12 @@ def _pdf(pages: list[tuple[bytes, bytes, dict[bytes, bytes]]]) -> bytes:
         f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     )
     return bytes(out)
+
+
+def _substitute(body: bytes, refs: dict[bytes, bytes]) -> bytes:
+    for name, ref in refs.items():
+        body = body.replace(b"@" + name + b"@", ref)
+    return body
 
 
 def _stream(entries: bytes, data: bytes, filters: bytes) -> bytes:
@@ -147,12 +153,14 @@ def pdf_from_jpegs(
         w_pt, h_pt = width * 72 / dpi, height * 72 / dpi
         x, y, img_w, img_h = placement or (0, 0, w_pt, h_pt)
         page_dict = f"/MediaBox [0 0 {w_pt:.2f} {h_pt:.2f}] /Rotate {rotate} ".encode()
-        page_dict += b"/Resources << /XObject << /Im0 @img@ >>"
-        extras = {b"img": xobject}
+        # Indirect /Resources and /XObject, as many scanners write them.
+        extras = {b"img": xobject, b"xobjects": b"<< /Im0 @img@ >>"}
+        resources = b"<< /XObject @xobjects@"
         if extra_content:
-            page_dict += b" /Font << /F1 @font@ >>"
             extras[b"font"] = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
-        page_dict += b" >>"
+            resources += b" /Font << /F1 @font@ >>"
+        extras[b"resources"] = resources + b" >>"
+        page_dict += b"/Resources @resources@"
         content = f"q {img_w:.2f} 0 0 {img_h:.2f} {x:.2f} {y:.2f} cm /Im0 Do Q\n".encode()
         pages.append((page_dict, content + extra_content, extras))
     return _pdf(pages)
@@ -179,12 +187,19 @@ def make_vector_pdf(n_pages: int) -> bytes:
 
 
 def make_encrypted_pdf(
-    user_password: str, owner_password: str = "owner", *, source: bytes | None = None
+    user_password: str,
+    owner_password: str = "owner",
+    *,
+    source: bytes | None = None,
+    algorithm: str | None = None,
 ) -> bytes:
-    """``source`` (default: a two-page scanned PDF) encrypted with pypdf's default RC4-128."""
+    """``source`` (default: a two-page scanned PDF) encrypted by pypdf.
+
+    ``algorithm`` is pypdf's name ("RC4-128", "AES-128", "AES-256"); None is pypdf's default.
+    """
     plain = source if source is not None else make_scanned_pdf([11, 12])
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(plain)))
-    writer.encrypt(user_password, owner_password)
+    writer.encrypt(user_password, owner_password, algorithm=algorithm)
     buf = io.BytesIO()
     writer.write(buf)
     return buf.getvalue()

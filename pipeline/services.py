@@ -69,8 +69,10 @@ def ensure_services(settings: Settings) -> None:
             if not down:
                 break
     if down:
-        lines = [f"{name} is not reachable ({error}). Start it with:\n    {_HOW_TO_START[name]}"
-                 for name, error in down.items()]
+        lines = [
+            f"{name} is not reachable ({error}). Start it with:\n    {_HOW_TO_START[name]}"
+            for name, error in down.items()
+        ]
         raise ServiceDown("\n".join(lines))
 
 
@@ -96,8 +98,9 @@ def drop_database(settings: Settings) -> None:
     name = make_url(settings.database_url).database
     assert name
     with psycopg.connect(_server_dsn(settings), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def migrate(settings: Settings, revision: str = "head") -> None:

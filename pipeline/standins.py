@@ -1,6 +1,8 @@
-"""Local stand-ins for the outside world, started as real processes on loopback: an S3
-endpoint (moto's server), the provider simulator and this host's workers. The demo and the
-tests use them; production points the settings at the real services instead."""
+"""Local stand-ins for the outside world, started as real processes on loopback.
+
+An S3 endpoint (moto's server), the provider simulator and this host's workers. The demo and
+the tests use them; production points the settings at the real services instead.
+"""
 
 from __future__ import annotations
 
@@ -48,20 +50,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _spawn(argv: Sequence[str], env: Mapping[str, str] | None, log: Path | None,
-           stdout: int | None = None) -> subprocess.Popen[bytes]:
+def _spawn(
+    argv: Sequence[str], env: Mapping[str, str] | None, log: Path | None, stdout: int | None = None
+) -> subprocess.Popen[bytes]:
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
     return subprocess.Popen(
-        argv, env={**os.environ, **(env or {})}, stdout=stdout or out, stderr=out,
+        argv,
+        env={**os.environ, **(env or {})},
+        stdout=stdout or out,
+        stderr=out,
         start_new_session=True,
     )
 
 
 def start_s3(log: Path | None = None) -> Service:
-    """moto's S3 server on a free loopback port."""
+    """Moto's S3 server on a free loopback port."""
     port = free_port()
-    proc = _spawn([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                  None, log)
+    proc = _spawn(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], None, log
+    )
     service = Service("s3", proc, f"http://127.0.0.1:{port}")
     _wait_http(service, service.url + "/moto-api/")
     return service

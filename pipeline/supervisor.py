@@ -36,8 +36,19 @@ def worker_specs(settings: Settings, state_dir: Path) -> list[WorkerSpec]:
     common = ("--without-gossip", "--without-mingle", "-l", settings.log_level)
 
     def worker(name: str, queues: str, pool: str, concurrency: int) -> WorkerSpec:
-        argv = (*celery, "worker", "-Q", queues, "-n", f"{name}@%h", "-P", pool,
-                "-c", str(concurrency), *common)
+        argv = (
+            *celery,
+            "worker",
+            "-Q",
+            queues,
+            "-n",
+            f"{name}@%h",
+            "-P",
+            pool,
+            "-c",
+            str(concurrency),
+            *common,
+        )
         return WorkerSpec(name, argv)
 
     return [
@@ -46,8 +57,17 @@ def worker_specs(settings: Settings, state_dir: Path) -> list[WorkerSpec]:
         worker("poll", "poll", "threads", settings.poll_concurrency),
         worker("persist", "persist,archive", "threads", settings.persist_concurrency),
         worker("control", "control", "solo", 1),
-        WorkerSpec("beat", (*celery, "beat", "-l", settings.log_level,
-                            "-s", str(state_dir / "celerybeat-schedule"))),
+        WorkerSpec(
+            "beat",
+            (
+                *celery,
+                "beat",
+                "-l",
+                settings.log_level,
+                "-s",
+                str(state_dir / "celerybeat-schedule"),
+            ),
+        ),
     ]
 
 
@@ -71,8 +91,12 @@ class Supervisor:
             for name, proc in list(self._procs.items()):
                 if proc.poll() is not None and not self._stopping:
                     self.restarts[name] += 1
-                    log.error("%s worker exited with %s; restarting (restart #%d)",
-                              name, proc.returncode, self.restarts[name])
+                    log.error(
+                        "%s worker exited with %s; restarting (restart #%d)",
+                        name,
+                        proc.returncode,
+                        self.restarts[name],
+                    )
                     time.sleep(_RESTART_DELAY_S)
                     self._start(name)
         self._terminate()

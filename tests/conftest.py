@@ -24,8 +24,7 @@ PG_BASE = os.environ.get("SCANGRADE_TEST_POSTGRES", "postgresql+psycopg://postgr
 API_KEY, SECRET_KEY = "test-api-key", "test-secret-key"
 
 # Fast provider for tests: quotas x10 and processing times x1/50 of the documented ones.
-SIMULATOR_ARGS = ("--key", f"{API_KEY}:{SECRET_KEY}", "--quota-scale", "10",
-                  "--time-scale", "0.02")
+SIMULATOR_ARGS = ("--key", f"{API_KEY}:{SECRET_KEY}", "--quota-scale", "10", "--time-scale", "0.02")
 
 
 def _claim_redis_db() -> int:

@@ -63,8 +63,10 @@ def test_small_image_is_rejected_for_good(client: ProviderClient) -> None:
 
 def test_transient_answers_are_transient(client: ProviderClient, sim_http: httpx.Client) -> None:
     for rule in ({"error_code": 282000}, {"http_status": 502}):
-        sim_http.post("/_sim/faults", json={"rules": [
-            {"operation": "correct_edu.get_result", "count": 1, **rule}]})
+        sim_http.post(
+            "/_sim/faults",
+            json={"rules": [{"operation": "correct_edu.get_result", "count": 1, **rule}]},
+        )
         with pytest.raises(Transient):
             client.get_result("correct_edu", "1111111111111111111")
     sim_http.post("/_sim/faults", json={"rules": []})

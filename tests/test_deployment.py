@@ -51,6 +51,9 @@ def test_services_are_healthy_restarting_and_local_only() -> None:
 
 def test_every_setting_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
-    missing = [f"SCANGRADE_{n.upper()}" for n in Settings.model_fields
-               if f"SCANGRADE_{n.upper()}" not in readme]
+    missing = [
+        f"SCANGRADE_{n.upper()}"
+        for n in Settings.model_fields
+        if f"SCANGRADE_{n.upper()}" not in readme
+    ]
     assert missing == []

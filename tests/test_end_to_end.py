@@ -19,11 +19,11 @@ from sqlalchemy import func, select, text
 from pipeline.db.models import Artifact, Document, Page, ProviderTask, Question, Slot
 from pipeline.db.session import session_scope
 from pipeline.progress import batch_progress
+from pipeline.samples import write_sample_batch
 from pipeline.settings import Settings
 from pipeline.stages.enqueue import enqueue_directory
 from pipeline.standins import Service
 from pipeline.storage import get_store
-from pipeline.samples import write_sample_batch
 
 
 def _wait(batch_id: int, timeout: float = 180) -> None:
@@ -51,8 +51,10 @@ def finished_batch(env: Settings, workers: Service, tmp_path_factory: pytest.Tem
 def test_every_page_is_done(finished_batch) -> None:
     report, expected = finished_batch
     with session_scope() as session:
-        docs = {d.rel_path: d for d in session.scalars(
-            select(Document).where(Document.batch_id == report.batch_id))}
+        docs = {
+            d.rel_path: d
+            for d in session.scalars(select(Document).where(Document.batch_id == report.batch_id))
+        }
         pages = session.execute(
             select(Document.rel_path, Page.state, func.count())
             .join(Document, Document.id == Page.document_id)
@@ -72,11 +74,15 @@ def test_every_question_and_slot_exactly_once(finished_batch, sim_http: httpx.Cl
     report, _ = finished_batch
     produced = sim_http.get("/_sim/tasks").json()["tasks"]
     with session_scope() as session:
-        task_ids = set(session.scalars(select(ProviderTask.task_id).join(Page).where(
-            Page.batch_id == report.batch_id)))
+        task_ids = set(
+            session.scalars(
+                select(ProviderTask.task_id).join(Page).where(Page.batch_id == report.batch_id)
+            )
+        )
         rows = session.execute(
-            select(ProviderTask.task_id, Question.question_uid, Question.sequence,
-                   func.count(Slot.id))
+            select(
+                ProviderTask.task_id, Question.question_uid, Question.sequence, func.count(Slot.id)
+            )
             .join(Question, Question.provider_task_id == ProviderTask.id)
             .outerjoin(Slot, Slot.question_id == Question.id)
             .where(ProviderTask.task_id.in_(task_ids))
@@ -85,7 +91,8 @@ def test_every_question_and_slot_exactly_once(finished_batch, sim_http: httpx.Cl
     in_db = {(task, uid, seq): slots for task, uid, seq, slots in rows}
     expected = {
         (task_id, q["questionId"], q["seqence"]): len(q["slots"])
-        for task_id, task in produced.items() if task_id in task_ids
+        for task_id, task in produced.items()
+        if task_id in task_ids
         for q in task["questions"]
     }
     assert len(task_ids) == sum(expected_pages for expected_pages in finished_batch[1].values())
@@ -97,14 +104,24 @@ def test_results_are_archived_with_the_served_bytes(finished_batch) -> None:
     report, _ = finished_batch
     store = get_store()
     with session_scope() as session:
-        artifacts = list(session.scalars(
-            select(Artifact).where(Artifact.batch_id == report.batch_id)))
-        tasks = list(session.scalars(select(ProviderTask).join(Page).where(
-            Page.batch_id == report.batch_id)))
-        crops = session.scalar(select(func.count()).select_from(Question).join(Page).where(
-            Page.batch_id == report.batch_id, Question.crop_key.is_not(None)))
-        questions = session.scalar(select(func.count()).select_from(Question).join(Page).where(
-            Page.batch_id == report.batch_id))
+        artifacts = list(
+            session.scalars(select(Artifact).where(Artifact.batch_id == report.batch_id))
+        )
+        tasks = list(
+            session.scalars(select(ProviderTask).join(Page).where(Page.batch_id == report.batch_id))
+        )
+        crops = session.scalar(
+            select(func.count())
+            .select_from(Question)
+            .join(Page)
+            .where(Page.batch_id == report.batch_id, Question.crop_key.is_not(None))
+        )
+        questions = session.scalar(
+            select(func.count())
+            .select_from(Question)
+            .join(Page)
+            .where(Page.batch_id == report.batch_id)
+        )
     assert all(a.state == "archived" for a in artifacts)
     assert crops == questions
     kinds = {a.kind for a in artifacts}
@@ -126,23 +143,30 @@ def test_results_are_archived_with_the_served_bytes(finished_batch) -> None:
 
 def test_access_token_is_nowhere(finished_batch, env: Settings, logs_dir: Path) -> None:
     report, _ = finished_batch
-    tokens = [v.decode() for k in redis.Redis.from_url(env.redis_url).keys("scangrade:token:*")
-              if not k.endswith(b":lock") and (v := redis.Redis.from_url(env.redis_url).get(k))]
+    tokens = [
+        v.decode()
+        for k in redis.Redis.from_url(env.redis_url).keys("scangrade:token:*")
+        if not k.endswith(b":lock") and (v := redis.Redis.from_url(env.redis_url).get(k))
+    ]
     assert tokens, "the workers cached a token"
     secrets = [*tokens, env.baidu_secret_key.get_secret_value()]
     with session_scope() as session:
-        dump = session.execute(text(
-            "SELECT string_agg(t::text, ' ') FROM ("
-            " SELECT row_to_json(x)::text AS t FROM batches x UNION ALL"
-            " SELECT row_to_json(x)::text FROM documents x UNION ALL"
-            " SELECT row_to_json(x)::text FROM pages x UNION ALL"
-            " SELECT row_to_json(x)::text FROM provider_tasks x UNION ALL"
-            " SELECT row_to_json(x)::text FROM questions x UNION ALL"
-            " SELECT row_to_json(x)::text FROM slots x UNION ALL"
-            " SELECT row_to_json(x)::text FROM artifacts x) rows")).scalar_one()
+        dump = session.execute(
+            text(
+                "SELECT string_agg(t::text, ' ') FROM ("
+                " SELECT row_to_json(x)::text AS t FROM batches x UNION ALL"
+                " SELECT row_to_json(x)::text FROM documents x UNION ALL"
+                " SELECT row_to_json(x)::text FROM pages x UNION ALL"
+                " SELECT row_to_json(x)::text FROM provider_tasks x UNION ALL"
+                " SELECT row_to_json(x)::text FROM questions x UNION ALL"
+                " SELECT row_to_json(x)::text FROM slots x UNION ALL"
+                " SELECT row_to_json(x)::text FROM artifacts x) rows"
+            )
+        ).scalar_one()
     store = get_store()
-    objects = b"".join(store.get(k) for k in store.keys(f"batches/{report.batch_id}/")
-                       if k.endswith(".json"))
+    objects = b"".join(
+        store.get(k) for k in store.keys(f"batches/{report.batch_id}/") if k.endswith(".json")
+    )
     logs = "".join(p.read_text(errors="replace") for p in logs_dir.glob("*.log"))
     for secret in secrets:
         assert secret not in dump
@@ -151,10 +175,13 @@ def test_access_token_is_nowhere(finished_batch, env: Settings, logs_dir: Path) 
 
 
 def test_rerun_records_nothing_twice(finished_batch) -> None:
-    report, expected = finished_batch
+    report, _ = finished_batch
     with session_scope() as session:
-        root = Path(session.scalar(text("SELECT root_dir FROM batches WHERE id = :id"),
-                                   {"id": report.batch_id}))
+        root = Path(
+            session.scalar(
+                text("SELECT root_dir FROM batches WHERE id = :id"), {"id": report.batch_id}
+            )
+        )
         before = session.scalar(select(func.count()).select_from(Page))
     again = enqueue_directory(root, get_store(), batch_name="e2e")
     assert again.batch_id == report.batch_id

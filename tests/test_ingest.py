@@ -11,6 +11,7 @@ import pypdfium2 as pdfium
 import pytest
 from PIL import Image, ImageDraw
 
+from pipeline import samples
 from pipeline.errors import BadInput
 from pipeline.ingest import (
     CORRECT_EDU_LIMITS,
@@ -26,11 +27,6 @@ from pipeline.ingest import (
     split_image,
     split_pdf,
 )
-
-try:
-    from tests import samples
-except ImportError:  # pytest run from inside tests/ without the project root on sys.path
-    import samples  # type: ignore[no-redef]
 
 
 def encode(img: Image.Image, fmt: str, **params: object) -> bytes:
@@ -454,6 +450,25 @@ def test_scanned_pdf_keeps_embedded_jpegs_byte_for_byte() -> None:
     assert pdf_page_count(data) == 4
 
 
+@pytest.mark.parametrize(
+    ("mode", "source"),
+    [
+        ("RGB", "embedded"),  # DCTDecode
+        ("1", "embedded"),  # CCITTFaxDecode, decoded through pypdf
+        ("CMYK", "rendered"),  # a CMYK JPEG's colours are PDFium's business
+        ("P", "rendered"),  # indexed colours likewise
+    ],
+)
+def test_pillow_made_pdfs(mode: str, source: str) -> None:
+    buf = io.BytesIO()
+    pages = [samples.make_page_image(s).convert(mode) for s in (1, 2)]
+    pages[0].save(buf, "PDF", save_all=True, append_images=pages[1:], resolution=150)
+
+    result = split_pdf(buf.getvalue())
+
+    assert [p.image.source if p.image else None for p in result] == [source, source]
+
+
 def test_low_resolution_scan_is_upscaled_from_the_embedded_image() -> None:
     small = samples.jpeg_bytes(samples.make_page_image(5, 310, 438))
     [page] = split_pdf(samples.pdf_from_jpegs([small], dpi=40))
@@ -528,9 +543,10 @@ def test_broken_page_does_not_sink_the_others(page_jpeg: bytes) -> None:
     assert pages[1].error is not None and pages[1].error.code == "truncated_image"
 
 
-def test_encrypted_with_empty_user_password_opens() -> None:
+@pytest.mark.parametrize("algorithm", [None, "AES-128", "AES-256"])
+def test_encrypted_with_empty_user_password_opens(algorithm: str | None) -> None:
     plain = split_pdf(samples.make_scanned_pdf([11, 12]))
-    pages = split_pdf(samples.make_encrypted_pdf(""))
+    pages = split_pdf(samples.make_encrypted_pdf("", algorithm=algorithm))
     assert [p.image.data for p in pages if p.image] == [p.image.data for p in plain if p.image]
 
     rendered = split_pdf(samples.make_encrypted_pdf("", source=samples.make_vector_pdf(1)))

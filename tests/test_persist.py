@@ -32,9 +32,14 @@ def _page_with_finished_task(name: str, answer: bytes) -> tuple[int, int]:
         session.flush()
         key = f"batches/{batch.id}/documents/{doc.id}/pages/0001/tasks/1996199501805445169"
         store.put(f"{key}/result.json", answer, "application/json")
-        task = ProviderTask(page_id=page.id, api="correct_edu", key_id="key-test",
-                            task_id=f"1996199501805445169-{name}", state="finished",
-                            raw_key=f"{key}/result.json")
+        task = ProviderTask(
+            page_id=page.id,
+            api="correct_edu",
+            key_id="key-test",
+            task_id=f"1996199501805445169-{name}",
+            state="finished",
+            raw_key=f"{key}/result.json",
+        )
         session.add(task)
         session.flush()
         return page.id, task.id
@@ -51,11 +56,15 @@ def test_seed_example_lands_field_by_field(env: Settings, seed_answer: bytes) ->
     raw = json.loads(seed_answer)["imageResults"][0]
     with session_scope() as session:
         (question,) = session.scalars(select(Question).where(Question.page_id == page_id))
-        slots = list(session.scalars(
-            select(Slot).where(Slot.question_id == question.id).order_by(Slot.sequence)))
+        slots = list(
+            session.scalars(
+                select(Slot).where(Slot.question_id == question.id).order_by(Slot.sequence)
+            )
+        )
         page = session.get_one(Page, page_id)
-        artifacts = list(session.scalars(
-            select(Artifact).where(Artifact.provider_task_id == task_id)))
+        artifacts = list(
+            session.scalars(select(Artifact).where(Artifact.provider_task_id == task_id))
+        )
     source = raw["result"][0]
     assert question.sequence == source["seqence"] == 0
     assert question.question_uid == source["questionId"]

@@ -16,15 +16,22 @@ REFERENCE_TABLES = {"correct_results", "question_types", "alembic_version"}
 def test_migrations_match_models(env: Settings) -> None:
     with get_engine().connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"include_name": lambda name, type_, _: not (
-                type_ == "table" and name in REFERENCE_TABLES)})
+            conn,
+            opts={
+                "include_name": lambda name, type_, _: (
+                    not (type_ == "table" and name in REFERENCE_TABLES)
+                )
+            },
+        )
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
 
 
 def test_every_table_and_column_has_a_comment(env: Settings) -> None:
     with get_engine().connect() as conn:
-        missing = conn.execute(text("""
+        missing = (
+            conn.execute(
+                text("""
             SELECT c.relname || '.' || a.attname
             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
             WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace
@@ -32,12 +39,22 @@ def test_every_table_and_column_has_a_comment(env: Settings) -> None:
               AND a.attname NOT IN ('id', 'batch_id', 'document_id', 'page_id',
                                     'question_id', 'provider_task_id')
               AND col_description(a.attrelid, a.attnum) IS NULL
-        """)).scalars().all()
-        tables = conn.execute(text("""
+        """)
+            )
+            .scalars()
+            .all()
+        )
+        tables = (
+            conn.execute(
+                text("""
             SELECT relname FROM pg_class
             WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace
               AND relname <> 'alembic_version' AND obj_description(oid) IS NULL
-        """)).scalars().all()
+        """)
+            )
+            .scalars()
+            .all()
+        )
     assert missing == []
     assert tables == []
 

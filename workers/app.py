@@ -10,7 +10,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import setup_logging, worker_process_init
-from kombu import Queue
+from kombu.entity import Queue
 
 from pipeline.db.session import dispose_engine
 from pipeline.logs import configure_logging

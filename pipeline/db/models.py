@@ -1,4 +1,4 @@
-"""The tables: typed SQLAlchemy 2 models, with the comments analysts read in ``\\d+``.
+r"""The tables: typed SQLAlchemy 2 models, with the comments analysts read in ``\d+``.
 
 The migrations in ``migrations/versions`` are the source of the schema; these models mirror
 them for the code. A test checks that the two agree.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -32,7 +32,7 @@ from pipeline.db.states import ArtifactState, BatchState, DocumentState, PageSta
 class Base(DeclarativeBase):
     """Declarative base: JSON columns are JSONB, timestamps carry their zone."""
 
-    type_annotation_map = {
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
         dict[str, Any]: JSONB,
         list[Any]: JSONB,
         datetime: DateTime(timezone=True),
@@ -55,7 +55,7 @@ class Batch(Base):
     """One run of ``scangrade enqueue`` over a directory."""
 
     __tablename__ = "batches"
-    __table_args__ = {"comment": "One night's directory of scans, enqueued together."}
+    __table_args__ = ({"comment": "One night's directory of scans, enqueued together."},)
 
     id: Mapped[int] = _id()
     name: Mapped[str] = mapped_column(Text, unique=True, comment="Operator-given or dated name.")
@@ -131,9 +131,7 @@ class Page(Base):
     )
     state: Mapped[str] = _state(PageState.READY, "ready, submitting, submitted, persisting, …")
     error: Mapped[str | None] = mapped_column(Text, comment="Why it failed, for the operator.")
-    error_code: Mapped[str | None] = mapped_column(
-        Text, comment="Provider error code or our slug."
-    )
+    error_code: Mapped[str | None] = mapped_column(Text, comment="Provider error code or our slug.")
     submit_attempts: Mapped[int] = mapped_column(
         Integer, server_default="0", comment="create_task calls made for this page."
     )
@@ -265,15 +263,15 @@ class Artifact(Base):
     __tablename__ = "artifacts"
     __table_args__ = (
         Index("ix_artifacts_page", "page_id"),
-        Index("ix_artifacts_pending", "source_expires_at", postgresql_where=text("state='pending'")),
+        Index(
+            "ix_artifacts_pending", "source_expires_at", postgresql_where=text("state='pending'")
+        ),
         {"comment": "Everything archived to S3, and result images still to be copied."},
     )
 
     id: Mapped[int] = _id()
     batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
-    document_id: Mapped[int | None] = mapped_column(
-        ForeignKey("documents.id", ondelete="CASCADE")
-    )
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
     page_id: Mapped[int | None] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"))
     provider_task_id: Mapped[int | None] = mapped_column(
         ForeignKey("provider_tasks.id", ondelete="CASCADE")

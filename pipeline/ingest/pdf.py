@@ -21,7 +21,7 @@ from typing import Any, Final
 import pypdfium2 as pdfium
 from PIL import Image
 from pypdf import PageObject, PasswordType, PdfReader
-from pypdf.errors import PyPdfError
+from pypdf.errors import DependencyError, PyPdfError
 from pypdf.generic import ArrayObject, DictionaryObject, NameObject, StreamObject
 
 from pipeline.errors import BadInput
@@ -88,7 +88,7 @@ def iter_pdf_pages(
     Document-level problems raise here, before the first page, not during iteration.
     """
     reader, encrypted = _open_reader(data)
-    return _pages(data, reader, _Renderer(data, encrypted, limits, dpi), limits)
+    return _pages(reader, _Renderer(data, encrypted, limits, dpi), limits)
 
 
 def _open_reader(data: bytes) -> tuple[PdfReader, bool]:
@@ -103,6 +103,13 @@ def _open_reader(data: bytes) -> tuple[PdfReader, bool]:
         count = len(reader.pages)
     except BadInput:
         raise
+    except DependencyError as e:
+        # Not the file's fault: pypdf needs the "cryptography" package for AES.
+        log.error("cannot decrypt an AES-encrypted PDF: %s", e)
+        raise BadInput(
+            "PDF is AES-encrypted and this worker lacks the 'cryptography' package to open it",
+            code="pdf_encrypted",
+        ) from e
     except _PYPDF_FAILURES as e:
         raise BadInput(
             f"PDF is damaged or truncated and cannot be read ({type(e).__name__}: {e})",
@@ -113,9 +120,7 @@ def _open_reader(data: bytes) -> tuple[PdfReader, bool]:
     return reader, encrypted
 
 
-def _pages(
-    data: bytes, reader: PdfReader, renderer: _Renderer, limits: Limits
-) -> Iterator[PdfPage]:
+def _pages(reader: PdfReader, renderer: _Renderer, limits: Limits) -> Iterator[PdfPage]:
     try:
         for index in range(len(reader.pages)):
             yield _one_page(index + 1, reader, renderer, limits)
@@ -152,13 +157,13 @@ def _embedded_scan(number: int, reader: PdfReader, limits: Limits) -> Normalised
 
 def _scan_xobject(page: PageObject) -> tuple[StreamObject, list[Image.Transpose]] | None:
     """The one image drawn over the whole page with nothing else visible, and how to turn it."""
-    resources = page.get("/Resources")
-    xobjects = resources.get_object().get("/XObject") if resources is not None else None
+    resources = _get(page, "/Resources")
+    xobjects = _get(resources, "/XObject") if isinstance(resources, DictionaryObject) else None
     if not isinstance(xobjects, DictionaryObject) or len(xobjects) != 1:
         return None
     name, ref = next(iter(xobjects.items()))
     xobject = ref.get_object()
-    if not isinstance(xobject, StreamObject) or xobject.get("/Subtype") != "/Image":
+    if not isinstance(xobject, StreamObject) or _get(xobject, "/Subtype") != "/Image":
         return None
     if any(key in xobject for key in ("/SMask", "/Mask", "/Decode", "/ImageMask")):
         return None
@@ -171,11 +176,17 @@ def _scan_xobject(page: PageObject) -> tuple[StreamObject, list[Image.Transpose]
     return None if turns is None else (xobject, turns)
 
 
+def _get(dictionary: DictionaryObject, key: str) -> Any:
+    """``dictionary[key]`` resolved, or None: pypdf's ``get`` leaves indirect references."""
+    value = dictionary.get(key)
+    return None if value is None else value.get_object()
+
+
 def _has_visible_annotations(page: PageObject) -> bool:
-    annotations = page.get("/Annots")
-    if annotations is None:
+    annotations = _get(page, "/Annots")
+    if not isinstance(annotations, ArrayObject):
         return False
-    return any(a.get_object().get("/Subtype") != "/Link" for a in annotations.get_object())
+    return any(_get(a.get_object(), "/Subtype") != "/Link" for a in annotations)
 
 
 def _placement(page: PageObject, name: str) -> Matrix | None:
@@ -293,23 +304,21 @@ def _extract(
 
 
 def _filters(xobject: StreamObject) -> list[str]:
-    value: Any = xobject.get("/Filter")
+    value = _get(xobject, "/Filter")
     if value is None:
         return []
-    value = value.get_object()
     return [str(v) for v in value] if isinstance(value, ArrayObject) else [str(value)]
 
 
 def _simple_colours(xobject: StreamObject) -> bool:
     """Gray or RGB, the spaces in which Pillow and a PDF viewer agree on every pixel."""
-    space: Any = xobject.get("/ColorSpace")
-    space = space.get_object() if space is not None else None
+    space = _get(xobject, "/ColorSpace")
     if isinstance(space, NameObject):
         return str(space) in _SIMPLE_SPACES
     if isinstance(space, ArrayObject) and space:
         family = str(space[0])
         if family == "/ICCBased":
-            return space[1].get_object().get("/N") in (1, 3)
+            return _get(space[1].get_object(), "/N") in (1, 3)
         return family in _SIMPLE_SPACES
     return False
 

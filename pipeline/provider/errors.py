@@ -20,10 +20,13 @@ TOKEN = frozenset({100, 110, 111})
 AUTH = frozenset({3, 6, 14, 15, 336004})
 GONE = frozenset({282808})
 _INPUT_RANGES = ((216100, 216103), (216200, 216203), (282100, 282103), (282110, 282114))
-INPUT = frozenset(
-    {216110, 282003, 336001, 336002, 336003, 336005, 336006}
-    | {code for low, high in _INPUT_RANGES for code in range(low, high + 1)}
-) - TRANSIENT
+INPUT = (
+    frozenset(
+        {216110, 282003, 336001, 336002, 336003, 336005, 336006}
+        | {code for low, high in _INPUT_RANGES for code in range(low, high + 1)}
+    )
+    - TRANSIENT
+)
 
 
 def error_for(code: int, message: str, context: str) -> ScangradeError:

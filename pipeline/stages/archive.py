@@ -1,5 +1,7 @@
-"""Archive: copy a task's result images from the provider's signed URLs to S3 before they
-expire (24 h after signing), then close the page.
+"""Archive: copy a task's result images to S3 before their signed URLs expire.
+
+The provider's URLs stop working 24 h after signing; once every image is copied, the page is
+done.
 
 Which URL belongs to which artifact is read back from the raw answer in S3, so no signed URL
 is ever stored in a row. An artifact whose URL has expired is marked lost with the reason.
@@ -61,13 +63,19 @@ def archive_task(task_row_id: int, client: ProviderClient, store: ObjectStore) -
 
 
 def _copy(
-    artifact: _Pending, source: ResultImage, page_id: int, client: ProviderClient,
+    artifact: _Pending,
+    source: ResultImage,
+    page_id: int,
+    client: ProviderClient,
     store: ObjectStore,
 ) -> None:
     if artifact.expires_at is not None and artifact.expires_at <= datetime.now(UTC):
-        _mark(artifact.id, ArtifactState.LOST,
-              error=f"signed URL expired at {artifact.expires_at:%Y-%m-%d %H:%M:%S}Z "
-              "before it could be archived")
+        _mark(
+            artifact.id,
+            ArtifactState.LOST,
+            error=f"signed URL expired at {artifact.expires_at:%Y-%m-%d %H:%M:%S}Z "
+            "before it could be archived",
+        )
         return
     try:
         data = client.fetch(source.url)
@@ -79,16 +87,25 @@ def _copy(
     stored = store.put(artifact.s3_key, data, "image/png")
     with session_scope() as session:
         session.execute(
-            update(Artifact).where(Artifact.id == artifact.id).values(
-                state=ArtifactState.ARCHIVED, sha256=stored.sha256, size_bytes=stored.size,
-                archived_at=func.now(), attempts=Artifact.attempts + 1, error=None,
+            update(Artifact)
+            .where(Artifact.id == artifact.id)
+            .values(
+                state=ArtifactState.ARCHIVED,
+                sha256=stored.sha256,
+                size_bytes=stored.size,
+                archived_at=func.now(),
+                attempts=Artifact.attempts + 1,
+                error=None,
             )
         )
         if source.sequence is not None:
             session.execute(
                 update(Question)
-                .where(Question.page_id == page_id, Question.image_index == source.image_index,
-                       Question.sequence == source.sequence)
+                .where(
+                    Question.page_id == page_id,
+                    Question.image_index == source.image_index,
+                    Question.sequence == source.sequence,
+                )
                 .values(crop_key=stored.key)
             )
 
@@ -97,7 +114,8 @@ def _mark(artifact_id: int, state: ArtifactState, *, error: str) -> None:
     log.warning("artifact %d %s: %s", artifact_id, state, error)
     with session_scope() as session:
         session.execute(
-            update(Artifact).where(Artifact.id == artifact_id)
+            update(Artifact)
+            .where(Artifact.id == artifact_id)
             .values(state=state, error=error, attempts=Artifact.attempts + 1)
         )
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,7 @@ from pipeline import nudges
 from pipeline.db.models import Artifact, Batch, Document
 from pipeline.db.session import session_scope
 from pipeline.db.states import ArtifactState, DocumentState
+from pipeline.errors import BadInput
 from pipeline.ingest.discover import DiscoveredDocument, Rejected, discover, sha256_files
 from pipeline.storage import ObjectStore, StoredObject, original_key
 
@@ -51,12 +52,18 @@ def enqueue_directory(
     found = discover(root)
     name = batch_name or root.name
     batch_id = _batch(name, root, api, options or {})
-    report = EnqueueReport(batch_id=batch_id, batch_name=name, rejected=found.rejected)
+    report = EnqueueReport(batch_id=batch_id, batch_name=name, rejected=list(found.rejected))
     for rejected in found.rejected:
         _record_rejected(batch_id, rejected)
     store.ensure_bucket()
     for doc in found.documents:
-        document_id = _document(batch_id, doc)
+        try:
+            document_id = _document(batch_id, doc)
+        except BadInput as e:  # the file vanished or became unreadable since the walk
+            vanished = Rejected(doc.rel_path, str(e), e.code)
+            report.rejected.append(vanished)
+            _record_rejected(batch_id, vanished)
+            continue
         if document_id is None:
             report.already_known.append(doc.rel_path)
             continue
@@ -65,7 +72,10 @@ def enqueue_directory(
         nudges.send("ingest", [document_id])
     log.info(
         "batch %s: %d documents queued, %d already known, %d rejected",
-        name, len(report.queued), len(report.already_known), len(report.rejected),
+        name,
+        len(report.queued),
+        len(report.already_known),
+        len(report.rejected),
     )
     return report
 
@@ -88,8 +98,13 @@ def _document(batch_id: int, doc: DiscoveredDocument) -> int | None:
     with session_scope() as session:
         stmt = (
             insert(Document)
-            .values(batch_id=batch_id, rel_path=doc.rel_path, kind=doc.kind,
-                    sha256=sha256_files(doc.files), size_bytes=doc.size_bytes)
+            .values(
+                batch_id=batch_id,
+                rel_path=doc.rel_path,
+                kind=doc.kind,
+                sha256=sha256_files(doc.files),
+                size_bytes=doc.size_bytes,
+            )
             .on_conflict_do_nothing(index_elements=["batch_id", "rel_path"])
         )
         session.execute(stmt)
@@ -118,9 +133,7 @@ def _upload_originals(
             keys.append(stored.key)
             _record_artifact(session, batch_id, document_id, stored, content_type)
         session.execute(
-            Document.__table__.update()
-            .where(Document.id == document_id)
-            .values(original_keys=keys)
+            update(Document).where(Document.id == document_id).values(original_keys=keys)
         )
 
 
@@ -128,9 +141,15 @@ def _record_artifact(
     session: Session, batch_id: int, document_id: int, stored: StoredObject, content_type: str
 ) -> None:
     stmt = insert(Artifact).values(
-        batch_id=batch_id, document_id=document_id, kind="original", s3_key=stored.key,
-        sha256=stored.sha256, size_bytes=stored.size, content_type=content_type,
-        state=ArtifactState.ARCHIVED, archived_at=func.now(),
+        batch_id=batch_id,
+        document_id=document_id,
+        kind="original",
+        s3_key=stored.key,
+        sha256=stored.sha256,
+        size_bytes=stored.size,
+        content_type=content_type,
+        state=ArtifactState.ARCHIVED,
+        archived_at=func.now(),
     )
     session.execute(stmt.on_conflict_do_nothing(index_elements=["s3_key"]))
 
@@ -138,7 +157,11 @@ def _record_artifact(
 def _record_rejected(batch_id: int, rejected: Rejected) -> None:
     with session_scope() as session:
         stmt = insert(Document).values(
-            batch_id=batch_id, rel_path=rejected.rel_path, kind="rejected",
-            state=DocumentState.FAILED, error=rejected.reason, error_code=rejected.code,
+            batch_id=batch_id,
+            rel_path=rejected.rel_path,
+            kind="rejected",
+            state=DocumentState.FAILED,
+            error=rejected.reason,
+            error_code=rejected.code,
         )
         session.execute(stmt.on_conflict_do_nothing(index_elements=["batch_id", "rel_path"]))

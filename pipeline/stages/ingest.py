@@ -21,7 +21,7 @@ from pipeline.db.states import ArtifactState, DocumentState, PageState
 from pipeline.db.transitions import move
 from pipeline.errors import BadInput
 from pipeline.ingest.images import NormalisedPage, normalise, split_image
-from pipeline.ingest.pdf import split_pdf
+from pipeline.ingest.pdf import iter_pdf_pages
 from pipeline.storage import ObjectStore, page_key
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,11 @@ def ingest_document(document_id: int, store: ObjectStore) -> int:
 def _claim(document_id: int) -> _Claimed | None:
     with session_scope() as session:
         if not move(
-            session, Document, document_id, DocumentState.PENDING, DocumentState.INGESTING,
+            session,
+            Document,
+            document_id,
+            DocumentState.PENDING,
+            DocumentState.INGESTING,
             attempts=Document.attempts + 1,
         ):
             log.info("document %d is not pending; duplicate nudge ignored", document_id)
@@ -72,7 +76,7 @@ def _claim(document_id: int) -> _Claimed | None:
 def _pages(kind: str, originals: list[bytes]) -> Iterator[tuple[int, NormalisedPage | BadInput]]:
     """Every page of the document in order, or the reason a page cannot be used."""
     if kind == "pdf":
-        for pdf_page in split_pdf(originals[0]):
+        for pdf_page in iter_pdf_pages(originals[0]):
             yield pdf_page.number, pdf_page.image or pdf_page.error  # type: ignore[misc]
         return
     number = 0
@@ -97,9 +101,15 @@ def _page_row(
     key = page_key(doc.batch_id, doc.id, number, _SUFFIX.get(page.content_type, ".img"))
     stored = store.put(key, page.data, page.content_type)
     return row | {
-        "sha256": stored.sha256, "width": page.width, "height": page.height,
-        "image_key": stored.key, "source": page.source, "notes": list(page.notes),
-        "state": PageState.READY, "_size": stored.size, "_type": page.content_type,
+        "sha256": stored.sha256,
+        "width": page.width,
+        "height": page.height,
+        "image_key": stored.key,
+        "source": page.source,
+        "notes": list(page.notes),
+        "state": PageState.READY,
+        "_size": stored.size,
+        "_type": page.content_type,
     }
 
 
@@ -108,21 +118,36 @@ def _record_pages(doc: _Claimed, rows: list[dict[str, object]]) -> list[int]:
         for row in rows:
             size, content_type = row.pop("_size", None), row.pop("_type", None)
             page_id = session.scalar(
-                insert(Page).values(**row)
+                insert(Page)
+                .values(**row)
                 .on_conflict_do_nothing(index_elements=["document_id", "page_no"])
                 .returning(Page.id)
             )
             if page_id is not None and row.get("image_key"):
                 session.execute(
-                    insert(Artifact).values(
-                        batch_id=doc.batch_id, document_id=doc.id, page_id=page_id,
-                        kind="page_image", s3_key=row["image_key"], sha256=row["sha256"],
-                        size_bytes=size, content_type=content_type,
-                        state=ArtifactState.ARCHIVED, archived_at=func.now(),
-                    ).on_conflict_do_nothing(index_elements=["s3_key"])
+                    insert(Artifact)
+                    .values(
+                        batch_id=doc.batch_id,
+                        document_id=doc.id,
+                        page_id=page_id,
+                        kind="page_image",
+                        s3_key=row["image_key"],
+                        sha256=row["sha256"],
+                        size_bytes=size,
+                        content_type=content_type,
+                        state=ArtifactState.ARCHIVED,
+                        archived_at=func.now(),
+                    )
+                    .on_conflict_do_nothing(index_elements=["s3_key"])
                 )
-        move(session, Document, doc.id, DocumentState.INGESTING, DocumentState.INGESTED,
-             page_count=len(rows))
+        move(
+            session,
+            Document,
+            doc.id,
+            DocumentState.INGESTING,
+            DocumentState.INGESTED,
+            page_count=len(rows),
+        )
         ready = session.scalars(
             select(Page.id).where(Page.document_id == doc.id, Page.state == PageState.READY)
         ).all()
@@ -133,5 +158,12 @@ def _record_pages(doc: _Claimed, rows: list[dict[str, object]]) -> list[int]:
 def _fail(document_id: int, error: BadInput) -> None:
     log.warning("document %d cannot be ingested: %s", document_id, error)
     with session_scope() as session:
-        move(session, Document, document_id, DocumentState.INGESTING, DocumentState.FAILED,
-             error=str(error), error_code=error.code)
+        move(
+            session,
+            Document,
+            document_id,
+            DocumentState.INGESTING,
+            DocumentState.FAILED,
+            error=str(error),
+            error_code=error.code,
+        )

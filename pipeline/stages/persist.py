@@ -125,9 +125,7 @@ def _write_image(
             session.execute(
                 insert(Slot)
                 .values(question_id=question_id, sequence=slot.sequence, **slot_values)
-                .on_conflict_do_update(
-                    index_elements=["question_id", "sequence"], set_=slot_values
-                )
+                .on_conflict_do_update(index_elements=["question_id", "sequence"], set_=slot_values)
             )
 
 
@@ -141,11 +139,17 @@ def _record_result_images(
         if key in known:
             continue
         session.execute(
-            insert(Artifact).values(
-                batch_id=page.batch_id, document_id=page.document_id, page_id=page.id,
+            insert(Artifact)
+            .values(
+                batch_id=page.batch_id,
+                document_id=page.document_id,
+                page_id=page.id,
                 provider_task_id=task_row_id,
                 kind="result_image" if image.sequence is None else "crop",
-                s3_key=key, source_url=strip_query(image.url),
-                source_expires_at=signed_url_expiry(image.url), content_type="image/png",
-            ).on_conflict_do_nothing(index_elements=["s3_key"])
+                s3_key=key,
+                source_url=strip_query(image.url),
+                source_expires_at=signed_url_expiry(image.url),
+                content_type="image/png",
+            )
+            .on_conflict_do_nothing(index_elements=["s3_key"])
         )

@@ -125,16 +125,31 @@ def _keep_final(task: _Task, store: ObjectStore, answer: dict[str, object]) -> N
         session.execute(
             update(ProviderTask)
             .where(ProviderTask.id == task.id, ProviderTask.state == TaskState.RUNNING)
-            .values(state=TaskState.FINISHED, finished_at=func.now(), raw_key=stored.key,
-                    polls=ProviderTask.polls + 1, lease_until=None, next_poll_at=None)
+            .values(
+                state=TaskState.FINISHED,
+                finished_at=func.now(),
+                raw_key=stored.key,
+                polls=ProviderTask.polls + 1,
+                lease_until=None,
+                next_poll_at=None,
+            )
         )
         session.execute(
-            insert(Artifact).values(
-                batch_id=batch_id, document_id=document_id, page_id=task.page_id,
-                provider_task_id=task.id, kind="raw_result", s3_key=stored.key,
-                sha256=stored.sha256, size_bytes=stored.size, content_type="application/json",
-                state=ArtifactState.ARCHIVED, archived_at=func.now(),
-            ).on_conflict_do_nothing(index_elements=["s3_key"])
+            insert(Artifact)
+            .values(
+                batch_id=batch_id,
+                document_id=document_id,
+                page_id=task.page_id,
+                provider_task_id=task.id,
+                kind="raw_result",
+                s3_key=stored.key,
+                sha256=stored.sha256,
+                size_bytes=stored.size,
+                content_type="application/json",
+                state=ArtifactState.ARCHIVED,
+                archived_at=func.now(),
+            )
+            .on_conflict_do_nothing(index_elements=["s3_key"])
         )
         move(session, Page, task.page_id, PageState.SUBMITTED, PageState.PERSISTING)
 
@@ -148,5 +163,12 @@ def _fail(task: _Task, error: ScangradeError) -> None:
             .where(ProviderTask.id == task.id)
             .values(state=TaskState.FAILED, error=str(error), error_code=code, lease_until=None)
         )
-        move(session, Page, task.page_id, PageState.SUBMITTED, PageState.FAILED,
-             error=str(error), error_code=code)
+        move(
+            session,
+            Page,
+            task.page_id,
+            PageState.SUBMITTED,
+            PageState.FAILED,
+            error=str(error),
+            error_code=code,
+        )

@@ -1,5 +1,8 @@
-"""Reconcile: find work whose nudge was lost (a killed worker, a flushed broker) and nudge it
-again. Postgres says what is owed; nothing depends on a message surviving in Redis."""
+"""Reconcile: find work whose nudge was lost, and nudge it again.
+
+A killed worker or a flushed broker loses messages; Postgres says what is owed, so nothing
+depends on a message surviving in Redis.
+"""
 
 from __future__ import annotations
 
@@ -40,9 +43,7 @@ def reconcile(settings: Settings) -> dict[str, int]:
     return report
 
 
-def _reset(
-    model: type[Document] | type[Page], stuck: str, back: str, before: datetime
-) -> int:
+def _reset(model: type[Document] | type[Page], stuck: str, back: str, before: datetime) -> int:
     """Give rows claimed by a worker that died back to the state before the claim."""
     with session_scope() as session:
         ids = session.scalars(
@@ -52,32 +53,42 @@ def _reset(
             .returning(model.id)
         ).all()
     for row_id in ids:
-        log.warning("%s %d was left %s by a lost worker; retrying it", model.__tablename__,
-                    row_id, stuck)
+        log.warning(
+            "%s %d was left %s by a lost worker; retrying it", model.__tablename__, row_id, stuck
+        )
     return len(ids)
 
 
 def _nudge_rows(
     stage: nudges.Stage, model: type[Document] | type[Page], state: str, before: datetime
 ) -> int:
-    """Nudge rows waiting too long, but only once their queue is empty (a backlog is not a
-    loss: thousands of pages may legitimately wait for the quota)."""
+    """Nudge rows waiting too long, but only once their queue is empty.
+
+    A backlog is not a loss: thousands of pages may legitimately wait for the quota.
+    """
     if nudges.queue_length(nudges.ROUTES[stage][1]) != 0:
         return 0
     with session_scope() as session:
-        ids = list(session.scalars(
-            select(model.id).where(model.state == state, model.updated_at < before).limit(1000)
-        ))
+        ids = list(
+            session.scalars(
+                select(model.id).where(model.state == state, model.updated_at < before).limit(1000)
+            )
+        )
     return nudges.send(stage, ids)
 
 
 def _nudge_tasks(stage: nudges.Stage, state: str, before: datetime) -> int:
     with session_scope() as session:
-        ids = list(session.scalars(
-            select(ProviderTask.id)
-            .join(Page, Page.id == ProviderTask.page_id)
-            .where(Page.state == state, Page.updated_at < before,
-                   ProviderTask.state == TaskState.FINISHED)
-            .limit(1000)
-        ))
+        ids = list(
+            session.scalars(
+                select(ProviderTask.id)
+                .join(Page, Page.id == ProviderTask.page_id)
+                .where(
+                    Page.state == state,
+                    Page.updated_at < before,
+                    ProviderTask.state == TaskState.FINISHED,
+                )
+                .limit(1000)
+            )
+        )
     return nudges.send(stage, ids)

@@ -31,8 +31,14 @@ def submit_page(
 ) -> bool:
     """Create the provider task of a ready page; False if the page was not ours to submit."""
     with session_scope() as session:
-        if not move(session, Page, page_id, PageState.READY, PageState.SUBMITTING,
-                    submit_attempts=Page.submit_attempts + 1):
+        if not move(
+            session,
+            Page,
+            page_id,
+            PageState.READY,
+            PageState.SUBMITTING,
+            submit_attempts=Page.submit_attempts + 1,
+        ):
             log.info("page %d is not ready; duplicate nudge ignored", page_id)
             return False
         page = session.get_one(Page, page_id)
@@ -55,10 +61,16 @@ def submit_page(
     due = datetime.now(UTC) + timedelta(seconds=first_delay(settings))
     with session_scope() as session:
         session.execute(
-            insert(ProviderTask).values(
-                page_id=page_id, api="correct_edu", key_id=client.creds.key_id,
-                task_id=created.task_id, log_id=created.log_id, next_poll_at=due,
-            ).on_conflict_do_nothing(index_elements=["api", "task_id"])
+            insert(ProviderTask)
+            .values(
+                page_id=page_id,
+                api="correct_edu",
+                key_id=client.creds.key_id,
+                task_id=created.task_id,
+                log_id=created.log_id,
+                next_poll_at=due,
+            )
+            .on_conflict_do_nothing(index_elements=["api", "task_id"])
         )
         move(session, Page, page_id, PageState.SUBMITTING, PageState.SUBMITTED, retries=0)
     log.info("page %d submitted as task %s", page_id, created.task_id)
@@ -85,5 +97,4 @@ def fail_page(page_id: int, expected: str, error: Exception, *, code: str | None
     """Record a page's permanent failure where the operator will see it."""
     log.warning("page %d failed: %s", page_id, error)
     with session_scope() as session:
-        move(session, Page, page_id, expected, PageState.FAILED, error=str(error),
-             error_code=code)
+        move(session, Page, page_id, expected, PageState.FAILED, error=str(error), error_code=code)
