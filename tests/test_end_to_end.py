@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from sqlalchemy import func, select, text
 from pipeline.db.models import Artifact, Document, Page, ProviderTask, Question, Slot
 from pipeline.db.session import session_scope
 from pipeline.progress import batch_progress
-from pipeline.samples import write_sample_batch
+from pipeline.samples import jpeg_bytes, make_page_image, write_sample_batch
 from pipeline.settings import Settings
 from pipeline.stages.enqueue import enqueue_directory
 from pipeline.standins import Service
@@ -188,3 +190,29 @@ def test_rerun_records_nothing_twice(finished_batch) -> None:
     assert again.queued == []
     with session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Page)) == before
+
+
+def test_cli_enqueue_wait_exits_1_when_a_file_failed(
+    finished_batch, env: Settings, tmp_path: Path
+) -> None:
+    root = tmp_path / "night"
+    root.mkdir()
+    (root / "good.jpg").write_bytes(jpeg_bytes(make_page_image(77)))
+    (root / "bad.pdf").write_bytes(b"<html>not a pdf</html>")
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "enqueue", str(root), "--batch", "cli", "--wait"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "bad.pdf" in done.stderr and "1/1" in done.stderr
+    status = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "status", "cli"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert status.returncode == 0 and "pages done" in status.stderr
