@@ -3,7 +3,9 @@
 Retry policy, by error type (see ``pipeline.errors``):
 - Throttled: the limiter's next slot is far; come back exactly then.
 - RateLimited (provider 18) and Retryable faults: retry with exponential backoff and jitter;
-  after ``SCANGRADE_MAX_PAGE_ATTEMPTS`` the page fails with the last error.
+  a submit fails its page after ``SCANGRADE_MAX_PAGE_ATTEMPTS``; ingest, persist and archive
+  (never the page's fault) retry until the fault passes.
+- Polls never retry through the broker: the next poll time is kept in Postgres.
 - Stop (quota spent, bad key): retry in five minutes; the operator is told in the log.
 - BadInput: recorded by the stage; never retried.
 """
@@ -30,18 +32,25 @@ log = logging.getLogger(__name__)
 
 RETRYABLE = (Retryable, *DB_UNAVAILABLE)
 
+#: Stages whose failures are never the page's fault retry until the fault passes; the stage
+#: itself has put its row back, so the reconciler also finds it if a retry is lost.
+RETRY_POLICY: dict[str, Any] = {
+    "autoretry_for": RETRYABLE,
+    "retry_backoff": 2,
+    "retry_backoff_max": 120,
+    "retry_jitter": True,
+    "max_retries": None,
+}
+
 
 def _backoff(retries: int) -> float:
     return random.uniform(0.5, 1.0) * min(120.0, 2.0 ** (retries + 1))
 
 
-@app.task(name="scangrade.ingest_document", bind=True, max_retries=None)
-def ingest_document(self: Task[Any, Any], document_id: int) -> int:
+@app.task(name="scangrade.ingest_document", **RETRY_POLICY)
+def ingest_document(document_id: int) -> int:
     """Split and normalise one document into pages."""
-    try:
-        return ingest.ingest_document(document_id, get_store())
-    except RETRYABLE as e:
-        raise self.retry(exc=e, countdown=_backoff(self.request.retries)) from e
+    return ingest.ingest_document(document_id, get_store())
 
 
 @app.task(name="scangrade.submit_page", bind=True, max_retries=None)
@@ -62,36 +71,28 @@ def submit_page(self: Task[Any, Any], page_id: int) -> bool:
         raise self.retry(exc=e, countdown=_backoff(self.request.retries)) from e
 
 
-@app.task(name="scangrade.poll_task", bind=True, max_retries=None)
-def poll_task(self: Task[Any, Any], task_row_id: int) -> bool:
+@app.task(name="scangrade.poll_task")
+def poll_task(task_row_id: int) -> bool:
     """One get_result; the next poll is scheduled in Postgres, not in the broker."""
     return poll.poll_task(task_row_id, get_client(), get_store(), get_settings())
 
 
-@app.task(name="scangrade.persist_task", bind=True, max_retries=None)
-def persist_task(self: Task[Any, Any], task_row_id: int) -> bool:
+@app.task(name="scangrade.persist_task", **RETRY_POLICY)
+def persist_task(task_row_id: int) -> bool:
     """Write a finished task's questions and slots."""
-    try:
-        return persist.persist_task(task_row_id, get_store())
-    except RETRYABLE as e:
-        raise self.retry(exc=e, countdown=_backoff(self.request.retries)) from e
+    return persist.persist_task(task_row_id, get_store())
 
 
-@app.task(name="scangrade.archive_task", bind=True, max_retries=None)
-def archive_task(self: Task[Any, Any], task_row_id: int) -> bool:
+@app.task(name="scangrade.archive_task", **RETRY_POLICY)
+def archive_task(task_row_id: int) -> bool:
     """Copy a finished task's result images to S3."""
-    try:
-        return archive.archive_task(task_row_id, get_client(), get_store())
-    except RETRYABLE as e:
-        raise self.retry(exc=e, countdown=_backoff(self.request.retries)) from e
+    return archive.archive_task(task_row_id, get_client(), get_store())
 
 
 @app.task(name="scangrade.dispatch_polls", ignore_result=True)
 def dispatch_polls() -> int:
     """Lease the polls that are due and nudge the poll workers."""
-    settings = get_settings()
-    limit = max(2, round(2 * settings.qps("correct_edu", "get_result")))
-    return len(poll.dispatch_due_polls(settings, limit))
+    return len(poll.dispatch_due_polls(get_settings()))
 
 
 @app.task(name="scangrade.reconcile", ignore_result=True)

@@ -45,8 +45,19 @@ _LEASE_DUE = text(
 )
 
 
-def dispatch_due_polls(settings: Settings, limit: int) -> list[int]:
+def dispatch_limit(settings: Settings) -> int:
+    """Polls to hand out per dispatch tick.
+
+    Two seconds of quota: the poll workers never starve between ticks, yet no poll waits in
+    the queue long enough to go stale.
+    """
+    qps = settings.qps("correct_edu", "get_result")
+    return 200 if qps <= 0 else max(2, round(2 * qps))
+
+
+def dispatch_due_polls(settings: Settings, limit: int | None = None) -> list[int]:
     """Lease up to ``limit`` due tasks, earliest first, and nudge the poll workers."""
+    limit = dispatch_limit(settings) if limit is None else limit
     with session_scope() as session:
         rows = session.execute(_LEASE_DUE, {"lease": settings.poll_lease_s, "limit": limit}).all()
     due = [row.id for row in sorted(rows, key=lambda row: row.next_poll_at)]
