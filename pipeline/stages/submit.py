@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.dialects.postgresql import insert
 
-from pipeline.db.models import Page, ProviderTask
+from pipeline.db.models import Batch, Page, ProviderTask
 from pipeline.db.session import session_scope
 from pipeline.db.states import PageState
 from pipeline.db.transitions import move
@@ -42,7 +42,8 @@ def submit_page(
             log.info("page %d is not ready; duplicate nudge ignored", page_id)
             return False
         page = session.get_one(Page, page_id)
-        image_key, options = page.image_key, _options(page)
+        image_key = page.image_key
+        options = dict(session.get_one(Batch, page.batch_id).options)
     try:
         assert image_key is not None
         created = client.create_task("correct_edu", store.get(image_key), options)
@@ -75,11 +76,6 @@ def submit_page(
         move(session, Page, page_id, PageState.SUBMITTING, PageState.SUBMITTED, retries=0)
     log.info("page %d submitted as task %s", page_id, created.task_id)
     return True
-
-
-def _options(page: Page) -> dict[str, object]:
-    """API options of the page's batch (correct_edu needs none for a graded answer)."""
-    return {}
 
 
 def _release(page_id: int, *, refund: bool, count_retry: bool) -> None:
