@@ -15,12 +15,11 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import ColumnElement, func, select
 
-from pipeline import nudges, provider, storage
-from pipeline.db import session as db_session
+from pipeline import storage
 from pipeline.db.models import Artifact, Base, Batch, Document, Page, Question, Slot
 from pipeline.db.session import session_scope
 from pipeline.samples import write_sample_batch
-from pipeline.services import migrate
+from pipeline.services import forget_connections, migrate
 from pipeline.settings import get_settings
 from pipeline.stages.enqueue import enqueue_directory
 from pipeline.standins import Service, start_s3, start_simulator, start_workers
@@ -92,11 +91,7 @@ def _point_settings_at(s3_url: str, simulator_url: str) -> None:
             "SCANGRADE_BAIDU_SECRET_KEY": DEMO_SECRET,
         }
     )
-    get_settings.cache_clear()
-    db_session.dispose_engine()
-    provider.reset_clients()
-    storage.get_store.cache_clear()
-    nudges._producer.cache_clear()
+    forget_connections()
 
 
 def _summary(console: Console, batch_id: int, s3_url: str, sim_url: str, work: Path) -> None:

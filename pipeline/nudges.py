@@ -58,14 +58,20 @@ def _producer() -> Celery:
     return app
 
 
+def reset_producer() -> None:
+    """Forget the broker connection (after a fork, or when the settings change)."""
+    _producer.cache_clear()
+
+
 def send(stage: Stage, ids: Iterable[int]) -> int:
     """Nudge a stage about rows; a nudge that cannot be sent is left to the reconciler."""
     name, queue = ROUTES[stage]
+    app = _producer()
     sent = 0
     try:
-        with _producer().producer_or_acquire() as producer:
+        with app.producer_or_acquire() as producer:
             for row_id in ids:
-                _producer().send_task(name, args=[row_id], queue=queue, producer=producer)
+                app.send_task(name, args=[row_id], queue=queue, producer=producer)
                 sent += 1
     except Exception as e:
         log.warning("could not nudge %s (%s); the reconciler will resend", stage, e)

@@ -37,6 +37,23 @@ class ServiceDown(Exception):
     """A service the pipeline needs does not answer."""
 
 
+def forget_connections() -> None:
+    """Drop every cached client and re-read the settings.
+
+    For a forked worker child (never share a parent's connections) and for processes that
+    change their settings at run time (the demo, the tests).
+    """
+    from pipeline import nudges, provider, storage
+    from pipeline.db.session import dispose_engine
+    from pipeline.settings import get_settings
+
+    get_settings.cache_clear()
+    dispose_engine()
+    provider.reset_clients()
+    storage.get_store.cache_clear()
+    nudges.reset_producer()
+
+
 def _server_dsn(settings: Settings, database: str | None = None) -> str:
     url = make_url(settings.database_url)
     url = url.set(drivername="postgresql", database=database or "postgres")

@@ -13,9 +13,8 @@ import httpx
 import pytest
 import redis
 
-from pipeline import nudges, provider, storage
-from pipeline.db import session as db_session
-from pipeline.services import drop_database, migrate, problems
+from pipeline import storage
+from pipeline.services import drop_database, forget_connections, migrate, problems
 from pipeline.settings import Settings, get_settings
 from pipeline.standins import Service, start_s3, start_simulator, start_workers
 
@@ -36,14 +35,6 @@ def _claim_redis_db() -> int:
             client.set("scangrade:test-owner", token, ex=6 * 3600)
             return number
     raise RuntimeError("no free Redis db number (1-15) for this test run")
-
-
-def _reset_caches() -> None:
-    get_settings.cache_clear()
-    db_session.dispose_engine()
-    provider.reset_clients()
-    storage.get_store.cache_clear()
-    nudges._producer.cache_clear()
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +81,7 @@ def env(simulator: Service, s3: Service) -> Iterator[Settings]:
     }
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
-    _reset_caches()
+    forget_connections()
     settings = get_settings()
     down = problems(settings)
     if down:
@@ -98,7 +89,7 @@ def env(simulator: Service, s3: Service) -> Iterator[Settings]:
     migrate(settings)
     storage.get_store().ensure_bucket()
     yield settings
-    _reset_caches()
+    forget_connections()
     drop_database(settings)
     redis.Redis.from_url(settings.redis_url).flushdb()
     for name, value in saved.items():

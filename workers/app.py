@@ -12,10 +12,9 @@ from celery import Celery
 from celery.signals import setup_logging, worker_process_init
 from kombu.entity import Queue
 
-from pipeline.db.session import dispose_engine
 from pipeline.logs import configure_logging
 from pipeline.nudges import CONTROL_QUEUE, QUEUES, ROUTES, broker_options
-from pipeline.provider import reset_clients
+from pipeline.services import forget_connections
 from pipeline.settings import get_settings
 
 DISPATCH_EVERY_S = 1.0
@@ -71,6 +70,5 @@ def _logging(**_: Any) -> None:
 
 @worker_process_init.connect
 def _fresh_connections(**_: Any) -> None:
-    """A forked child must not reuse its parent's database or Redis connections."""
-    dispose_engine()
-    reset_clients()
+    """A forked child must not reuse its parent's database, Redis or S3 connections."""
+    forget_connections()

@@ -8,7 +8,6 @@ as pending artifacts here and copied by the archive stage.
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,9 +55,6 @@ def result_urls(raw_key: str, result: CorrectEduResult) -> dict[str, ResultImage
                 key = crop_key(raw_key, index, question.sequence)
                 urls[key] = ResultImage(question.crop_url, index, question.sequence)
     return urls
-
-
-log = logging.getLogger(__name__)
 
 
 def persist_task(task_row_id: int, store: ObjectStore) -> bool:
