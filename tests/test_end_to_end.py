@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -216,3 +218,39 @@ def test_cli_enqueue_wait_exits_1_when_a_file_failed(
         check=False,
     )
     assert status.returncode == 0 and "pages done" in status.stderr
+
+
+def _children(pid: int) -> dict[int, str]:
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found[int(proc.name)] = cmdline
+    return found
+
+
+def test_a_killed_worker_is_restarted_and_the_batch_finishes(
+    finished_batch, workers: Service, tmp_path: Path
+) -> None:
+    (submit_pid,) = [p for p, cmd in _children(workers.process.pid).items() if "submit@" in cmd]
+    os.kill(submit_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        again = [p for p, cmd in _children(workers.process.pid).items() if "submit@" in cmd]
+        if again and again != [submit_pid]:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the submit worker was not restarted")
+    root = tmp_path / "after-kill"
+    root.mkdir()
+    for seed in (81, 82, 83):
+        (root / f"page-{seed}.jpg").write_bytes(jpeg_bytes(make_page_image(seed)))
+    report = enqueue_directory(root, get_store(), batch_name="after-kill")
+    _wait(report.batch_id)
