@@ -99,7 +99,10 @@ def _summary(console: Console, batch_id: int, s3_url: str, sim_url: str, work: P
     with session_scope() as session:
 
         def count(model: type[Base], *where: ColumnElement[bool]) -> int:
-            return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+            query = select(func.count()).select_from(model)
+            if model in (Question, Slot):
+                query = query.join(Page)
+            return int(session.scalar(query.where(*where)) or 0)
 
         batch = session.get_one(Batch, batch_id)
         in_batch = Page.batch_id == batch_id
@@ -111,24 +114,8 @@ def _summary(console: Console, batch_id: int, s3_url: str, sim_url: str, work: P
                 "files rejected",
                 count(Document, Document.batch_id == batch_id, Document.state == "failed"),
             ),
-            (
-                "questions",
-                int(
-                    session.scalar(
-                        select(func.count()).select_from(Question).join(Page).where(in_batch)
-                    )
-                    or 0
-                ),
-            ),
-            (
-                "answer slots",
-                int(
-                    session.scalar(
-                        select(func.count()).select_from(Slot).join(Page).where(in_batch)
-                    )
-                    or 0
-                ),
-            ),
+            ("questions", count(Question, in_batch)),
+            ("answer slots", count(Slot, in_batch)),
             (
                 "objects archived in S3",
                 count(Artifact, Artifact.batch_id == batch_id, Artifact.state == "archived"),

@@ -13,17 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
 
 from pipeline import nudges
-from pipeline.db.models import Artifact, Batch, Document
+from pipeline.db.artifacts import record_archived
+from pipeline.db.models import Batch, Document
 from pipeline.db.session import session_scope
-from pipeline.db.states import ArtifactState, DocumentState
+from pipeline.db.states import DocumentState
 from pipeline.errors import BadInput
 from pipeline.ingest.discover import DiscoveredDocument, Rejected, discover, sha256_files
-from pipeline.storage import ObjectStore, StoredObject, original_key
+from pipeline.storage import ObjectStore, original_key
 
 log = logging.getLogger(__name__)
 
@@ -131,27 +131,10 @@ def _upload_originals(
                 content_type,
             )
             keys.append(stored.key)
-            _record_artifact(session, batch_id, document_id, stored, content_type)
+            record_archived(session, stored, "original", batch_id=batch_id, document_id=document_id)
         session.execute(
             update(Document).where(Document.id == document_id).values(original_keys=keys)
         )
-
-
-def _record_artifact(
-    session: Session, batch_id: int, document_id: int, stored: StoredObject, content_type: str
-) -> None:
-    stmt = insert(Artifact).values(
-        batch_id=batch_id,
-        document_id=document_id,
-        kind="original",
-        s3_key=stored.key,
-        sha256=stored.sha256,
-        size_bytes=stored.size,
-        content_type=content_type,
-        state=ArtifactState.ARCHIVED,
-        archived_at=func.now(),
-    )
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["s3_key"]))
 
 
 def _record_rejected(batch_id: int, rejected: Rejected) -> None:

@@ -11,18 +11,19 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from pipeline import nudges
-from pipeline.db.models import Artifact, Document, Page
+from pipeline.db.artifacts import record_archived
+from pipeline.db.models import Document, Page
 from pipeline.db.session import session_scope
-from pipeline.db.states import ArtifactState, DocumentState, PageState
+from pipeline.db.states import DocumentState, PageState
 from pipeline.db.transitions import move
 from pipeline.errors import BadInput
 from pipeline.ingest.images import NormalisedPage, normalise, split_image
 from pipeline.ingest.pdf import iter_pdf_pages
-from pipeline.storage import ObjectStore, page_key
+from pipeline.storage import ObjectStore, StoredObject, page_key
 
 log = logging.getLogger(__name__)
 
@@ -92,15 +93,20 @@ def _pages(kind: str, originals: list[bytes]) -> Iterator[tuple[int, NormalisedP
                 yield number, e
 
 
+_PageRow = tuple[dict[str, object], StoredObject | None]
+
+
 def _page_row(
     store: ObjectStore, doc: _Claimed, number: int, page: NormalisedPage | BadInput
-) -> dict[str, object]:
+) -> _PageRow:
+    """The page's row, and its image once stored (None for a page that failed)."""
     row: dict[str, object] = {"batch_id": doc.batch_id, "document_id": doc.id, "page_no": number}
     if isinstance(page, BadInput):
-        return row | {"state": PageState.FAILED, "error": str(page), "error_code": page.code}
+        failed = {"state": PageState.FAILED, "error": str(page), "error_code": page.code}
+        return row | failed, None
     key = page_key(doc.batch_id, doc.id, number, _SUFFIX.get(page.content_type, ".img"))
     stored = store.put(key, page.data, page.content_type)
-    return row | {
+    ready = {
         "sha256": stored.sha256,
         "width": page.width,
         "height": page.height,
@@ -108,37 +114,27 @@ def _page_row(
         "source": page.source,
         "notes": list(page.notes),
         "state": PageState.READY,
-        "_size": stored.size,
-        "_type": page.content_type,
     }
+    return row | ready, stored
 
 
-def _record_pages(doc: _Claimed, rows: list[dict[str, object]]) -> list[int]:
+def _record_pages(doc: _Claimed, rows: list[_PageRow]) -> list[int]:
     with session_scope() as session:
-        for row in rows:
-            size, content_type = row.pop("_size", None), row.pop("_type", None)
+        for row, stored in rows:
             page_id = session.scalar(
                 insert(Page)
                 .values(**row)
                 .on_conflict_do_nothing(index_elements=["document_id", "page_no"])
                 .returning(Page.id)
             )
-            if page_id is not None and row.get("image_key"):
-                session.execute(
-                    insert(Artifact)
-                    .values(
-                        batch_id=doc.batch_id,
-                        document_id=doc.id,
-                        page_id=page_id,
-                        kind="page_image",
-                        s3_key=row["image_key"],
-                        sha256=row["sha256"],
-                        size_bytes=size,
-                        content_type=content_type,
-                        state=ArtifactState.ARCHIVED,
-                        archived_at=func.now(),
-                    )
-                    .on_conflict_do_nothing(index_elements=["s3_key"])
+            if page_id is not None and stored is not None:
+                record_archived(
+                    session,
+                    stored,
+                    "page_image",
+                    batch_id=doc.batch_id,
+                    document_id=doc.id,
+                    page_id=page_id,
                 )
         move(
             session,

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, text, update
-from sqlalchemy.dialects.postgresql import insert
 
 from pipeline import nudges
-from pipeline.db.models import Artifact, Page, ProviderTask
+from pipeline.db.artifacts import record_archived
+from pipeline.db.models import Page, ProviderTask
 from pipeline.db.session import session_scope
-from pipeline.db.states import ArtifactState, PageState, TaskState
+from pipeline.db.states import PageState, TaskState
 from pipeline.db.transitions import move
 from pipeline.errors import BadInput, Gone, RateLimited, ScangradeError, Stop, Transient
 from pipeline.polling import next_delay
@@ -145,22 +145,14 @@ def _keep_final(task: _Task, store: ObjectStore, answer: dict[str, object]) -> N
                 next_poll_at=None,
             )
         )
-        session.execute(
-            insert(Artifact)
-            .values(
-                batch_id=batch_id,
-                document_id=document_id,
-                page_id=task.page_id,
-                provider_task_id=task.id,
-                kind="raw_result",
-                s3_key=stored.key,
-                sha256=stored.sha256,
-                size_bytes=stored.size,
-                content_type="application/json",
-                state=ArtifactState.ARCHIVED,
-                archived_at=func.now(),
-            )
-            .on_conflict_do_nothing(index_elements=["s3_key"])
+        record_archived(
+            session,
+            stored,
+            "raw_result",
+            batch_id=batch_id,
+            document_id=document_id,
+            page_id=task.page_id,
+            provider_task_id=task.id,
         )
         move(session, Page, task.page_id, PageState.SUBMITTED, PageState.PERSISTING)
 
