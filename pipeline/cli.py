@@ -10,6 +10,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -20,8 +21,11 @@ from sqlalchemy import select
 from pipeline.db.models import Batch, Document, Page
 from pipeline.db.session import session_scope
 from pipeline.db.states import DocumentState, PageState
+from pipeline.errors import ConfigurationError
 from pipeline.logs import configure_logging
+from pipeline.manifest import MANIFEST_NAME, routing
 from pipeline.progress import BatchProgress, batch_progress
+from pipeline.provider.apis import API_NAMES, SCENES, Choices
 from pipeline.services import ServiceDown, ensure_services, migrate
 from pipeline.settings import get_settings
 
@@ -48,15 +52,59 @@ def migrate_cmd() -> None:
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--batch", "batch_name", help="Batch name (default: the directory's name).")
 @click.option(
+    "--api",
+    type=click.Choice(API_NAMES),
+    help="Provider API of the batch (default: the manifest's, else correct_edu).",
+)
+@click.option(
+    "--manifest",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help=f"TOML file choosing the API per sub-directory (default: DIRECTORY/{MANIFEST_NAME}).",
+)
+@click.option("--scene", type=click.Choice(SCENES), help="paper_cut: paper or answer_sheet.")
+@click.option("--enhance", is_flag=True, default=None, help="paper_cut: correct the page image.")
+@click.option(
+    "--only-split",
+    is_flag=True,
+    default=None,
+    help="correct_edu, paper_cut: only cut out questions (synchronous; no grading).",
+)
+@click.option(
+    "--granularity",
+    help="composition: none, line or word (default word); formula: big or small.",
+)
+@click.option(
+    "--endpoint-path",
+    help="custom_ocr: URL path of the trained model, e.g. rpc/2.0/ai_custom/v1/ocr/my_model.",
+)
+@click.option("--language", help="custom_ocr: language_type, e.g. CHN_ENG (default), ENG.")
+@click.option(
     "--wait", is_flag=True, help="Show progress until every page ended; exit 1 if any failed."
 )
-def enqueue(directory: Path, batch_name: str | None, wait: bool) -> None:
+def enqueue(
+    directory: Path,
+    batch_name: str | None,
+    api: str | None,
+    manifest: Path | None,
+    wait: bool,
+    **choices: Any,
+) -> None:
     """Record DIRECTORY's scans as a batch and queue them for grading."""
     from pipeline.stages.enqueue import enqueue_directory
     from pipeline.storage import get_store
 
+    try:
+        routes = routing(
+            directory,
+            api=api,
+            choices=Choices(**choices),
+            manifest=manifest,
+            default_endpoint=get_settings().custom_ocr_endpoint_path,
+        )
+    except ConfigurationError as e:
+        raise click.UsageError(str(e)) from e
     _services_or_exit()
-    report = enqueue_directory(directory, get_store(), batch_name=batch_name)
+    report = enqueue_directory(directory, get_store(), batch_name=batch_name, routes=routes)
     console.print(
         f"batch [bold]{report.batch_name}[/] (id {report.batch_id}): "
         f"{len(report.queued)} documents queued, {len(report.already_known)} already known, "

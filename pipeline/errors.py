@@ -11,7 +11,8 @@ ScangradeError
  ├─ TokenRejected             provider 100/110/111: refresh the token once, retry once
  ├─ BadInput                  this file or page can never succeed: record it and go on
  │   └─ ProviderRejected      the provider refused the page for good (216201, 282810…)
- └─ Gone                      the provider no longer knows the task id (282808)
+ ├─ Gone                      the provider no longer knows the task id (282808)
+ └─ ConfigurationError        an option or setting is wrong: the operator must fix it
 ```
 
 Adapters translate library exceptions into these with ``raise ... from e``; callers branch on
@@ -68,3 +69,7 @@ class ProviderRejected(BadInput):
 
 class Gone(ScangradeError):
     """The provider does not know the task id (never created, or no longer kept)."""
+
+
+class ConfigurationError(ScangradeError):
+    """An option, manifest entry or setting is wrong; nothing was sent or changed."""

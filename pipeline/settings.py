@@ -12,8 +12,10 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Api = Literal["correct_edu"]
-Operation = Literal["create_task", "get_result"]
+Api = Literal["correct_edu", "paper_cut", "composition", "formula", "custom_ocr"]
+"""The provider APIs scangrade speaks, by the names operators type (``--api``)."""
+Operation = Literal["create_task", "get_result", "call"]
+"""``call`` is the one request of a synchronous API (formula, custom_ocr)."""
 
 
 class Settings(BaseSettings):
@@ -51,6 +53,21 @@ class Settings(BaseSettings):
 
     correct_edu_create_qps: float = Field(2.0, description="correct_edu create_task quota per key.")
     correct_edu_get_qps: float = Field(2.0, description="correct_edu get_result quota per key.")
+    paper_cut_create_qps: float = Field(2.0, description="paper_cut create_task quota per key.")
+    paper_cut_get_qps: float = Field(10.0, description="paper_cut get_result quota per key.")
+    composition_create_qps: float = Field(2.0, description="composition create_task quota per key.")
+    composition_get_qps: float = Field(10.0, description="composition get_result quota per key.")
+    formula_qps: float = Field(
+        2.0, description="formula calls per second per key (not in the seeds: free-tier figure)."
+    )
+    custom_ocr_qps: float = Field(
+        2.0, description="custom_ocr calls per second per key (not in the seeds: free-tier figure)."
+    )
+    custom_ocr_endpoint_path: str | None = Field(
+        None,
+        description="Default URL path of the trained custom OCR model, relative to the base URL "
+        "(e.g. rpc/2.0/ai_custom/v1/ocr/my_model); --endpoint-path overrides it.",
+    )
 
     poll_first_min_s: float = Field(5.0, description="Earliest first poll after submission.")
     poll_first_max_s: float = Field(10.0, description="Latest first poll after submission.")
@@ -87,8 +104,17 @@ class Settings(BaseSettings):
         quotas: dict[tuple[str, str], float] = {
             ("correct_edu", "create_task"): self.correct_edu_create_qps,
             ("correct_edu", "get_result"): self.correct_edu_get_qps,
+            ("paper_cut", "create_task"): self.paper_cut_create_qps,
+            ("paper_cut", "get_result"): self.paper_cut_get_qps,
+            ("composition", "create_task"): self.composition_create_qps,
+            ("composition", "get_result"): self.composition_get_qps,
+            ("formula", "call"): self.formula_qps,
+            ("custom_ocr", "call"): self.custom_ocr_qps,
         }
-        return quotas[(api, op)]
+        try:
+            return quotas[(api, op)]
+        except KeyError:
+            raise ValueError(f"{api} has no {op} operation") from None
 
 
 @lru_cache(maxsize=1)

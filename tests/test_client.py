@@ -8,10 +8,13 @@ import redis
 
 from pipeline.errors import AuthFailed, Gone, ProviderRejected, Transient
 from pipeline.provider import get_client, get_redis
+from pipeline.provider.apis import SPECS
 from pipeline.provider.auth import Credentials
 from pipeline.provider.client import ProviderClient
 from pipeline.samples import jpeg_bytes, make_page_image
 from pipeline.settings import Settings
+
+CORRECT_EDU = SPECS["correct_edu"]
 
 
 @pytest.fixture
@@ -24,10 +27,10 @@ def _oauth_calls(sim_http: httpx.Client) -> int:
 
 
 def test_create_and_get_result(client: ProviderClient, sim_http: httpx.Client) -> None:
-    created = client.create_task("correct_edu", jpeg_bytes(make_page_image(101)), {})
+    created = client.submit(CORRECT_EDU, jpeg_bytes(make_page_image(101)), "image/jpeg", {})
     assert created.task_id.isdigit() and len(created.task_id) == 19
     assert created.log_id is not None
-    answer = client.get_result("correct_edu", created.task_id)
+    answer = client.get_result(CORRECT_EDU, created.task_id)
     assert answer["task_id"] == created.task_id
     assert "isAllFinished" in answer
 
@@ -37,7 +40,7 @@ def test_token_is_fetched_once_and_shared(client: ProviderClient, sim_http: http
     before = _oauth_calls(sim_http)
     other = ProviderClient(client._settings, client.creds, get_redis(), httpx.Client())
     with pytest.raises(Gone):
-        other.get_result("correct_edu", "1234567890123456789")
+        other.get_result(CORRECT_EDU, "1234567890123456789")
     assert _oauth_calls(sim_http) == before
 
 
@@ -45,19 +48,19 @@ def test_expired_token_is_refreshed_once(client: ProviderClient, sim_http: httpx
     client.tokens.get()
     before = _oauth_calls(sim_http)
     sim_http.post("/_sim/expire_tokens")
-    client.create_task("correct_edu", jpeg_bytes(make_page_image(102)), {})
+    client.submit(CORRECT_EDU, jpeg_bytes(make_page_image(102)), "image/jpeg", {})
     assert _oauth_calls(sim_http) == before + 1
 
 
 def test_unknown_task_is_gone(client: ProviderClient) -> None:
     with pytest.raises(Gone, match="282808"):
-        client.get_result("correct_edu", "1111111111111111111")
+        client.get_result(CORRECT_EDU, "1111111111111111111")
 
 
 def test_small_image_is_rejected_for_good(client: ProviderClient) -> None:
     tiny = jpeg_bytes(make_page_image(103).resize((300, 400)))
     with pytest.raises(ProviderRejected) as caught:
-        client.create_task("correct_edu", tiny, {})
+        client.submit(CORRECT_EDU, tiny, "image/jpeg", {})
     assert caught.value.code == "216202"
 
 
@@ -68,7 +71,7 @@ def test_transient_answers_are_transient(client: ProviderClient, sim_http: httpx
             json={"rules": [{"operation": "correct_edu.get_result", "count": 1, **rule}]},
         )
         with pytest.raises(Transient):
-            client.get_result("correct_edu", "1111111111111111111")
+            client.get_result(CORRECT_EDU, "1111111111111111111")
     sim_http.post("/_sim/faults", json={"rules": []})
 
 
@@ -77,6 +80,6 @@ def test_wrong_secret_fails_without_revealing_it(env: Settings) -> None:
     redis.Redis.from_url(env.redis_url).delete(f"scangrade:token:{creds.key_id}")
     client = ProviderClient(env, creds, get_redis(), httpx.Client())
     with pytest.raises(AuthFailed) as caught:
-        client.get_result("correct_edu", "1")
+        client.get_result(CORRECT_EDU, "1")
     assert "wrong-secret-value" not in str(caught.value)
     assert "Client authentication failed" in str(caught.value)

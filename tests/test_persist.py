@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from pipeline.db.models import Artifact, Batch, Document, Page, ProviderTask, Question, Slot
 from pipeline.db.session import session_scope
-from pipeline.provider.models import CorrectEduResult
+from pipeline.provider.answers.correct_edu import CorrectEduResult
 from pipeline.settings import Settings
 from pipeline.stages.persist import persist_task
 from pipeline.storage import get_store
@@ -24,7 +24,9 @@ def _page_with_finished_task(name: str, answer: bytes) -> tuple[int, int]:
         batch = Batch(name=name, root_dir="/scans", api="correct_edu")
         session.add(batch)
         session.flush()
-        doc = Document(batch_id=batch.id, rel_path="a.pdf", kind="pdf", state="ingested")
+        doc = Document(
+            batch_id=batch.id, rel_path="a.pdf", kind="pdf", state="ingested", api="correct_edu"
+        )
         session.add(doc)
         session.flush()
         page = Page(batch_id=batch.id, document_id=doc.id, page_no=1, state="persisting")

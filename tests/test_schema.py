@@ -36,8 +36,6 @@ def test_every_table_and_column_has_a_comment(env: Settings) -> None:
             FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
             WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace
               AND c.relname <> 'alembic_version' AND a.attnum > 0 AND NOT a.attisdropped
-              AND a.attname NOT IN ('id', 'batch_id', 'document_id', 'page_id',
-                                    'question_id', 'provider_task_id')
               AND col_description(a.attrelid, a.attnum) IS NULL
         """)
             )

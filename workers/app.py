@@ -14,6 +14,7 @@ from kombu.entity import Queue
 
 from pipeline.logs import configure_logging
 from pipeline.nudges import CONTROL_QUEUE, QUEUES, ROUTES, broker_options
+from pipeline.provider.apis import SPECS
 from pipeline.services import forget_connections
 from pipeline.settings import get_settings
 
@@ -26,6 +27,8 @@ def create_app() -> Celery:
     settings = get_settings()
     if settings.task_time_limit_s >= settings.visibility_timeout_s:
         raise ValueError("SCANGRADE_TASK_TIME_LIMIT_S must stay below the visibility timeout")
+    # A per-worker ceiling only: the shared limiter in Redis keeps each API to its quota.
+    submit_qps = sum(settings.qps(name, api.submit_op) for name, api in SPECS.items())
     app = Celery("scangrade", include=["workers.tasks"])
     app.conf.update(broker_options(settings))
     app.conf.update(
@@ -38,11 +41,7 @@ def create_app() -> Celery:
         task_default_queue=CONTROL_QUEUE,
         task_queues=[Queue(name) for name in QUEUES],
         task_routes={name: {"queue": queue} for name, queue in ROUTES.values()},
-        task_annotations={
-            "scangrade.submit_page": {
-                "rate_limit": f"{settings.qps('correct_edu', 'create_task') * 60:g}/m"
-            }
-        },
+        task_annotations={"scangrade.submit_page": {"rate_limit": f"{submit_qps * 60:g}/m"}},
         beat_schedule={
             "dispatch-polls": {
                 "task": "scangrade.dispatch_polls",

@@ -7,48 +7,21 @@ them for the code. A test checks that the two agree.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    DateTime,
-    ForeignKey,
-    Identity,
     Index,
     Integer,
-    Numeric,
     Text,
     UniqueConstraint,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
+from pipeline.db.base import Base, created_column, fk_column, id_column, state_column
 from pipeline.db.states import ArtifactState, BatchState, DocumentState, PageState, TaskState
-
-
-class Base(DeclarativeBase):
-    """Declarative base: JSON columns are JSONB, timestamps carry their zone."""
-
-    type_annotation_map: ClassVar[dict[Any, Any]] = {
-        dict[str, Any]: JSONB,
-        list[Any]: JSONB,
-        datetime: DateTime(timezone=True),
-    }
-
-
-def _id() -> Mapped[int]:
-    return mapped_column(BigInteger, Identity(), primary_key=True)
-
-
-def _created() -> Mapped[datetime]:
-    return mapped_column(server_default=func.now(), comment="When the row was inserted.")
-
-
-def _state(default: str, comment: str) -> Mapped[str]:
-    return mapped_column(Text, server_default=default, comment=comment)
 
 
 class Batch(Base):
@@ -57,15 +30,15 @@ class Batch(Base):
     __tablename__ = "batches"
     __table_args__ = ({"comment": "One night's directory of scans, enqueued together."},)
 
-    id: Mapped[int] = _id()
+    id: Mapped[int] = id_column()
     name: Mapped[str] = mapped_column(Text, unique=True, comment="Operator-given or dated name.")
     root_dir: Mapped[str] = mapped_column(Text, comment="The scanned directory, as given.")
     api: Mapped[str] = mapped_column(Text, comment="Provider API the pages go to.")
     options: Mapped[dict[str, Any]] = mapped_column(
         server_default=text("'{}'::jsonb"), comment="API options the pages are sent with."
     )
-    state: Mapped[str] = _state(BatchState.RUNNING, "running, or done once every page ended.")
-    created_at: Mapped[datetime] = _created()
+    state: Mapped[str] = state_column(BatchState.RUNNING, "running, or done once every page ended.")
+    created_at: Mapped[datetime] = created_column()
     finished_at: Mapped[datetime | None] = mapped_column(
         comment="When the last page reached done or failed."
     )
@@ -80,12 +53,19 @@ class Document(Base):
         {"comment": "Each file or image-set folder found in a batch's directory."},
     )
 
-    id: Mapped[int] = _id()
-    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
+    id: Mapped[int] = id_column()
+    batch_id: Mapped[int] = fk_column("batches.id", "The batch it was found in.")
     rel_path: Mapped[str] = mapped_column(
         Text, comment="Path relative to the batch directory (POSIX separators)."
     )
     kind: Mapped[str] = mapped_column(Text, comment="pdf, image, image_set or rejected.")
+    api: Mapped[str] = mapped_column(
+        Text, comment="Provider API its pages go to (batch default, or the manifest's rule)."
+    )
+    options: Mapped[dict[str, Any]] = mapped_column(
+        server_default=text("'{}'::jsonb"),
+        comment="Provider options its pages are sent with, as the provider spells them.",
+    )
     sha256: Mapped[str | None] = mapped_column(
         Text, comment="Hex SHA-256 of the file (image sets: of their members' digests)."
     )
@@ -93,12 +73,14 @@ class Document(Base):
     original_keys: Mapped[list[Any]] = mapped_column(
         server_default=text("'[]'::jsonb"), comment="S3 keys of the original file(s), in order."
     )
-    state: Mapped[str] = _state(DocumentState.PENDING, "pending, ingesting, ingested or failed.")
+    state: Mapped[str] = state_column(
+        DocumentState.PENDING, "pending, ingesting, ingested or failed."
+    )
     error: Mapped[str | None] = mapped_column(Text, comment="Why it failed, for the operator.")
     error_code: Mapped[str | None] = mapped_column(Text, comment="Stable slug of the failure.")
     attempts: Mapped[int] = mapped_column(Integer, server_default="0", comment="Ingest attempts.")
     page_count: Mapped[int | None] = mapped_column(Integer, comment="Pages found when ingested.")
-    created_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = mapped_column(
         server_default=func.now(), comment="Last state change."
     )
@@ -115,21 +97,30 @@ class Page(Base):
         {"comment": "Each page of each document, normalised to the provider's limits."},
     )
 
-    id: Mapped[int] = _id()
-    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
-    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    id: Mapped[int] = id_column()
+    batch_id: Mapped[int] = fk_column("batches.id", "The batch the page belongs to.")
+    document_id: Mapped[int] = fk_column("documents.id", "The scanned file the page comes from.")
     page_no: Mapped[int] = mapped_column(Integer, comment="1-based page number in the document.")
     sha256: Mapped[str | None] = mapped_column(Text, comment="Hex SHA-256 of the page image.")
     width: Mapped[int | None] = mapped_column(Integer, comment="Pixels, as sent.")
     height: Mapped[int | None] = mapped_column(Integer, comment="Pixels, as sent.")
-    image_key: Mapped[str | None] = mapped_column(Text, comment="S3 key of the page image.")
+    image_key: Mapped[str | None] = mapped_column(
+        Text, comment="S3 key of the page as sent (an image, or a one-page PDF)."
+    )
+    content_type: Mapped[str | None] = mapped_column(
+        Text, comment="MIME type of the page as sent: image/jpeg, image/png, application/pdf…"
+    )
     source: Mapped[str | None] = mapped_column(
-        Text, comment="original, embedded (scan taken from the PDF), rendered or reencoded."
+        Text,
+        comment="original, embedded (scan taken from the PDF), rendered, reencoded, "
+        "or pdf_page (a one-page PDF cut from the scan, not rasterised).",
     )
     notes: Mapped[list[Any]] = mapped_column(
         server_default=text("'[]'::jsonb"), comment="What normalising changed."
     )
-    state: Mapped[str] = _state(PageState.READY, "ready, submitting, submitted, persisting, …")
+    state: Mapped[str] = state_column(
+        PageState.READY, "ready, submitting, submitted, persisting, …"
+    )
     error: Mapped[str | None] = mapped_column(Text, comment="Why it failed, for the operator.")
     error_code: Mapped[str | None] = mapped_column(Text, comment="Provider error code or our slug.")
     submit_attempts: Mapped[int] = mapped_column(
@@ -138,7 +129,7 @@ class Page(Base):
     retries: Mapped[int] = mapped_column(
         Integer, server_default="0", comment="Transient failures met at the current stage."
     )
-    created_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = mapped_column(
         server_default=func.now(), comment="Last state change."
     )
@@ -158,17 +149,22 @@ class ProviderTask(Base):
         {"comment": "create_task answers: one row per task id the provider gave us."},
     )
 
-    id: Mapped[int] = _id()
-    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = id_column()
+    page_id: Mapped[int] = fk_column("pages.id", "The page sent.", index=True)
     api: Mapped[str] = mapped_column(Text, comment="Provider API, e.g. correct_edu.")
+    mode: Mapped[str] = mapped_column(
+        Text,
+        server_default="async",
+        comment="async (create_task, then get_result) or sync (one call answered).",
+    )
     key_id: Mapped[str] = mapped_column(
         Text, comment="Which API key created it: a fingerprint, never the key itself."
     )
     task_id: Mapped[str] = mapped_column(Text, comment="The provider's task id.")
-    log_id: Mapped[Decimal | None] = mapped_column(
-        Numeric(20, 0), comment="Provider log id of the create_task answer."
+    log_id: Mapped[str | None] = mapped_column(
+        Text, comment="Provider log id of the create_task answer (digits; up to 32 of them)."
     )
-    state: Mapped[str] = _state(TaskState.RUNNING, "running, finished or failed.")
+    state: Mapped[str] = state_column(TaskState.RUNNING, "running, finished or failed.")
     submitted_at: Mapped[datetime] = mapped_column(
         server_default=func.now(), comment="When create_task answered."
     )
@@ -183,6 +179,25 @@ class ProviderTask(Base):
         comment="When get_result first showed it finished."
     )
     raw_key: Mapped[str | None] = mapped_column(Text, comment="S3 key of the final raw answer.")
+    status: Mapped[str | None] = mapped_column(
+        Text, comment="Last status the provider gave, as spelt (pending, running, Success…)."
+    )
+    provider_created_at: Mapped[datetime | None] = mapped_column(
+        comment="created_time of the task, by the provider's clock."
+    )
+    provider_started_at: Mapped[datetime | None] = mapped_column(
+        comment="started_time of the task, by the provider's clock."
+    )
+    provider_finished_at: Mapped[datetime | None] = mapped_column(
+        comment="finished_time of the task, by the provider's clock."
+    )
+    duration_ms: Mapped[int | None] = mapped_column(
+        BigInteger, comment="duration of the task as the provider reports it, milliseconds."
+    )
+    result_meta: Mapped[dict[str, Any]] = mapped_column(
+        server_default=text("'{}'::jsonb"),
+        comment="Answer-level fields with no column (stat_result, counts, direction, …).",
+    )
     error: Mapped[str | None] = mapped_column(Text, comment="Why it failed.")
     error_code: Mapped[str | None] = mapped_column(Text, comment="Provider error code.")
 
@@ -196,10 +211,10 @@ class Question(Base):
         {"comment": "Questions found on a page (correct_edu imageResults[].result[])."},
     )
 
-    id: Mapped[int] = _id()
-    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"))
-    provider_task_id: Mapped[int] = mapped_column(
-        ForeignKey("provider_tasks.id", ondelete="CASCADE"), index=True
+    id: Mapped[int] = id_column()
+    page_id: Mapped[int] = fk_column("pages.id", "The graded page.")
+    provider_task_id: Mapped[int] = fk_column(
+        "provider_tasks.id", "The task whose answer this row comes from.", index=True
     )
     image_index: Mapped[int] = mapped_column(
         Integer, server_default="0", comment="Index in imageResults (0 for one image a page)."
@@ -240,9 +255,9 @@ class Slot(Base):
         {"comment": "Answer slots of each question (result[].slot[])."},
     )
 
-    id: Mapped[int] = _id()
-    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id", ondelete="CASCADE"))
-    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"))
+    id: Mapped[int] = id_column()
+    question_id: Mapped[int] = fk_column("questions.id", "The question the slot belongs to.")
+    page_id: Mapped[int] = fk_column("pages.id", "The graded page (saves a join).")
     sequence: Mapped[int] = mapped_column(Integer, comment="Order in the question, 1-based.")
     slot_uid: Mapped[str | None] = mapped_column(Text, comment="Provider's slotId.")
     correct_result: Mapped[int | None] = mapped_column(
@@ -269,18 +284,21 @@ class Artifact(Base):
         {"comment": "Everything archived to S3, and result images still to be copied."},
     )
 
-    id: Mapped[int] = _id()
-    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"))
-    document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
-    page_id: Mapped[int | None] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"))
-    provider_task_id: Mapped[int | None] = mapped_column(
-        ForeignKey("provider_tasks.id", ondelete="CASCADE")
+    id: Mapped[int] = id_column()
+    batch_id: Mapped[int] = fk_column("batches.id", "The batch the object belongs to.")
+    document_id: Mapped[int | None] = fk_column(
+        "documents.id", "Its document, if any.", nullable=True
+    )
+    page_id: Mapped[int | None] = fk_column("pages.id", "Its page, if any.", nullable=True)
+    provider_task_id: Mapped[int | None] = fk_column(
+        "provider_tasks.id", "The task whose answer it comes from, if any.", nullable=True
     )
     kind: Mapped[str] = mapped_column(
-        Text, comment="original, page_image, raw_result, result_image or crop."
+        Text,
+        comment="original, page_image, raw_result, result_image, crop or enhanced_image.",
     )
     s3_key: Mapped[str] = mapped_column(Text, unique=True, comment="Object key in the bucket.")
-    state: Mapped[str] = _state(ArtifactState.PENDING, "pending, archived or lost.")
+    state: Mapped[str] = state_column(ArtifactState.PENDING, "pending, archived or lost.")
     sha256: Mapped[str | None] = mapped_column(Text, comment="Hex SHA-256 of the object.")
     size_bytes: Mapped[int | None] = mapped_column(BigInteger, comment="Object size.")
     content_type: Mapped[str | None] = mapped_column(Text, comment="MIME type.")
@@ -292,5 +310,35 @@ class Artifact(Base):
     )
     attempts: Mapped[int] = mapped_column(Integer, server_default="0", comment="Copy attempts.")
     error: Mapped[str | None] = mapped_column(Text, comment="Why it is lost or still pending.")
-    created_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = created_column()
     archived_at: Mapped[datetime | None] = mapped_column(comment="When it reached S3.")
+
+
+# The result tables of the other APIs, importable from here like every other model.
+from pipeline.db.results import (  # noqa: E402
+    Essay,
+    EssayLine,
+    EssayParagraph,
+    EssaySentence,
+    OcrWord,
+    PaperAnswer,
+    PaperQuestion,
+)
+
+__all__ = [
+    "Artifact",
+    "Base",
+    "Batch",
+    "Document",
+    "Essay",
+    "EssayLine",
+    "EssayParagraph",
+    "EssaySentence",
+    "OcrWord",
+    "Page",
+    "PaperAnswer",
+    "PaperQuestion",
+    "ProviderTask",
+    "Question",
+    "Slot",
+]

@@ -29,7 +29,7 @@ from pipeline.errors import BadInput
 
 log = logging.getLogger(__name__)
 
-PageSource = Literal["original", "reencoded", "rendered", "embedded"]
+PageSource = Literal["original", "reencoded", "rendered", "embedded", "pdf_page"]
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,17 @@ Whole-document failures raise :class:`~pipeline.errors.BadInput` (codes ``pdf_in
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import pypdfium2 as pdfium
 from PIL import Image
-from pypdf import PageObject, PasswordType, PdfReader
+from pypdf import PageObject, PasswordType, PdfReader, PdfWriter
 from pypdf.errors import DependencyError, PyPdfError
 from pypdf.generic import ArrayObject, DictionaryObject, NameObject, StreamObject
 
@@ -29,6 +30,7 @@ from pipeline.ingest.images import (
     CORRECT_EDU_LIMITS,
     Limits,
     NormalisedPage,
+    b64_size,
     load_image,
     normalise,
     normalise_image,
@@ -36,6 +38,8 @@ from pipeline.ingest.images import (
 )
 
 log = logging.getLogger(__name__)
+
+PDF_CONTENT_TYPE: Final = "application/pdf"
 
 Matrix = tuple[float, float, float, float, float, float]
 
@@ -89,6 +93,51 @@ def iter_pdf_pages(
     """
     reader, encrypted = _open_reader(data)
     return _pages(reader, _Renderer(data, encrypted, limits, dpi), limits)
+
+
+def iter_pdf_page_files(data: bytes, limits: Limits) -> Iterator[PdfPage]:
+    """Yield each page as a one-page PDF, for APIs that read PDFs themselves.
+
+    Nothing is rasterised: pypdf copies the page with only the resources it uses, so the
+    provider reads the scan (or the vector page) exactly as it is. A page too heavy for the
+    API's size limit on its own is rendered into an image instead, and says so.
+    """
+    reader, encrypted = _open_reader(data)
+    renderer = _Renderer(data, encrypted, limits, dpi=200)
+    try:
+        for index in range(len(reader.pages)):
+            yield _page_file(index + 1, reader, renderer, limits)
+    finally:
+        renderer.close()
+
+
+def _page_file(number: int, reader: PdfReader, renderer: _Renderer, limits: Limits) -> PdfPage:
+    try:
+        page = reader.pages[number - 1]
+        writer = PdfWriter()
+        writer.add_page(page)
+        out = io.BytesIO()
+        writer.write(out)
+        width, height = float(page.mediabox.width), float(page.mediabox.height)
+    except _PYPDF_FAILURES as e:
+        error = BadInput(
+            f"page {number} cannot be copied ({type(e).__name__})", code="pdf_page_broken"
+        )
+        return PdfPage(number, error=error)
+    single = out.getvalue()
+    if b64_size(single) > limits.max_b64_bytes:
+        rendered = _one_page(number, reader, renderer, limits)
+        if rendered.image is None:
+            return rendered
+        note = f"page alone is {len(single)} bytes, over the API's limit: sent as an image"
+        image = rendered.image
+        return PdfPage(number, image=replace(image, notes=(*image.notes, note)))
+    digest = hashlib.sha256(single).hexdigest()
+    # Sizes in points (1/72 in): the provider renders the page itself.
+    image = NormalisedPage(
+        single, PDF_CONTENT_TYPE, round(width), round(height), digest, "pdf_page"
+    )
+    return PdfPage(number, image=image)
 
 
 def _open_reader(data: bytes) -> tuple[PdfReader, bool]:

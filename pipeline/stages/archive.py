@@ -23,8 +23,7 @@ from pipeline.db.transitions import move
 from pipeline.errors import Transient
 from pipeline.progress import finish_batch_if_done
 from pipeline.provider.client import ProviderClient, UrlExpired
-from pipeline.provider.models import CorrectEduResult
-from pipeline.stages.persist import ResultImage, result_urls
+from pipeline.results import ResultImage, handler
 from pipeline.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ def archive_task(task_row_id: int, client: ProviderClient, store: ObjectStore) -
         page = session.get_one(Page, task.page_id)
         if page.state != PageState.ARCHIVING or task.raw_key is None:
             return False
-        page_id, raw_key = page.id, task.raw_key
+        page_id, raw_key, api = page.id, task.raw_key, task.api
         pending = [
             _Pending(a.id, a.s3_key, a.source_expires_at)
             for a in session.scalars(
@@ -55,8 +54,7 @@ def archive_task(task_row_id: int, client: ProviderClient, store: ObjectStore) -
             )
         ]
     if pending:
-        answer = CorrectEduResult.model_validate(json.loads(store.get(raw_key)))
-        sources = result_urls(raw_key, answer)
+        sources = handler(api).images(raw_key, json.loads(store.get(raw_key)))
         for artifact in pending:
             _copy(artifact, sources[artifact.s3_key], page_id, client, store)
     return _close_page(page_id)
@@ -98,7 +96,7 @@ def _copy(
                 error=None,
             )
         )
-        if source.sequence is not None:
+        if source.kind == "crop" and source.sequence is not None:
             session.execute(
                 update(Question)
                 .where(

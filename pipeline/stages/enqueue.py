@@ -11,7 +11,6 @@ import logging
 import mimetypes
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -23,6 +22,7 @@ from pipeline.db.session import session_scope
 from pipeline.db.states import DocumentState
 from pipeline.errors import BadInput
 from pipeline.ingest.discover import DiscoveredDocument, Rejected, discover, sha256_files
+from pipeline.manifest import Route, Routing
 from pipeline.storage import ObjectStore, original_key
 
 log = logging.getLogger(__name__)
@@ -44,25 +44,29 @@ def enqueue_directory(
     store: ObjectStore,
     *,
     batch_name: str | None = None,
-    api: str = "correct_edu",
-    options: dict[str, Any] | None = None,
+    routes: Routing | None = None,
 ) -> EnqueueReport:
-    """Discover ``root``, upload new originals, record them and nudge ingest."""
+    """Discover ``root``, upload new originals, record them and nudge ingest.
+
+    Each document goes to the API its folder's route names (the batch default otherwise).
+    """
     root = root.resolve()
+    routes = routes or Routing(Route("correct_edu", {}))
     found = discover(root)
     name = batch_name or root.name
-    batch_id = _batch(name, root, api, options or {})
-    report = EnqueueReport(batch_id=batch_id, batch_name=name, rejected=list(found.rejected))
-    for rejected in found.rejected:
-        _record_rejected(batch_id, rejected)
+    batch_id = _batch(name, root, routes.default)
+    rejected = [r for r in found.rejected if not _is_manifest(root, r.rel_path, routes)]
+    report = EnqueueReport(batch_id=batch_id, batch_name=name, rejected=rejected)
+    for reject in rejected:
+        _record_rejected(batch_id, reject, routes.route(reject.rel_path))
     store.ensure_bucket()
     for doc in found.documents:
         try:
-            document_id = _document(batch_id, doc)
+            document_id = _document(batch_id, doc, routes.route(doc.rel_path))
         except BadInput as e:  # the file vanished or became unreadable since the walk
             vanished = Rejected(doc.rel_path, str(e), e.code)
             report.rejected.append(vanished)
-            _record_rejected(batch_id, vanished)
+            _record_rejected(batch_id, vanished, routes.route(doc.rel_path))
             continue
         if document_id is None:
             report.already_known.append(doc.rel_path)
@@ -80,11 +84,16 @@ def enqueue_directory(
     return report
 
 
-def _batch(name: str, root: Path, api: str, options: dict[str, Any]) -> int:
+def _is_manifest(root: Path, rel_path: str, routes: Routing) -> bool:
+    """The manifest itself is not a scan, wherever it lies."""
+    return routes.manifest is not None and (root / rel_path).resolve() == routes.manifest.resolve()
+
+
+def _batch(name: str, root: Path, default: Route) -> int:
     with session_scope() as session:
         stmt = (
             insert(Batch)
-            .values(name=name, root_dir=str(root), api=api, options=options)
+            .values(name=name, root_dir=str(root), api=default.api, options=default.options)
             .on_conflict_do_nothing(index_elements=["name"])
         )
         session.execute(stmt)
@@ -93,7 +102,7 @@ def _batch(name: str, root: Path, api: str, options: dict[str, Any]) -> int:
         return batch_id
 
 
-def _document(batch_id: int, doc: DiscoveredDocument) -> int | None:
+def _document(batch_id: int, doc: DiscoveredDocument, route: Route) -> int | None:
     """Insert the document; None if it is known and already has its originals."""
     with session_scope() as session:
         stmt = (
@@ -102,6 +111,8 @@ def _document(batch_id: int, doc: DiscoveredDocument) -> int | None:
                 batch_id=batch_id,
                 rel_path=doc.rel_path,
                 kind=doc.kind,
+                api=route.api,
+                options=route.options,
                 sha256=sha256_files(doc.files),
                 size_bytes=doc.size_bytes,
             )
@@ -137,12 +148,14 @@ def _upload_originals(
         )
 
 
-def _record_rejected(batch_id: int, rejected: Rejected) -> None:
+def _record_rejected(batch_id: int, rejected: Rejected, route: Route) -> None:
     with session_scope() as session:
         stmt = insert(Document).values(
             batch_id=batch_id,
             rel_path=rejected.rel_path,
             kind="rejected",
+            api=route.api,
+            options=route.options,
             state=DocumentState.FAILED,
             error=rejected.reason,
             error_code=rejected.code,

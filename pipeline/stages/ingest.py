@@ -22,12 +22,18 @@ from pipeline.db.states import DocumentState, PageState
 from pipeline.db.transitions import move
 from pipeline.errors import BadInput
 from pipeline.ingest.images import NormalisedPage, normalise, split_image
-from pipeline.ingest.pdf import iter_pdf_pages
+from pipeline.ingest.pdf import PDF_CONTENT_TYPE, iter_pdf_page_files, iter_pdf_pages
+from pipeline.provider.apis import ApiSpec, spec
 from pipeline.storage import ObjectStore, StoredObject, page_key
 
 log = logging.getLogger(__name__)
 
-_SUFFIX = {"image/jpeg": ".jpg", "image/png": ".png", "image/bmp": ".bmp"}
+_SUFFIX = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/bmp": ".bmp",
+    PDF_CONTENT_TYPE: ".pdf",
+}
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class _Claimed:
     batch_id: int
     kind: str
     original_keys: list[str]
+    api: ApiSpec
 
 
 def ingest_document(document_id: int, store: ObjectStore) -> int:
@@ -45,7 +52,8 @@ def ingest_document(document_id: int, store: ObjectStore) -> int:
         return 0
     try:
         originals = [store.get(key) for key in doc.original_keys]
-        rows = [_page_row(store, doc, number, page) for number, page in _pages(doc.kind, originals)]
+        pages = _pages(doc.kind, originals, doc.api)
+        rows = [_page_row(store, doc, number, page) for number, page in pages]
     except BadInput as e:
         _fail(document_id, e)
         return 0
@@ -71,22 +79,28 @@ def _claim(document_id: int) -> _Claimed | None:
             log.info("document %d is not pending; duplicate nudge ignored", document_id)
             return None
         doc = session.get_one(Document, document_id)
-        return _Claimed(doc.id, doc.batch_id, doc.kind, list(doc.original_keys))
+        return _Claimed(doc.id, doc.batch_id, doc.kind, list(doc.original_keys), spec(doc.api))
 
 
-def _pages(kind: str, originals: list[bytes]) -> Iterator[tuple[int, NormalisedPage | BadInput]]:
-    """Every page of the document in order, or the reason a page cannot be used."""
+def _pages(
+    kind: str, originals: list[bytes], api: ApiSpec
+) -> Iterator[tuple[int, NormalisedPage | BadInput]]:
+    """Every page of the document in order, within the API's limits, or why it cannot be.
+
+    APIs that read PDFs get each page as a one-page PDF; the others get images.
+    """
     if kind == "pdf":
-        for pdf_page in iter_pdf_pages(originals[0]):
+        split = iter_pdf_page_files if api.sends_pdf else iter_pdf_pages
+        for pdf_page in split(originals[0], api.limits):
             yield pdf_page.number, pdf_page.image or pdf_page.error  # type: ignore[misc]
         return
     number = 0
     for data in originals:
-        frames = split_image(data)
+        frames = split_image(data, api.limits)
         for frame in frames:
             number += 1
             try:
-                yield number, normalise(frame)
+                yield number, normalise(frame, api.limits)
             except BadInput as e:
                 if len(originals) == 1 and len(frames) == 1:
                     raise  # a single image that cannot be used fails its document
@@ -111,6 +125,7 @@ def _page_row(
         "width": page.width,
         "height": page.height,
         "image_key": stored.key,
+        "content_type": page.content_type,
         "source": page.source,
         "notes": list(page.notes),
         "state": PageState.READY,

@@ -8,7 +8,6 @@ every second) leases the due tasks, earliest first, and nudges the poll workers.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,17 +15,19 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, text, update
 
 from pipeline import nudges
-from pipeline.db.artifacts import record_archived
 from pipeline.db.models import Page, ProviderTask
 from pipeline.db.session import session_scope
 from pipeline.db.states import PageState, TaskState
 from pipeline.db.transitions import move
 from pipeline.errors import BadInput, Gone, RateLimited, ScangradeError, Stop, Transient
 from pipeline.polling import next_delay
+from pipeline.provider.answers.common import Progress
+from pipeline.provider.apis import SPECS, spec
 from pipeline.provider.client import ProviderClient, Throttled
-from pipeline.provider.models import CorrectEduResult
+from pipeline.results import handler
 from pipeline.settings import Settings
-from pipeline.storage import ObjectStore, result_prefix
+from pipeline.stages.answers import put_raw_answer, record_raw_answer
+from pipeline.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,13 @@ _LEASE_DUE = text(
 def dispatch_limit(settings: Settings) -> int:
     """Polls to hand out per dispatch tick.
 
-    Two seconds of quota: the poll workers never starve between ticks, yet no poll waits in
-    the queue long enough to go stale.
+    Two seconds of the get_result quota of every async API: the poll workers never starve
+    between ticks, yet no poll waits in the queue long enough to go stale.
     """
-    qps = settings.qps("correct_edu", "get_result")
-    return 200 if qps <= 0 else max(2, round(2 * qps))
+    quotas = [settings.qps(api, "get_result") for api, s in SPECS.items() if s.asynchronous]
+    if any(qps <= 0 for qps in quotas):
+        return 200
+    return max(2, round(2 * sum(quotas)))
 
 
 def dispatch_due_polls(settings: Settings, limit: int | None = None) -> list[int]:
@@ -68,6 +71,7 @@ def dispatch_due_polls(settings: Settings, limit: int | None = None) -> list[int
 @dataclass(frozen=True)
 class _Task:
     id: int
+    api: str
     page_id: int
     task_id: str
     submitted_at: datetime
@@ -82,7 +86,7 @@ def poll_task(
     if task is None:
         return False
     try:
-        answer = client.get_result("correct_edu", task.task_id)
+        answer = client.get_result(spec(task.api), task.task_id)
     except Throttled as e:
         return _reschedule(task, e.retry_after_s, polled=False)
     except RateLimited:
@@ -93,8 +97,11 @@ def poll_task(
     except (Gone, BadInput) as e:
         _fail(task, e)
         return False
-    result = CorrectEduResult.model_validate(answer)
-    if not result.finished:
+    progress = handler(task.api).progress(answer)
+    if progress is Progress.FAILED:
+        _fail(task, BadInput(_failure(answer), code="provider_failed"))
+        return False
+    if progress is Progress.RUNNING:
         age = (datetime.now(UTC) - task.submitted_at).total_seconds()
         if age > settings.poll_give_up_s:
             _fail(task, Transient(f"still unfinished {age:.0f} s after submission"))
@@ -105,12 +112,21 @@ def poll_task(
     return True
 
 
+def _failure(answer: dict[str, object]) -> str:
+    """The operator's reason for a task the provider reports as failed."""
+    result = answer.get("result")
+    inner = result if isinstance(result, dict) else {}
+    code = inner.get("err_code") or inner.get("error_code") or answer.get("error_code")
+    message = inner.get("err_msg") or inner.get("error_msg") or answer.get("error_msg")
+    return f"the provider reports the task failed (code {code}: {message or 'no message'})"
+
+
 def _load(task_row_id: int) -> _Task | None:
     with session_scope() as session:
         row = session.get(ProviderTask, task_row_id)
         if row is None or row.state != TaskState.RUNNING:
             return None
-        return _Task(row.id, row.page_id, row.task_id, row.submitted_at, row.polls)
+        return _Task(row.id, row.api, row.page_id, row.task_id, row.submitted_at, row.polls)
 
 
 def _reschedule(task: _Task, delay_s: float, *, polled: bool) -> bool:
@@ -126,12 +142,7 @@ def _reschedule(task: _Task, delay_s: float, *, polled: bool) -> bool:
 
 def _keep_final(task: _Task, store: ObjectStore, answer: dict[str, object]) -> None:
     """Archive the raw final answer first: persisting and archiving read it back from S3."""
-    with session_scope() as session:
-        page = session.get_one(Page, task.page_id)
-        prefix = result_prefix(page.batch_id, page.document_id, page.page_no, task.task_id)
-        batch_id, document_id = page.batch_id, page.document_id
-    raw = json.dumps(answer, ensure_ascii=False, sort_keys=True).encode()
-    stored = store.put(f"{prefix}/result.json", raw, "application/json")
+    kept = put_raw_answer(store, task.page_id, task.task_id, answer)
     with session_scope() as session:
         session.execute(
             update(ProviderTask)
@@ -139,21 +150,13 @@ def _keep_final(task: _Task, store: ObjectStore, answer: dict[str, object]) -> N
             .values(
                 state=TaskState.FINISHED,
                 finished_at=func.now(),
-                raw_key=stored.key,
+                raw_key=kept.stored.key,
                 polls=ProviderTask.polls + 1,
                 lease_until=None,
                 next_poll_at=None,
             )
         )
-        record_archived(
-            session,
-            stored,
-            "raw_result",
-            batch_id=batch_id,
-            document_id=document_id,
-            page_id=task.page_id,
-            provider_task_id=task.id,
-        )
+        record_raw_answer(session, kept, task.id)
         move(session, Page, task.page_id, PageState.SUBMITTED, PageState.PERSISTING)
 
 

@@ -9,44 +9,52 @@ and that commit, and the reconciler counts every such resubmission (``submit_att
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
 
-from pipeline.db.models import Batch, Page, ProviderTask
+from pipeline import nudges
+from pipeline.db.models import Document, Page, ProviderTask
 from pipeline.db.session import session_scope
-from pipeline.db.states import PageState
+from pipeline.db.states import PageState, TaskState
 from pipeline.db.transitions import move
 from pipeline.errors import BadInput, RateLimited
 from pipeline.polling import first_delay
-from pipeline.provider.client import ProviderClient, Throttled
+from pipeline.provider.apis import ApiSpec, spec
+from pipeline.provider.client import ProviderClient, Submitted, Throttled
 from pipeline.settings import Settings
+from pipeline.stages.answers import put_raw_answer, record_raw_answer
 from pipeline.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class _Claimed:
+    image_key: str
+    content_type: str
+    api: ApiSpec
+    options: dict[str, Any]
+
+
 def submit_page(
     page_id: int, client: ProviderClient, store: ObjectStore, settings: Settings
 ) -> bool:
-    """Create the provider task of a ready page; False if the page was not ours to submit."""
-    with session_scope() as session:
-        if not move(
-            session,
-            Page,
-            page_id,
-            PageState.READY,
-            PageState.SUBMITTING,
-            submit_attempts=Page.submit_attempts + 1,
-        ):
-            log.info("page %d is not ready; duplicate nudge ignored", page_id)
-            return False
-        page = session.get_one(Page, page_id)
-        image_key = page.image_key
-        options = dict(session.get_one(Batch, page.batch_id).options)
+    """Send a ready page to its API; False if the page was not ours to submit.
+
+    An async API answers with a task id to poll; a synchronous one (formula, custom_ocr,
+    ``only_split``) with the result itself, which is kept at once and goes to persist.
+    """
+    claimed = _claim(page_id)
+    if claimed is None:
+        return False
     try:
-        assert image_key is not None
-        created = client.create_task("correct_edu", store.get(image_key), options)
+        submitted = client.submit(
+            claimed.api, store.get(claimed.image_key), claimed.content_type, claimed.options
+        )
     except BadInput as e:
         fail_page(page_id, PageState.SUBMITTING, e, code=e.code)
         return True
@@ -59,23 +67,85 @@ def submit_page(
     except BaseException:
         _release(page_id, refund=False, count_retry=True)
         raise
+    if submitted.answer is None:
+        _record_task(page_id, claimed.api, client, submitted, settings)
+    else:
+        _keep_sync_answer(page_id, claimed.api, client, submitted, store)
+    return True
+
+
+def _claim(page_id: int) -> _Claimed | None:
+    with session_scope() as session:
+        if not move(
+            session,
+            Page,
+            page_id,
+            PageState.READY,
+            PageState.SUBMITTING,
+            submit_attempts=Page.submit_attempts + 1,
+        ):
+            log.info("page %d is not ready; duplicate nudge ignored", page_id)
+            return None
+        page = session.get_one(Page, page_id)
+        document = session.get_one(Document, page.document_id)
+        assert page.image_key is not None
+        return _Claimed(
+            page.image_key,
+            page.content_type or "image/jpeg",
+            spec(document.api),
+            dict(document.options),
+        )
+
+
+def _record_task(
+    page_id: int, api: ApiSpec, client: ProviderClient, submitted: Submitted, settings: Settings
+) -> None:
     due = datetime.now(UTC) + timedelta(seconds=first_delay(settings))
     with session_scope() as session:
         session.execute(
             insert(ProviderTask)
             .values(
                 page_id=page_id,
-                api="correct_edu",
+                api=api.name,
                 key_id=client.creds.key_id,
-                task_id=created.task_id,
-                log_id=created.log_id,
+                task_id=submitted.task_id,
+                log_id=submitted.log_id,
                 next_poll_at=due,
             )
             .on_conflict_do_nothing(index_elements=["api", "task_id"])
         )
         move(session, Page, page_id, PageState.SUBMITTING, PageState.SUBMITTED, retries=0)
-    log.info("page %d submitted as task %s", page_id, created.task_id)
-    return True
+    log.info("page %d submitted to %s as task %s", page_id, api.name, submitted.task_id)
+
+
+def _keep_sync_answer(
+    page_id: int, api: ApiSpec, client: ProviderClient, submitted: Submitted, store: ObjectStore
+) -> None:
+    assert submitted.answer is not None
+    kept = put_raw_answer(store, page_id, submitted.task_id, submitted.answer)
+    values = {
+        "page_id": page_id,
+        "api": api.name,
+        "mode": "sync",
+        "key_id": client.creds.key_id,
+        "task_id": submitted.task_id,
+        "log_id": submitted.log_id,
+        "state": TaskState.FINISHED,
+        "finished_at": func.now(),
+        "raw_key": kept.stored.key,
+    }
+    with session_scope() as session:
+        task_row_id = session.scalar(
+            insert(ProviderTask)
+            .values(**values)
+            .on_conflict_do_update(index_elements=["api", "task_id"], set_=values)
+            .returning(ProviderTask.id)
+        )
+        assert task_row_id is not None
+        record_raw_answer(session, kept, task_row_id)
+        move(session, Page, page_id, PageState.SUBMITTING, PageState.PERSISTING, retries=0)
+    nudges.send("persist", [task_row_id])
+    log.info("page %d answered by %s at once (%s)", page_id, api.name, submitted.task_id)
 
 
 def _release(page_id: int, *, refund: bool, count_retry: bool) -> None:

@@ -1,27 +1,16 @@
-"""Tolerant models of the provider's answers.
+"""correct_edu (seed 000): homework correction, graded question by question.
 
-The seeds contradict themselves (``error_code`` as int or string, a box as one object or a
-list of them): the models accept every variant the documents show and keep every field they
-do not name in ``model_extra``, so nothing the provider returns is dropped.
+``seqence`` (sic) counts questions from 0 and slots from 1; ``questionArea`` is a list of
+boxes while ``handwritingArea`` is one; a task is done when ``isAllFinished`` is true.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from pydantic import Field, field_validator
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-
-class Lenient(BaseModel):
-    """Accepts unknown fields and keeps them."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    def extra(self) -> dict[str, Any]:
-        """The fields this model has no attribute for."""
-        return dict(self.model_extra or {})
+from pipeline.provider.answers.common import Lenient, Progress
+from pipeline.provider.answers.common import as_list as _box_list
+from pipeline.provider.answers.common import one_or_none as _one_box
 
 
 class Box(Lenient):
@@ -31,18 +20,6 @@ class Box(Lenient):
     left_y: int = 0
     right_x: int = 0
     right_y: int = 0
-
-
-def _one_box(value: object) -> object:
-    if isinstance(value, list):
-        return value[0] if value else None
-    return value
-
-
-def _box_list(value: object) -> object:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
 
 
 class Slot(Lenient):
@@ -94,7 +71,7 @@ class CorrectEduResult(Lenient):
     """A correct_edu get_result answer, finished or partial."""
 
     task_id: str | None = None
-    log_id: int | None = None
+    log_id: int | str | None = None
     error_code: int | str | None = None
     error_msg: str | None = None
     images: list[ImageResult] = Field(default_factory=list, alias="imageResults")
@@ -106,17 +83,7 @@ class CorrectEduResult(Lenient):
     def _images(cls, value: object) -> object:
         return value or []
 
-
-def signed_url_expiry(url: str) -> datetime | None:
-    """When a ``bce-auth-v1`` signed URL stops working: its signing time plus its lifetime."""
-    values = parse_qs(urlsplit(url).query).get("authorization")
-    if not values:
-        return None
-    parts = values[0].split("/")
-    if len(parts) < 4 or parts[0] != "bce-auth-v1":
-        return None
-    try:
-        signed = datetime.strptime(parts[2], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        return signed + timedelta(seconds=int(parts[3]))
-    except ValueError:
-        return None
+    @property
+    def progress(self) -> Progress:
+        """Done once every question is graded."""
+        return Progress.DONE if self.finished else Progress.RUNNING

@@ -1,0 +1,23 @@
+"""Reading each API's answers into rows: one module per API, one :class:`Handler` each."""
+
+from __future__ import annotations
+
+from pipeline.results import composition, correct_edu, ocr, paper_cut
+from pipeline.results.base import Answer, Handler, ResultImage
+from pipeline.settings import Api
+
+HANDLERS: dict[Api, Handler] = {
+    "correct_edu": correct_edu.HANDLER,
+    "paper_cut": paper_cut.HANDLER,
+    "composition": composition.HANDLER,
+    "formula": ocr.HANDLER,
+    "custom_ocr": ocr.HANDLER,
+}
+
+
+def handler(api: str) -> Handler:
+    """The handler of an API by its ``--api`` name."""
+    return HANDLERS[api]  # type: ignore[index]
+
+
+__all__ = ["HANDLERS", "Answer", "Handler", "ResultImage", "handler"]

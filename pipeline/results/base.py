@@ -1,0 +1,57 @@
+"""What persisting and archiving need from each API: its progress, rows and result images."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from pipeline.provider.answers.common import Progress, TaskInfo, epoch_ms
+
+Answer = dict[str, Any]
+
+# Envelope fields every answer may carry; they have columns in provider_tasks already.
+ENVELOPE = frozenset({"error_code", "error_msg", "log_id", "task_id"})
+
+
+@dataclass(frozen=True)
+class ResultImage:
+    """A signed result URL to copy to S3, and what it shows.
+
+    ``kind`` is ``result_image`` (the marked page), ``crop`` (one graded question, whose
+    ``image_index`` and ``sequence`` it carries) or ``enhanced_image``.
+    """
+
+    url: str
+    kind: str
+    image_index: int = 0
+    sequence: int | None = None
+
+
+@dataclass(frozen=True)
+class Handler:
+    """One API's way of reading its answers; the stages call these and nothing else."""
+
+    progress: Callable[[Answer], Progress]
+    task_fields: Callable[[Answer], dict[str, Any]]
+    write: Callable[[Session, int, int, Answer], None]
+    images: Callable[[str, Answer], dict[str, ResultImage]]
+
+
+def task_info_fields(info: TaskInfo, meta: dict[str, Any]) -> dict[str, Any]:
+    """provider_tasks columns from a paper_cut or composition task envelope."""
+    return {
+        "status": info.status,
+        "provider_created_at": epoch_ms(info.created_time),
+        "provider_started_at": epoch_ms(info.started_time),
+        "provider_finished_at": epoch_ms(info.finished_time),
+        "duration_ms": info.duration,
+        "result_meta": meta,
+    }
+
+
+def result_dir(raw_key: str) -> str:
+    """The folder of a task's archived files: beside its raw answer."""
+    return raw_key.rsplit("/", 1)[0]

@@ -1,0 +1,54 @@
+"""Keeping a final raw answer: S3 first, then its artifact row, shared by poll and submit.
+
+Persisting and archiving read the answer back from S3, so no signed URL is ever stored in a
+row, and a replay can rebuild every result row from the archive alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from pipeline.db.artifacts import record_archived
+from pipeline.db.models import Page
+from pipeline.db.session import session_scope
+from pipeline.storage import ObjectStore, StoredObject, result_prefix
+
+
+@dataclass(frozen=True)
+class KeptAnswer:
+    """A raw answer stored in S3, and the page it belongs to."""
+
+    stored: StoredObject
+    batch_id: int
+    document_id: int
+    page_id: int
+
+
+def put_raw_answer(
+    store: ObjectStore, page_id: int, task_id: str, answer: dict[str, Any]
+) -> KeptAnswer:
+    """Write the answer, byte-stable (sorted keys), beside the page's other results."""
+    with session_scope() as session:
+        page = session.get_one(Page, page_id)
+        prefix = result_prefix(page.batch_id, page.document_id, page.page_no, task_id)
+        batch_id, document_id = page.batch_id, page.document_id
+    raw = json.dumps(answer, ensure_ascii=False, sort_keys=True).encode()
+    stored = store.put(f"{prefix}/result.json", raw, "application/json")
+    return KeptAnswer(stored, batch_id, document_id, page_id)
+
+
+def record_raw_answer(session: Session, kept: KeptAnswer, task_row_id: int) -> None:
+    """The artifact row of a kept answer."""
+    record_archived(
+        session,
+        kept.stored,
+        "raw_result",
+        batch_id=kept.batch_id,
+        document_id=kept.document_id,
+        page_id=kept.page_id,
+        provider_task_id=task_row_id,
+    )
