@@ -76,20 +76,7 @@ class ProviderClient:
     ) -> Submitted:
         """Send one page: create a task, or (sync APIs, ``only_split``) get the answer at once."""
         body = api.body(page, content_type, options)
-        answer = self.call(api, api.submit_op, body, options)
-        log_id = answer.get("log_id")
-        log_text = str(log_id) if log_id is not None and str(log_id) != "" else None
-        result = answer.get("result")
-        task_id = result.get("task_id") if isinstance(result, dict) else None
-        task_id = task_id or answer.get("task_id")  # correct_edu's only_split puts it on top
-        if not api.is_sync(options):
-            if not task_id:
-                raise Transient(f"{api.name} create_task answered without a task_id")
-            return Submitted(str(task_id), log_text)
-        # A synchronous answer may carry no task id (formula, custom_ocr): its log id is the
-        # provider's own unique handle of the call; failing that, a fresh one of ours.
-        handle = str(task_id) if task_id else f"log-{log_text}" if log_text else _local_id()
-        return Submitted(handle, log_text, answer)
+        return read_submission(api, options, self.call(api, api.submit_op, body, options))
 
     def get_result(self, api: ApiSpec, task_id: str) -> dict[str, Any]:
         """The task's current answer, finished or not."""
@@ -135,6 +122,23 @@ class ProviderClient:
         return response.content
 
 
+def read_submission(api: ApiSpec, options: dict[str, Any], answer: dict[str, Any]) -> Submitted:
+    """The task id and log id of a successful answer to a page, however they are spelt."""
+    log_id = answer.get("log_id")
+    log_text = str(log_id) if log_id is not None and str(log_id) != "" else None
+    result = answer.get("result")
+    task_id = result.get("task_id") if isinstance(result, dict) else None
+    task_id = task_id or answer.get("task_id")  # correct_edu's only_split puts it on top
+    if not api.is_sync(options):
+        if not task_id:
+            raise Transient(f"{api.name} create_task answered without a task_id")
+        return Submitted(str(task_id), log_text)
+    # A synchronous answer may carry no task id (formula, custom_ocr): its log id is the
+    # provider's own unique handle of the call; failing that, a fresh one of ours.
+    handle = str(task_id) if task_id else f"log-{log_text}" if log_text else _local_id()
+    return Submitted(handle, log_text, answer)
+
+
 @dataclass(frozen=True)
 class _Request:
     api: ApiSpec
@@ -157,16 +161,21 @@ def _answer(response: httpx.Response, context: str, *, pending_ok: bool) -> dict
         body = response.json()
     except ValueError as e:
         raise Transient(f"{context}: HTTP {response.status_code}, body is not JSON") from e
+    return check_answer(response.status_code, body, context, pending_ok=pending_ok)
+
+
+def check_answer(status: int, body: object, context: str, *, pending_ok: bool) -> dict[str, Any]:
+    """The answer if it is one, else the scangrade error its ``error_code`` means."""
     if not isinstance(body, dict):
-        raise Transient(f"{context}: HTTP {response.status_code}, unexpected JSON")
+        raise Transient(f"{context}: HTTP {status}, unexpected JSON")
     code = _error_code(body.get("error_code"))
     message = str(body.get("error_msg", "")).strip().lower()
     if pending_ok and code == 1 and message in _PENDING_MESSAGES:
         return body
     if code:
         raise error_for(code, str(body.get("error_msg", "")), context)
-    if response.status_code >= 500:
-        raise Transient(f"{context}: HTTP {response.status_code}")
+    if status >= 500:
+        raise Transient(f"{context}: HTTP {status}")
     return body
 
 

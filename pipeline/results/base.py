@@ -12,8 +12,9 @@ from pipeline.provider.answers.common import Progress, TaskInfo, epoch_ms
 
 Answer = dict[str, Any]
 
-# Envelope fields every answer may carry; they have columns in provider_tasks already.
-ENVELOPE = frozenset({"error_code", "error_msg", "log_id", "task_id"})
+# Envelope fields with nothing to keep: success markers, and the task id (a column already).
+# The answer's log_id is kept in result_meta: it names this answer, not the create_task call.
+ENVELOPE = frozenset({"error_code", "error_msg", "task_id"})
 
 
 @dataclass(frozen=True)
