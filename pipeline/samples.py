@@ -239,3 +239,67 @@ def write_sample_batch(root: Path) -> dict[str, int]:
     (root / "extra.png").write_bytes(png_bytes(make_page_image(31).convert("L")))
     expected["extra.png"] = 1
     return expected
+
+
+CUSTOM_MODEL_PATH = "rpc/2.0/ai_custom/v1/ocr/scangrade_demo"
+
+MIXED_MANIFEST = f"""\
+# One night's directory with every API: the deepest matching folder wins.
+api = "correct_edu"
+
+[[folders]]
+path = "exams"
+api = "paper_cut"
+
+[[folders]]
+path = "exams/answer-sheets"
+api = "paper_cut"
+scene = "answer_sheet"
+enhance = true
+
+[[folders]]
+path = "essays"
+api = "composition"
+granularity = "word"
+
+[[folders]]
+path = "formulas"
+api = "formula"
+
+[[folders]]
+path = "forms"
+api = "custom_ocr"
+endpoint_path = "{CUSTOM_MODEL_PATH}"
+"""
+
+
+def blank_page() -> bytes:
+    """An empty sheet, like the back of a duplex scan: the essay API says it is no essay."""
+    return jpeg_bytes(Image.new("L", (1240, 1754), 255))
+
+
+def write_mixed_batch(root: Path) -> dict[str, tuple[str, int]]:
+    """A night with homework, exams, answer sheets, essays, formulas and forms side by side.
+
+    Returns rel_path -> (API, pages). ``essays/blank.jpg`` is not an essay: its page must
+    end failed with the provider's 216100.
+    """
+    expected: dict[str, tuple[str, int]] = {}
+
+    def put(rel: str, data: bytes, api: str, pages: int = 1) -> None:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        expected[rel] = (api, pages)
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "scangrade.toml").write_text(MIXED_MANIFEST, encoding="utf-8")
+    put("homework/amy.jpg", jpeg_bytes(make_page_image(41)), "correct_edu")
+    put("exams/midterm-bo.pdf", make_scanned_pdf([42, 43]), "paper_cut", 2)
+    put("exams/quiz-cy.pdf", make_vector_pdf(1), "paper_cut")
+    put("exams/answer-sheets/dee.jpg", jpeg_bytes(make_page_image(44)), "paper_cut")
+    put("essays/eve.jpg", jpeg_bytes(make_page_image(45)), "composition")
+    put("essays/blank.jpg", blank_page(), "composition")
+    put("formulas/fay.png", png_bytes(make_page_image(46)), "formula")
+    put("forms/gus.jpg", jpeg_bytes(make_page_image(47)), "custom_ocr")
+    return expected
