@@ -26,6 +26,19 @@ SOURCE_COMMENT = (
 
 
 def upgrade() -> None:
+    # The code tables' keys are the provider's codes: no sequence may invent new ones.
+    for table in ("correct_results", "question_types"):
+        op.execute(f"ALTER TABLE {table} ALTER COLUMN code DROP DEFAULT")
+        op.execute(f"DROP SEQUENCE IF EXISTS {table}_code_seq")
+    op.alter_column(
+        "pages",
+        "state",
+        existing_type=sa.Text(),
+        comment="ready, submitting, submitted, persisting, archiving, done or failed.",
+        existing_comment="ready, submitting, submitted, persisting, …",
+        existing_nullable=False,
+        existing_server_default="ready",
+    )
     op.create_table(
         "essays",
         sa.Column(
@@ -722,6 +735,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.alter_column(
+        "pages",
+        "state",
+        existing_type=sa.Text(),
+        comment="ready, submitting, submitted, persisting, …",
+        existing_nullable=False,
+        existing_server_default="ready",
+    )
     op.alter_column(
         "slots",
         "page_id",

@@ -119,7 +119,8 @@ class Page(Base):
         server_default=text("'[]'::jsonb"), comment="What normalising changed."
     )
     state: Mapped[str] = state_column(
-        PageState.READY, "ready, submitting, submitted, persisting, …"
+        PageState.READY,
+        "ready, submitting, submitted, persisting, archiving, done or failed.",
     )
     error: Mapped[str | None] = mapped_column(Text, comment="Why it failed, for the operator.")
     error_code: Mapped[str | None] = mapped_column(Text, comment="Provider error code or our slug.")

@@ -1,5 +1,11 @@
 """``python -m pipeline.simulator``: run the provider simulator from the command line.
 
+It serves the provider's OAuth endpoint and five APIs with their documented answers, limits
+and quirks: correct_edu, paper_cut_edu_vlm and handwriting_composition (async: create_task
+then get_result), formula and custom OCR models (sync). Every call needs a token from
+/oauth/2.0/token (100/110/111 otherwise), counts against its key's QPS quota (error 18) and
+can be made to fail through /_sim/faults.
+
 Once it accepts connections it prints exactly one line to stdout,
 ``scangrade-simulator listening on http://<host>:<port>``, so a parent process started with
 ``--port 0`` can read which port it got.
@@ -10,7 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pipeline.simulator.config import DEFAULT_KEYS, DEFAULT_QUOTAS, SimConfig
 from pipeline.simulator.runner import serve
@@ -35,11 +41,56 @@ def _quota(text: str) -> tuple[tuple[str, str], float]:
     return (api, op), value
 
 
+_ENDPOINTS = """\
+provider endpoints (all POST unless noted; <api>.<op> names quotas and fault rules):
+  /oauth/2.0/token (GET|POST)                           oauth.token
+  /rest/2.0/ocr/v1/correct_edu/create_task              correct_edu.create_task
+  /rest/2.0/ocr/v1/correct_edu/get_result               correct_edu.get_result
+  /rest/2.0/ocr/v1/paper_cut_edu_vlm/create_task        paper_cut_edu_vlm.create_task
+  /rest/2.0/ocr/v1/paper_cut_edu_vlm/get_result         paper_cut_edu_vlm.get_result
+  /rest/2.0/ocr/v1/handwriting_composition/create_task  handwriting_composition.create_task
+  /rest/2.0/ocr/v1/handwriting_composition/get_result   handwriting_composition.get_result
+  /rest/2.0/ocr/v1/formula (form body)                  formula.call
+  /rpc/2.0/ai_custom/v1/ocr/<model> (JSON body)         custom_ocr.call
+  /bos/... (GET, signed result images)                  bos.get
+
+default quotas per API key (QPS; --quota API:OP=QPS overrides, --quota-scale multiplies):
+{quotas}
+
+admin endpoints for tests and benchmarks:
+  GET  /_sim/stats                  outcome counts per operation and per key
+  GET  /_sim/calls[?since=EPOCH]    every call: [epoch, api_key, "<api>.<op>", outcome]
+  GET  /_sim/tasks                  every task: api, timings, what ingestion must contain
+  GET  /_sim/tasks/<task_id>/answer the finished get_result answer, URLs signed now
+  POST /_sim/reset                  forget stats, calls, tasks, quota windows, faults
+  GET|POST /_sim/config             read or change run-time settings (incl. "quotas")
+  GET|POST /_sim/faults             {{"rules": [{{"operation": "<api>.<op>"|"*",
+                                    "error_code"|"http_status"|"delay_s", "count", "rate"}}]}}
+  POST /_sim/expire_tokens          make every issued token answer 111
+"""
+
+
+def _epilog() -> str:
+    quotas = "\n".join(f"  {api}:{op}={qps:g}" for (api, op), qps in sorted(DEFAULT_QUOTAS.items()))
+    return _ENDPOINTS.format(quotas=quotas)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """One flag per ``SimConfig`` field."""
+    """One flag per ``SimConfig`` field; the epilog lists endpoints, quotas and admin routes."""
     defaults = SimConfig()
-    parser = argparse.ArgumentParser(prog="python -m pipeline.simulator", description=__doc__)
-    add = parser.add_argument
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.simulator",
+        description=__doc__,
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_service_flags(parser.add_argument, defaults)
+    _add_timing_flags(parser.add_argument, defaults)
+    return parser
+
+
+def _add_service_flags(add: Callable[..., object], defaults: SimConfig) -> None:
+    """Where to listen, who may call, and how much."""
     add("--host", default=defaults.host)
     add("--port", type=int, default=defaults.port, help="0 picks a free port")
     add(
@@ -49,19 +100,53 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY:SECRET",
         help="API key and secret key (repeatable; replaces the demo key)",
     )
-    add("--token-lifetime-s", type=int, default=defaults.token_lifetime_s)
-    add("--url-lifetime-s", type=int, default=defaults.url_lifetime_s)
+    add(
+        "--token-lifetime-s",
+        type=int,
+        default=defaults.token_lifetime_s,
+        help="expires_in of issued access tokens",
+    )
+    add(
+        "--url-lifetime-s",
+        type=int,
+        default=defaults.url_lifetime_s,
+        help="validity of signed result URLs (imageUrl, cropUrl, enhance_url)",
+    )
     add(
         "--quota",
         type=_quota,
         action="append",
         metavar="API:OP=QPS",
-        help="QPS per API key for one operation, 0 = unlimited (repeatable)",
+        help="QPS per API key for one operation, 0 = unlimited (repeatable; see below)",
     )
-    add("--quota-scale", type=float, default=defaults.quota_scale)
-    add("--processing-median-s", type=float, default=defaults.processing_median_s)
-    add("--processing-sigma", type=float, default=defaults.processing_sigma)
-    add("--processing-min-s", type=float, default=defaults.processing_min_s)
+    add(
+        "--quota-scale",
+        type=float,
+        default=defaults.quota_scale,
+        help="multiplies every quota (10 for fast tests)",
+    )
+
+
+def _add_timing_flags(add: Callable[..., object], defaults: SimConfig) -> None:
+    """How long processing takes and how long tasks are kept."""
+    add(
+        "--processing-median-s",
+        type=float,
+        default=defaults.processing_median_s,
+        help="median of the log-normal processing time of an async task",
+    )
+    add(
+        "--processing-sigma",
+        type=float,
+        default=defaults.processing_sigma,
+        help="sigma of that log-normal",
+    )
+    add(
+        "--processing-min-s",
+        type=float,
+        default=defaults.processing_min_s,
+        help="floor of the processing time (before --time-scale)",
+    )
     add(
         "--time-scale",
         type=float,
@@ -74,9 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=defaults.task_retention_s,
         help="forget finished tasks this long after they are ready (0 = never)",
     )
-    add("--seed", type=int, default=defaults.seed)
+    add("--seed", type=int, default=defaults.seed, help="seeds ids, log ids and fault rates")
     add("--log-level", default="WARNING", help="logging level for the simulator's own logs")
-    return parser
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:

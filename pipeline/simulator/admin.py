@@ -15,7 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from pipeline.simulator.answers import RESULT_BUILDERS
 from pipeline.simulator.faults import FaultRule
+from pipeline.simulator.gate import url_signer
 from pipeline.simulator.state import SimState
 
 
@@ -44,6 +46,7 @@ class AdminHandlers:
             Route("/_sim/stats", self.stats, methods=["GET"]),
             Route("/_sim/calls", self.calls, methods=["GET"]),
             Route("/_sim/tasks", self.tasks, methods=["GET"]),
+            Route("/_sim/tasks/{task_id}/answer", self.answer, methods=["GET"]),
             Route("/_sim/reset", self.reset, methods=["POST"]),
             Route("/_sim/config", self.config, methods=["GET", "POST"]),
             Route("/_sim/faults", self.faults, methods=["GET", "POST"]),
@@ -53,7 +56,8 @@ class AdminHandlers:
     async def stats(self, request: Request) -> Response:
         """Outcome counts per operation and per key, task and object totals."""
         with self.state.lock:
-            body = self.state.stats.to_json(len(self.state.tasks.tasks))
+            count = sum(1 for task in self.state.tasks.tasks.values() if task.pollable)
+            body = self.state.stats.to_json(count)
         return JSONResponse(body)
 
     async def calls(self, request: Request) -> Response:
@@ -67,10 +71,25 @@ class AdminHandlers:
         return JSONResponse({"calls": log})
 
     async def tasks(self, request: Request) -> Response:
-        """Every stored task with its questions, slots and timings."""
-        with self.state.lock:
-            body = {tid: task.to_json() for tid, task in self.state.tasks.tasks.items()}
-        return JSONResponse({"tasks": body})
+        """Every stored task of every async API: its ``api``, timings and expected content.
+
+        correct_edu tasks list questions and slots; paper_cut tasks each question's
+        ``qus_id`` and answer count; composition tasks the title, counts and body text, or
+        ``not_a_composition``.
+        """
+        return JSONResponse({"tasks": self.state.pollable_tasks()})
+
+    async def answer(self, request: Request) -> Response:
+        """The answer get_result gives once the task is done, URLs signed now (404 if unknown).
+
+        Not counted as a fetch, so tests can compare it with what a client ingested.
+        """
+        signer = url_signer(request, self.state.config.url_lifetime_s)
+        task_id = request.path_params["task_id"]
+        body = self.state.final_answer(task_id, signer, RESULT_BUILDERS)
+        if body is None:
+            return JSONResponse({"error": f"unknown task {task_id}"}, status_code=404)
+        return JSONResponse(body)
 
     async def reset(self, request: Request) -> Response:
         """Clear stats, call log, tasks, quota windows and fault rules (tokens survive)."""

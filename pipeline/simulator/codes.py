@@ -1,4 +1,9 @@
-"""The provider's error codes and messages that the simulator can answer with."""
+"""The provider's error codes and messages that the simulator can answer with.
+
+The general codes (1-111, 216xxx, 282xxx) are shared by every ``/rest/2.0/ocr`` API; the
+336xxx codes belong to the custom (BML) model endpoints, whose messages the seed's table gives
+partly in Chinese, copied verbatim here since that is what clients will log.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ MESSAGES: dict[int, str] = {
     100: "Invalid parameter",
     110: "Access token invalid or no longer valid",
     111: "Access token expired",
+    216100: "invalid param",
     216101: "param image not exist",
     216201: "image format error",
     216202: "image size error",
@@ -29,6 +35,12 @@ MESSAGES: dict[int, str] = {
     282808: "request id not exist",
     282810: "image recognize error",
     336000: "Internal error",
+    336001: "Invalid Argument",
+    336002: "JSON不合法",
+    336003: "Base64解码失败",
+    336004: "输入文件大小不合法",
+    336005: "图片解码失败",
+    336006: "缺失必要参数",
     336100: "model temporarily unavailable",
 }
 

@@ -1,7 +1,7 @@
 """Settings of the provider simulator.
 
-The defaults are the provider's documented behaviour for ``correct_edu`` (2 QPS per operation,
-30-day tokens, result URLs signed for one day, a grading latency of about ten seconds), so a
+The defaults are the provider's documented behaviour (the QPS of each API's operations, 30-day
+tokens, result URLs signed for one day, a processing latency of about ten seconds), so a
 simulator started without flags behaves like the real service, only local. Tests and
 benchmarks change the knobs (``time_scale``, ``quota_scale``...) rather than the code.
 """
@@ -13,9 +13,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_KEYS: dict[str, str] = {"demo-api-key": "demo-secret-key"}
+
+# The provider's API names, as used in quotas, fault rules and ``/_sim`` statistics.
+CORRECT_EDU = "correct_edu"
+PAPER_CUT = "paper_cut_edu_vlm"
+COMPOSITION = "handwriting_composition"
+FORMULA = "formula"
+CUSTOM_OCR = "custom_ocr"
+ASYNC_APIS: tuple[str, ...] = (CORRECT_EDU, PAPER_CUT, COMPOSITION)
+
 DEFAULT_QUOTAS: dict[tuple[str, str], float] = {
-    ("correct_edu", "create_task"): 2.0,
-    ("correct_edu", "get_result"): 2.0,
+    (CORRECT_EDU, "create_task"): 2.0,
+    (CORRECT_EDU, "get_result"): 2.0,
+    (PAPER_CUT, "create_task"): 2.0,
+    (PAPER_CUT, "get_result"): 10.0,
+    (COMPOSITION, "create_task"): 2.0,
+    (COMPOSITION, "get_result"): 10.0,
+    # The seeds give no QPS for these two synchronous APIs; 2 is the provider's usual
+    # free-tier figure for an OCR API.
+    (FORMULA, "call"): 2.0,
+    (CUSTOM_OCR, "call"): 2.0,
 }
 
 # Fields that ``POST /_sim/config`` may change while the server runs; the others (host, port,

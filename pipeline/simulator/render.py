@@ -1,4 +1,4 @@
-"""Pillow drawings of the provider's result images: marked question crops and marked pages.
+"""Pillow drawings of the provider's result images: marked crops and pages, enhanced pages.
 
 Rendering is a pure function of the uploaded bytes and the grading, so an object fetched twice
 is the same bytes twice; that lets an archiver compare checksums and lets tests assert it.
@@ -12,7 +12,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 from pipeline.simulator.grading import Box, GradedPage, Question, Slot
 
@@ -49,6 +49,13 @@ def render_page(image_bytes: bytes, graded: GradedPage) -> bytes:
             draw.rectangle(_xy(area, 0, 0), outline=colour, width=width)
         for slot in question.slots:
             _mark_slot(draw, slot, 0, 0, width)
+    return _png(page)
+
+
+def render_enhanced(image_bytes: bytes) -> bytes:
+    """PNG of paper_cut's "corrected and enhanced" page: grayscale, contrast stretched."""
+    with Image.open(io.BytesIO(image_bytes)) as source:
+        page = ImageOps.autocontrast(source.convert("L"), cutoff=1)
     return _png(page)
 
 

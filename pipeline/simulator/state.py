@@ -15,19 +15,24 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from pipeline.simulator import render, results
+from pipeline.simulator import render
 from pipeline.simulator.auth import TokenGrant, TokenStore
 from pipeline.simulator.config import SimConfig
 from pipeline.simulator.faults import FaultInjector, FaultRule
 from pipeline.simulator.grading import GradedPage
+from pipeline.simulator.paper_cut import PaperCut
 from pipeline.simulator.quota import QpsLimiter
 from pipeline.simulator.render import RenderCache
 from pipeline.simulator.results import ObjectRef, UrlSigner
 from pipeline.simulator.stats import CallStats
-from pipeline.simulator.tasks import Task, TaskStore, schedule
+from pipeline.simulator.tasks import Task, TaskContent, TaskStore, schedule, schedule_whole
 
 # Sweeping for expired tasks scans them all, so do it at most this often.
 _SWEEP_INTERVAL_S = 1.0
+
+# Builds one API's get_result answer for a task at a time, drawing log ids from the store;
+# returns the body and the outcome to record ("ok" or an error code).
+ResultBuilder = Callable[[Task, float, UrlSigner, TaskStore], tuple[dict[str, Any], str]]
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,11 @@ class SimState:
         with self.lock:
             return self.tasks.new_log_id()
 
+    def new_long_log_id(self) -> str:
+        """A fresh seeded 32-digit ``log_id`` string (handwriting_composition's style)."""
+        with self.lock:
+            return self.tasks.new_long_log_id()
+
     def new_task_id(self) -> str:
         """A fresh task id, e.g. for an only_split answer that stores nothing."""
         with self.lock:
@@ -99,6 +109,41 @@ class SimState:
             finish_at = schedule(task_id, len(page.questions), self.config, now)
             task = Task(task_id, api_key, page, now, finish_at)
             self.tasks.add(task, data)
+            return task
+
+    def create_whole_task(
+        self,
+        api_key: str,
+        api: str,
+        content: TaskContent,
+        blob: tuple[str, bytes] | None = None,
+        *,
+        string_id: bool = False,
+    ) -> Task:
+        """Store a task of an API that shows only whole results (paper_cut, composition).
+
+        ``blob`` is ``(digest, image bytes)`` when a result object must be drawn from the
+        upload; ``string_id`` gives composition's ``task-...`` ids instead of 19 digits.
+        """
+        with self.lock:
+            now = time.time()
+            self._sweep(now)
+            task_id = self.tasks.new_string_task_id() if string_id else self.tasks.new_task_id(now)
+            started, finished = schedule_whole(task_id, self.config, now)
+            task = Task(task_id, api_key, content, now, (finished,), api, started)
+            task.blob_key = blob[0] if blob else None
+            self.tasks.add(task, blob[1] if blob else None)
+            return task
+
+    def keep_sync_result(
+        self, api_key: str, api: str, content: TaskContent, blob: tuple[str, bytes], at: float
+    ) -> Task:
+        """Keep a synchronous answer's upload so its object URLs work; not pollable (282808)."""
+        with self.lock:
+            self._sweep(at)
+            task_id = self.tasks.new_task_id(at)
+            task = Task(task_id, api_key, content, at, (at,), api, at, blob[0], pollable=False)
+            self.tasks.add(task, blob[1])
             return task
 
     def issue_token(
@@ -117,24 +162,41 @@ class SimState:
             return self.faults.pick(operation)
 
     def result_for(
-        self, task_id: str, api_key: str | None, signer: UrlSigner, log_id: int
-    ) -> dict[str, Any] | None:
-        """The get_result answer for a task of ``api_key``, or None (282808).
+        self, task_id: str, api: str, api_key: str | None, signer: UrlSigner, build: ResultBuilder
+    ) -> tuple[dict[str, Any], str] | None:
+        """The get_result answer and outcome for a task of ``api_key``, or None (282808).
 
-        Tasks belong to the application that created them: another key gets 282808, as it
-        would at the provider, so clients must poll with the key they submitted with.
+        Tasks belong to the application that created them and to the API they were created
+        with: another key, another API's endpoint or a forgotten id gets 282808, as it would
+        at the provider, so clients must poll with the key and API they submitted with.
         """
         with self.lock:
             now = time.time()
             self._sweep(now)
             task = self.tasks.get(task_id)
-            if task is None or task.api_key != api_key:
+            if task is None or task.api_key != api_key or task.api != api or not task.pollable:
                 return None
-            answer = results.get_result_body(task, now, signer, log_id)
+            answer = build(task, now, signer, self.tasks)
             task.fetches += 1
-            if answer["isAllFinished"] and task.first_complete_fetch_at is None:
+            if now >= task.ready_at and task.first_complete_fetch_at is None:
                 task.first_complete_fetch_at = now
             return answer
+
+    def final_answer(
+        self, task_id: str, signer: UrlSigner, builders: dict[str, ResultBuilder]
+    ) -> dict[str, Any] | None:
+        """The answer get_result gives once the task is done (for tests; not a fetch)."""
+        with self.lock:
+            task = self.tasks.get(task_id)
+            if task is None or not task.pollable or task.api not in builders:
+                return None
+            at = max(time.time(), task.ready_at)
+            return builders[task.api](task, at, signer, self.tasks)[0]
+
+    def pollable_tasks(self) -> dict[str, dict[str, Any]]:
+        """``/_sim/tasks``: every task a client could poll, by id."""
+        with self.lock:
+            return {tid: t.to_json() for tid, t in self.tasks.tasks.items() if t.pollable}
 
     def object_source(
         self, ref: ObjectRef | None
@@ -144,8 +206,14 @@ class SimState:
             return None
         with self.lock:
             task = self.tasks.get(ref.task_id)
-            data = self.tasks.image(task.page.image_sha256) if task is not None else None
-            if task is None or data is None:
+            if task is None:
+                return None
+            if isinstance(task.content, PaperCut):
+                return self._enhanced_source(task, task.content, ref)
+            if not isinstance(task.content, GradedPage):
+                return None
+            data = self.tasks.image(task.page.image_sha256)
+            if data is None:
                 return None
             done = task.finished(time.time())
         page = task.page
@@ -158,6 +226,15 @@ class SimState:
                 key = (page.image_sha256, question.question_id)
                 return key, partial(render.render_crop, data, question)
         return None
+
+    def _enhanced_source(
+        self, task: Task, cut: PaperCut, ref: ObjectRef
+    ) -> tuple[tuple[str, str], Callable[[], bytes]] | None:
+        """paper_cut's enhanced page, once the task is done; the caller holds the lock."""
+        data = self.tasks.image(task.blob_key) if task.blob_key else None
+        if data is None or ref.owner_id != cut.enhance_id or task.phase(time.time()) != "done":
+            return None
+        return (cut.digest, "enhanced"), partial(render.render_enhanced, data)
 
     def _sweep(self, now: float) -> None:
         if now - self._last_sweep >= _SWEEP_INTERVAL_S:

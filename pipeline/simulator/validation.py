@@ -1,14 +1,17 @@
-"""Checks on a ``create_task`` body, with the provider's error codes for each failure.
+"""Checks on uploaded bodies and images, with the provider's error codes for each failure.
 
-The limits are the documented ones for correct_edu: jpg/jpeg/png/bmp, shortest side at least
-512 px, longest at most 8192 px, base64 text at most 10 MiB. A client that passes here should
-not be rejected by the real service for its image.
+``check_upload`` applies correct_edu's documented limits: jpg/jpeg/png/bmp, shortest side at
+least 512 px, longest at most 8192 px, base64 text at most 10 MiB. The other APIs state their
+own ``Limits`` and decode through ``decode_picture``; ``sources`` adds their ``url`` and
+``pdf_file`` inputs. A client that passes here should not be rejected by the real service for
+its image.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 import json
 import urllib.parse
@@ -30,6 +33,30 @@ class UploadError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+@dataclass(frozen=True)
+class Limits:
+    """One API's documented image limits and the code it answers for an oversized upload."""
+
+    min_side: int
+    max_side: int
+    max_base64_chars: int
+    size_code: int = 216202
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A decoded page: the image bytes, the digest its content derives from, its size.
+
+    For a PDF page ``data`` is the rendered page (PNG) and ``digest`` covers the PDF bytes
+    plus the page number, so the same page of the same file always yields the same content.
+    """
+
+    data: bytes
+    digest: str
+    width: int
+    height: int
 
 
 @dataclass(frozen=True)
@@ -76,15 +103,30 @@ def check_upload(body: dict[str, Any]) -> Upload:
         raise UploadError(216101, "param image not exist")
     if len(image) > MAX_BASE64_CHARS:
         raise UploadError(216202, "image size error")
-    data = _decode_base64(image)
+    data = decode_base64(image)
     width, height = _image_size(data)
     if min(width, height) < MIN_SIDE_PX or max(width, height) > MAX_SIDE_PX:
         raise UploadError(216202, "image size error")
     return Upload(data, width, height, only_split)
 
 
-def _decode_base64(text: str) -> bytes:
-    """Plain base64, tolerating the url-encoding and line breaks the docs allow."""
+def decode_picture(text: str, limits: Limits) -> Picture:
+    """Decode and check a base64 ``image`` field against ``limits``."""
+    if len(text) > limits.max_base64_chars:
+        raise UploadError(limits.size_code, "image size error")
+    return picture_from_bytes(decode_base64(text), limits)
+
+
+def picture_from_bytes(data: bytes, limits: Limits) -> Picture:
+    """Check raw image bytes (uploaded, downloaded or rendered) against ``limits``."""
+    width, height = _image_size(data, limits.max_side, limits.size_code)
+    if min(width, height) < limits.min_side or max(width, height) > limits.max_side:
+        raise UploadError(limits.size_code, "image size error")
+    return Picture(data, hashlib.sha256(data).hexdigest(), width, height)
+
+
+def decode_base64(text: str) -> bytes:
+    """Plain base64, tolerating the url-encoding and line breaks the docs allow; else 216201."""
     if "%" in text:
         text = urllib.parse.unquote(text)
     text = "".join(text.split())
@@ -96,15 +138,17 @@ def _decode_base64(text: str) -> bytes:
         raise UploadError(216201, "image format error") from exc
 
 
-def _image_size(data: bytes) -> tuple[int, int]:
-    """Size of a fully decodable image in an allowed format."""
+def _image_size(
+    data: bytes, max_side: int = MAX_SIDE_PX, size_code: int = 216202
+) -> tuple[int, int]:
+    """Size of a fully decodable image in an allowed format (too big is refused unread)."""
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.format not in ALLOWED_FORMATS:
                 raise UploadError(216201, "image format error")
             width, height = image.size
-            if max(width, height) > MAX_SIDE_PX:
-                raise UploadError(216202, "image size error")
+            if max(width, height) > max_side:
+                raise UploadError(size_code, "image size error")
             image.load()
     except UploadError:
         raise

@@ -51,6 +51,7 @@ def submit_page(
     claimed = _claim(page_id)
     if claimed is None:
         return False
+    sent_at = datetime.now(UTC)
     try:
         submitted = client.submit(
             claimed.api, store.get(claimed.image_key), claimed.content_type, claimed.options
@@ -70,7 +71,7 @@ def submit_page(
     if submitted.answer is None:
         _record_task(page_id, claimed.api, client, submitted, settings)
     else:
-        _keep_sync_answer(page_id, claimed.api, client, submitted, store)
+        _keep_sync_answer(page_id, claimed.api, client, submitted, store, sent_at)
     return True
 
 
@@ -119,7 +120,12 @@ def _record_task(
 
 
 def _keep_sync_answer(
-    page_id: int, api: ApiSpec, client: ProviderClient, submitted: Submitted, store: ObjectStore
+    page_id: int,
+    api: ApiSpec,
+    client: ProviderClient,
+    submitted: Submitted,
+    store: ObjectStore,
+    sent_at: datetime,
 ) -> None:
     assert submitted.answer is not None
     kept = put_raw_answer(store, page_id, submitted.task_id, submitted.answer)
@@ -131,6 +137,7 @@ def _keep_sync_answer(
         "task_id": submitted.task_id,
         "log_id": submitted.log_id,
         "state": TaskState.FINISHED,
+        "submitted_at": sent_at,  # so finished_at - submitted_at is the call's duration
         "finished_at": func.now(),
         "raw_key": kept.stored.key,
     }
