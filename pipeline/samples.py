@@ -281,25 +281,33 @@ def blank_page() -> bytes:
 def write_mixed_batch(root: Path) -> dict[str, tuple[str, int]]:
     """A night with homework, exams, answer sheets, essays, formulas and forms side by side.
 
-    Returns rel_path -> (API, pages). ``essays/blank.jpg`` is not an essay: its page must
-    end failed with the provider's 216100.
+    Returns document rel_path -> (API, pages); a folder holding only images is one document.
+    ``essays/blank.jpg`` is not an essay: its page must end failed with the provider's 216100.
     """
     expected: dict[str, tuple[str, int]] = {}
 
-    def put(rel: str, data: bytes, api: str, pages: int = 1) -> None:
+    def put(rel: str, data: bytes) -> None:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        expected[rel] = (api, pages)
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "scangrade.toml").write_text(MIXED_MANIFEST, encoding="utf-8")
-    put("homework/amy.jpg", jpeg_bytes(make_page_image(41)), "correct_edu")
-    put("exams/midterm-bo.pdf", make_scanned_pdf([42, 43]), "paper_cut", 2)
-    put("exams/quiz-cy.pdf", make_vector_pdf(1), "paper_cut")
-    put("exams/answer-sheets/dee.jpg", jpeg_bytes(make_page_image(44)), "paper_cut")
-    put("essays/eve.jpg", jpeg_bytes(make_page_image(45)), "composition")
-    put("essays/blank.jpg", blank_page(), "composition")
-    put("formulas/fay.png", png_bytes(make_page_image(46)), "formula")
-    put("forms/gus.jpg", jpeg_bytes(make_page_image(47)), "custom_ocr")
+    put("homework/amy.pdf", make_scanned_pdf([41]))
+    expected["homework/amy.pdf"] = ("correct_edu", 1)
+    put("exams/midterm-bo.pdf", make_scanned_pdf([42, 43]))
+    expected["exams/midterm-bo.pdf"] = ("paper_cut", 2)
+    put("exams/quiz-cy.pdf", make_vector_pdf(1))
+    expected["exams/quiz-cy.pdf"] = ("paper_cut", 1)
+    put("exams/answer-sheets/dee.jpg", jpeg_bytes(make_page_image(44)))
+    expected["exams/answer-sheets"] = ("paper_cut", 1)
+    put("essays/eve/page1.jpg", jpeg_bytes(make_page_image(45)))
+    put("essays/eve/page2.jpg", jpeg_bytes(make_page_image(48)))
+    expected["essays/eve"] = ("composition", 2)
+    put("essays/blank.jpg", blank_page())
+    expected["essays/blank.jpg"] = ("composition", 1)
+    put("formulas/fay.png", png_bytes(make_page_image(46)))
+    expected["formulas"] = ("formula", 1)
+    put("forms/gus.jpg", jpeg_bytes(make_page_image(47)))
+    expected["forms"] = ("custom_ocr", 1)
     return expected
