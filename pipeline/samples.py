@@ -258,6 +258,16 @@ scene = "answer_sheet"
 enhance = true
 
 [[folders]]
+path = "exams/cut-only"
+api = "paper_cut"
+only_split = true
+
+[[folders]]
+path = "homework/cut-only"
+api = "correct_edu"
+only_split = true
+
+[[folders]]
 path = "essays"
 api = "composition"
 granularity = "word"
@@ -301,6 +311,10 @@ def write_mixed_batch(root: Path) -> dict[str, tuple[str, int]]:
     expected["exams/quiz-cy.pdf"] = ("paper_cut", 1)
     put("exams/answer-sheets/dee.jpg", jpeg_bytes(make_page_image(44)))
     expected["exams/answer-sheets"] = ("paper_cut", 1)
+    put("exams/cut-only/hal.jpg", jpeg_bytes(make_page_image(49)))
+    expected["exams/cut-only"] = ("paper_cut", 1)
+    put("homework/cut-only/ivy.jpg", jpeg_bytes(make_page_image(50)))
+    expected["homework/cut-only"] = ("correct_edu", 1)
     put("essays/eve/page1.jpg", jpeg_bytes(make_page_image(45)))
     put("essays/eve/page2.jpg", jpeg_bytes(make_page_image(48)))
     expected["essays/eve"] = ("composition", 2)

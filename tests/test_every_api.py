@@ -27,6 +27,7 @@ from pipeline.db.models import (
     PaperAnswer,
     PaperQuestion,
     ProviderTask,
+    Question,
 )
 from pipeline.db.session import session_scope
 from pipeline.manifest import routing
@@ -94,7 +95,7 @@ def test_each_document_went_to_its_api_and_ended(night) -> None:
             else:
                 assert page.state == "done", (rel_path, page.error)
                 assert task.state == "finished"
-                sync = api in ("formula", "custom_ocr")
+                sync = api in ("formula", "custom_ocr") or "cut-only" in rel_path
                 assert task.mode == ("sync" if sync else "async")
 
 
@@ -121,7 +122,7 @@ def test_paper_questions_and_answers_exactly_once(night, sim_http: httpx.Client)
     paper_pages = [
         row
         for rel_path, rows in _pages(report.batch_id).items()
-        if rel_path.startswith("exams/")
+        if rel_path.startswith("exams/") and "cut-only" not in rel_path
         for row in rows
     ]
     assert len(paper_pages) == 4
@@ -154,6 +155,20 @@ def test_paper_questions_and_answers_exactly_once(night, sim_http: httpx.Client)
                 assert numbers and all(numbers)
             else:
                 assert all(q.question_type for q in questions)
+
+
+def test_only_split_answers_at_once(night) -> None:
+    _, _, report, _ = night
+    ((paper, _, paper_task),) = _pages(report.batch_id)["exams/cut-only"]
+    ((homework, _, homework_task),) = _pages(report.batch_id)["homework/cut-only"]
+    assert paper_task is not None and homework_task is not None
+    assert (paper_task.mode, paper_task.polls) == ("sync", 0)
+    assert (homework_task.mode, homework_task.polls) == ("sync", 0)
+    with session_scope() as session:
+        cut = session.scalars(select(PaperQuestion).where(PaperQuestion.page_id == paper.id)).all()
+        graded = session.scalars(select(Question).where(Question.page_id == homework.id)).all()
+    assert cut and all(q.answer_boxes and q.question_type is None for q in cut)
+    assert graded and all(q.correct_result == 0 for q in graded)  # split, not graded
 
 
 def test_enhanced_page_is_archived(night, sim_http: httpx.Client) -> None:
