@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from pipeline.cli import main
 from pipeline.errors import ConfigurationError
+from pipeline.ingest.images import b64_size, normalise
 from pipeline.manifest import Route, routing
 from pipeline.provider.apis import SPECS, Choices, build_options
-from pipeline.samples import CUSTOM_MODEL_PATH, MIXED_MANIFEST
+from pipeline.samples import CUSTOM_MODEL_PATH, MIXED_MANIFEST, png_bytes
+from pipeline.settings import Settings
 
 
 def test_options_as_the_provider_spells_them() -> None:
@@ -135,3 +139,37 @@ def test_cli_help_lists_every_api() -> None:
         assert name in result.output
     for flag in ("--scene", "--enhance", "--only-split", "--granularity", "--endpoint-path"):
         assert flag in result.output
+
+
+def test_quotas_per_api_and_operation_from_the_seeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [n for n in os.environ if n.startswith("SCANGRADE_")]:
+        monkeypatch.delenv(name)  # the test session points some quotas elsewhere
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert {
+        (api, op): settings.qps(api, op)
+        for api, spec in SPECS.items()
+        for op in (("create_task", "get_result") if spec.asynchronous else ("call",))
+    } == {
+        ("correct_edu", "create_task"): 2.0,
+        ("correct_edu", "get_result"): 2.0,
+        ("paper_cut", "create_task"): 2.0,
+        ("paper_cut", "get_result"): 10.0,
+        ("composition", "create_task"): 2.0,
+        ("composition", "get_result"): 10.0,
+        ("formula", "call"): 2.0,
+        ("custom_ocr", "call"): 2.0,
+    }
+    paid = Settings(_env_file=None, paper_cut_get_qps=50)  # type: ignore[call-arg]
+    assert paid.qps("paper_cut", "get_result") == 50
+    with pytest.raises(ValueError, match="formula has no get_result"):
+        settings.qps("formula", "get_result")
+
+
+@pytest.mark.parametrize(("api", "side", "limit"), [("formula", 4096, 4), ("custom_ocr", 4096, 4)])
+def test_pages_fit_each_apis_limits(api: str, side: int, limit: int) -> None:
+    big = Image.effect_noise((5000, 3000), 60).convert("RGB")
+    page = normalise(png_bytes(big), SPECS[api].limits)
+    assert max(page.width, page.height) <= side
+    assert b64_size(page.data) <= limit * 1024 * 1024
+    small = normalise(png_bytes(Image.new("L", (300, 40), 255)), SPECS[api].limits)
+    assert (small.width, small.height) == (300, 40)  # 15 px is these APIs' minimum
