@@ -18,27 +18,16 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from batches import wait_until_done
 from sqlalchemy import func, select, text
 
 from pipeline.db.models import Artifact, Document, Page, ProviderTask, Question, Slot
 from pipeline.db.session import session_scope
-from pipeline.progress import batch_progress
 from pipeline.samples import jpeg_bytes, make_page_image, write_sample_batch
 from pipeline.settings import Settings
 from pipeline.stages.enqueue import enqueue_directory
 from pipeline.standins import Service
 from pipeline.storage import get_store
-
-
-def _wait(batch_id: int, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with session_scope() as session:
-            progress = batch_progress(session, batch_id)
-        if progress.finished and progress.state == "done":
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"batch did not finish: {progress}")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +37,7 @@ def finished_batch(env: Settings, workers: Service, tmp_path_factory: pytest.Tem
     (root / "notes.txt").write_text("not a scan")
     (root / "7B" / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj\n<<")
     report = enqueue_directory(root, get_store(), batch_name="e2e")
-    _wait(report.batch_id)
+    wait_until_done(report.batch_id)
     return report, expected
 
 
@@ -253,4 +242,4 @@ def test_a_killed_worker_is_restarted_and_the_batch_finishes(
     for seed in (81, 82, 83):
         (root / f"page-{seed}.jpg").write_bytes(jpeg_bytes(make_page_image(seed)))
     report = enqueue_directory(root, get_store(), batch_name="after-kill")
-    _wait(report.batch_id)
+    wait_until_done(report.batch_id)

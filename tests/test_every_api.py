@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from batches import wait_until_done
 from sqlalchemy import select
 
 from pipeline.db.models import (
@@ -31,7 +32,6 @@ from pipeline.db.models import (
 )
 from pipeline.db.session import session_scope
 from pipeline.manifest import routing
-from pipeline.progress import batch_progress
 from pipeline.provider.apis import Choices
 from pipeline.samples import write_mixed_batch
 from pipeline.settings import Settings
@@ -40,24 +40,13 @@ from pipeline.standins import Service
 from pipeline.storage import get_store
 
 
-def _wait(batch_id: int, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with session_scope() as session:
-            progress = batch_progress(session, batch_id)
-        if progress.finished and progress.state == "done":
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"batch did not finish: {progress}")
-
-
 @pytest.fixture(scope="module")
 def night(env: Settings, workers: Service, tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("mixed") / "2026-11-21"
     expected = write_mixed_batch(root)
     routes = routing(root, api=None, choices=Choices(), manifest=None, default_endpoint=None)
     report = enqueue_directory(root, get_store(), batch_name="every-api", routes=routes)
-    _wait(report.batch_id)
+    wait_until_done(report.batch_id)
     return root, routes, report, expected
 
 

@@ -41,8 +41,16 @@ class Handler:
     images: Callable[[str, Answer], dict[str, ResultImage]]
 
 
-def task_info_fields(info: TaskInfo, meta: dict[str, Any]) -> dict[str, Any]:
-    """provider_tasks columns from a paper_cut or composition task envelope."""
+def task_info_fields(answer: Answer, kept_inner: frozenset[str]) -> dict[str, Any]:
+    """provider_tasks columns from a paper_cut or composition answer.
+
+    Every field of the answer, its task envelope and its inner result that has no column of
+    its own and is not in ``kept_inner`` (written to result rows) lands in ``result_meta``.
+    """
+    info = TaskInfo.model_validate(answer.get("result") or {})
+    meta: dict[str, Any] = {k: v for k, v in answer.items() if k not in ENVELOPE | {"result"}}
+    meta |= info.extra()
+    meta |= {k: v for k, v in (info.result or {}).items() if k not in kept_inner}
     return {
         "status": info.status,
         "provider_created_at": epoch_ms(info.created_time),

@@ -15,7 +15,7 @@ from pipeline.db.models import Essay, EssayLine, EssayParagraph, EssaySentence
 from pipeline.provider.answers.common import Progress, Rect
 from pipeline.provider.answers.composition import Char, CompositionAnswer, Paragraph
 from pipeline.provider.answers.composition import Essay as EssayAnswer
-from pipeline.results.base import ENVELOPE, Answer, Handler, ResultImage, task_info_fields
+from pipeline.results.base import Answer, Handler, ResultImage, task_info_fields
 
 _ESSAY_FIELDS = frozenset(
     {"recognize_granularity", "recognizeGranularity", "essayOverall", "title", "content"}
@@ -27,12 +27,7 @@ def _progress(answer: Answer) -> Progress:
 
 
 def _task_fields(answer: Answer) -> dict[str, Any]:
-    parsed = CompositionAnswer.model_validate(answer)
-    inner = parsed.task.result or {}
-    meta: dict[str, Any] = {k: v for k, v in answer.items() if k not in ENVELOPE | {"result"}}
-    meta |= parsed.task.extra()
-    meta |= {k: v for k, v in inner.items() if k not in _ESSAY_FIELDS}
-    return task_info_fields(parsed.task, meta)
+    return task_info_fields(answer, _ESSAY_FIELDS)
 
 
 def _images(raw_key: str, answer: Answer) -> dict[str, ResultImage]:

@@ -15,7 +15,6 @@ from pipeline.db.models import PaperAnswer, PaperQuestion
 from pipeline.provider.answers.common import Progress
 from pipeline.provider.answers.paper_cut import Cut, PaperCutAnswer, Question
 from pipeline.results.base import (
-    ENVELOPE,
     Answer,
     Handler,
     ResultImage,
@@ -36,12 +35,7 @@ def _progress(answer: Answer) -> Progress:
 
 
 def _task_fields(answer: Answer) -> dict[str, Any]:
-    parsed = PaperCutAnswer.model_validate(answer)
-    inner = parsed.task.result or {}
-    meta: dict[str, Any] = {k: v for k, v in answer.items() if k not in ENVELOPE | {"result"}}
-    meta |= parsed.task.extra()
-    meta |= {k: v for k, v in inner.items() if k not in _CUT_FIELDS}
-    return task_info_fields(parsed.task, meta)
+    return task_info_fields(answer, _CUT_FIELDS)
 
 
 def _images(raw_key: str, answer: Answer) -> dict[str, ResultImage]:
