@@ -272,7 +272,9 @@ def test_paper_cut_default_scene_and_answer_sheet(client: httpx.Client, token: s
 
 
 def test_paper_cut_statuses_progress(client: httpx.Client, token: str) -> None:
-    sim_config(client, time_scale=0.05)
+    # Slow enough that the pending phase (a fifth of the processing time or more) lasts
+    # well over a poll round trip even on a loaded machine.
+    sim_config(client, time_scale=0.25)
     try:
         task_id = submit(client, PAPER, token, {"image": b64(make_page("progress"))})
     finally:
