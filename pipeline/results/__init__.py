@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pipeline.results import composition, correct_edu, ocr, paper_cut
 from pipeline.results.base import Answer, Handler, ResultImage
 from pipeline.settings import Api
 
-HANDLERS: dict[Api, Handler] = {
+HANDLERS: dict[Api, Handler[Any]] = {
     "correct_edu": correct_edu.HANDLER,
     "paper_cut": paper_cut.HANDLER,
     "composition": composition.HANDLER,
@@ -15,7 +17,7 @@ HANDLERS: dict[Api, Handler] = {
 }
 
 
-def handler(api: str) -> Handler:
+def handler(api: str) -> Handler[Any]:
     """The handler of an API by its ``--api`` name."""
     return HANDLERS[api]  # type: ignore[index]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -31,14 +31,34 @@ class ResultImage:
     sequence: int | None = None
 
 
-@dataclass(frozen=True)
-class Handler:
-    """One API's way of reading its answers; the stages call these and nothing else."""
+class Parsed(Protocol):
+    """What every API's answer model tells: whether the task is done."""
 
-    progress: Callable[[Answer], Progress]
+    @property
+    def progress(self) -> Progress:
+        """Running, done or failed."""
+        ...
+
+
+M = TypeVar("M", bound=Parsed)
+
+
+@dataclass(frozen=True)
+class Handler(Generic[M]):
+    """One API's way of reading its answers; the stages call these and nothing else.
+
+    An answer is parsed once (``parse``) and the model handed to ``write`` and ``images``;
+    ``task_fields`` reads the raw answer, where the fields no model names are.
+    """
+
+    parse: Callable[[Answer], M]
     task_fields: Callable[[Answer], dict[str, Any]]
-    write: Callable[[Session, int, int, Answer], None]
-    images: Callable[[str, Answer], dict[str, ResultImage]]
+    write: Callable[[Session, int, int, M], None]
+    images: Callable[[str, M], dict[str, ResultImage]]
+
+    def progress(self, answer: Answer) -> Progress:
+        """Running, done or failed, from one get_result answer."""
+        return self.parse(answer).progress
 
 
 def task_info_fields(answer: Answer, kept_inner: frozenset[str]) -> dict[str, Any]:

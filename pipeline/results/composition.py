@@ -12,7 +12,7 @@ from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
 from pipeline.db.models import Essay, EssayLine, EssayParagraph, EssaySentence
-from pipeline.provider.answers.common import Progress, Rect
+from pipeline.provider.answers.common import Rect
 from pipeline.provider.answers.composition import Char, CompositionAnswer, Paragraph
 from pipeline.provider.answers.composition import Essay as EssayAnswer
 from pipeline.results.base import Answer, Handler, ResultImage, task_info_fields
@@ -22,15 +22,11 @@ _ESSAY_FIELDS = frozenset(
 )
 
 
-def _progress(answer: Answer) -> Progress:
-    return CompositionAnswer.model_validate(answer).progress
-
-
 def _task_fields(answer: Answer) -> dict[str, Any]:
     return task_info_fields(answer, _ESSAY_FIELDS)
 
 
-def _images(raw_key: str, answer: Answer) -> dict[str, ResultImage]:
+def _images(raw_key: str, answer: CompositionAnswer) -> dict[str, ResultImage]:
     return {}  # the API returns no images
 
 
@@ -51,8 +47,8 @@ def _chars(chars: list[Char]) -> list[dict[str, Any]]:
     ]
 
 
-def _write(session: Session, page_id: int, task_row_id: int, answer: Answer) -> None:
-    essay = CompositionAnswer.model_validate(answer).essay
+def _write(session: Session, page_id: int, task_row_id: int, answer: CompositionAnswer) -> None:
+    essay = answer.essay
     session.execute(delete(Essay).where(Essay.page_id == page_id))
     essay_id = session.scalar(
         insert(Essay).values(_essay_row(page_id, task_row_id, essay)).returning(Essay.id)
@@ -141,4 +137,6 @@ def _write_paragraph(session: Session, essay_id: int, sequence: int, paragraph: 
     return int(paragraph_id)
 
 
-HANDLER = Handler(progress=_progress, task_fields=_task_fields, write=_write, images=_images)
+HANDLER = Handler(
+    parse=CompositionAnswer.model_validate, task_fields=_task_fields, write=_write, images=_images
+)

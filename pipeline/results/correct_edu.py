@@ -13,7 +13,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from pipeline.db.models import Question, Slot
-from pipeline.provider.answers.common import Progress
 from pipeline.provider.answers.correct_edu import CorrectEduResult, ImageResult
 from pipeline.results.base import ENVELOPE, Answer, Handler, ResultImage, result_dir
 
@@ -28,17 +27,12 @@ def image_key(raw_key: str, image_index: int) -> str:
     return f"{result_dir(raw_key)}/image-{image_index}.png"
 
 
-def _progress(answer: Answer) -> Progress:
-    return CorrectEduResult.model_validate(answer).progress
-
-
 def _task_fields(answer: Answer) -> dict[str, Any]:
     meta = {k: v for k, v in answer.items() if k not in ENVELOPE | {"imageResults"}}
     return {"result_meta": meta}
 
 
-def _images(raw_key: str, answer: Answer) -> dict[str, ResultImage]:
-    result = CorrectEduResult.model_validate(answer)
+def _images(raw_key: str, result: CorrectEduResult) -> dict[str, ResultImage]:
     urls: dict[str, ResultImage] = {}
     for index, image in enumerate(result.images):
         if image.image_url:
@@ -50,8 +44,7 @@ def _images(raw_key: str, answer: Answer) -> dict[str, ResultImage]:
     return urls
 
 
-def _write(session: Session, page_id: int, task_row_id: int, answer: Answer) -> None:
-    result = CorrectEduResult.model_validate(answer)
+def _write(session: Session, page_id: int, task_row_id: int, result: CorrectEduResult) -> None:
     session.execute(
         delete(Question).where(
             Question.page_id == page_id, Question.provider_task_id != task_row_id
@@ -103,4 +96,6 @@ def _write_image(
             )
 
 
-HANDLER = Handler(progress=_progress, task_fields=_task_fields, write=_write, images=_images)
+HANDLER = Handler(
+    parse=CorrectEduResult.model_validate, task_fields=_task_fields, write=_write, images=_images
+)

@@ -8,22 +8,17 @@ from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
 from pipeline.db.models import OcrWord
-from pipeline.provider.answers.common import Progress
 from pipeline.provider.answers.ocr import OcrAnswer, Word
 from pipeline.results.base import ENVELOPE, Answer, Handler, ResultImage
 
 _LISTS = frozenset({"words_result", "words_results", "formula_result"})
 
 
-def _progress(answer: Answer) -> Progress:
-    return Progress.DONE
-
-
 def _task_fields(answer: Answer) -> dict[str, Any]:
     return {"result_meta": {k: v for k, v in answer.items() if k not in ENVELOPE | _LISTS}}
 
 
-def _images(raw_key: str, answer: Answer) -> dict[str, ResultImage]:
+def _images(raw_key: str, answer: OcrAnswer) -> dict[str, ResultImage]:
     return {}
 
 
@@ -48,8 +43,7 @@ def _row(page_id: int, task_row_id: int, kind: str, sequence: int, word: Word) -
     }
 
 
-def _write(session: Session, page_id: int, task_row_id: int, answer: Answer) -> None:
-    parsed = OcrAnswer.model_validate(answer)
+def _write(session: Session, page_id: int, task_row_id: int, parsed: OcrAnswer) -> None:
     session.execute(delete(OcrWord).where(OcrWord.page_id == page_id))
     rows = [_row(page_id, task_row_id, "word", i, w) for i, w in enumerate(parsed.words)]
     rows += [_row(page_id, task_row_id, "formula", i, w) for i, w in enumerate(parsed.formulas)]
@@ -57,4 +51,6 @@ def _write(session: Session, page_id: int, task_row_id: int, answer: Answer) -> 
         session.execute(insert(OcrWord), rows)
 
 
-HANDLER = Handler(progress=_progress, task_fields=_task_fields, write=_write, images=_images)
+HANDLER = Handler(
+    parse=OcrAnswer.model_validate, task_fields=_task_fields, write=_write, images=_images
+)

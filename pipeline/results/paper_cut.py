@@ -12,7 +12,6 @@ from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session
 
 from pipeline.db.models import PaperAnswer, PaperQuestion
-from pipeline.provider.answers.common import Progress
 from pipeline.provider.answers.paper_cut import Cut, PaperCutAnswer, Question
 from pipeline.results.base import (
     Answer,
@@ -30,21 +29,17 @@ def enhanced_key(raw_key: str) -> str:
     return f"{result_dir(raw_key)}/enhanced.png"
 
 
-def _progress(answer: Answer) -> Progress:
-    return PaperCutAnswer.model_validate(answer).progress
-
-
 def _task_fields(answer: Answer) -> dict[str, Any]:
     return task_info_fields(answer, _CUT_FIELDS)
 
 
-def _images(raw_key: str, answer: Answer) -> dict[str, ResultImage]:
-    url = PaperCutAnswer.model_validate(answer).cut.enhance_url
+def _images(raw_key: str, answer: PaperCutAnswer) -> dict[str, ResultImage]:
+    url = answer.cut.enhance_url
     return {enhanced_key(raw_key): ResultImage(url, "enhanced_image")} if url else {}
 
 
-def _write(session: Session, page_id: int, task_row_id: int, answer: Answer) -> None:
-    cut: Cut = PaperCutAnswer.model_validate(answer).cut
+def _write(session: Session, page_id: int, task_row_id: int, answer: PaperCutAnswer) -> None:
+    cut: Cut = answer.cut
     session.execute(delete(PaperQuestion).where(PaperQuestion.page_id == page_id))
     for sequence, question in enumerate(cut.questions):
         question_id = session.scalar(
@@ -92,4 +87,6 @@ def _question_row(
     }
 
 
-HANDLER = Handler(progress=_progress, task_fields=_task_fields, write=_write, images=_images)
+HANDLER = Handler(
+    parse=PaperCutAnswer.model_validate, task_fields=_task_fields, write=_write, images=_images
+)

@@ -54,7 +54,9 @@ def archive_task(task_row_id: int, client: ProviderClient, store: ObjectStore) -
             )
         ]
     if pending:
-        sources = handler(api).images(raw_key, json.loads(store.get(raw_key)))
+        api_handler = handler(api)
+        answer = api_handler.parse(json.loads(store.get(raw_key)))
+        sources = api_handler.images(raw_key, answer)
         for artifact in pending:
             _copy(artifact, sources[artifact.s3_key], page_id, client, store)
     return _close_page(page_id)

@@ -21,7 +21,7 @@ from pipeline.db.states import PageState
 from pipeline.db.transitions import move
 from pipeline.provider.answers.common import signed_url_expiry
 from pipeline.provider.client import strip_query
-from pipeline.results import Answer, handler
+from pipeline.results import Answer, ResultImage, handler
 from pipeline.storage import ObjectStore
 
 
@@ -35,29 +35,31 @@ def persist_task(task_row_id: int, store: ObjectStore) -> bool:
         raw_key, api = task.raw_key, task.api
     answer: Answer = json.loads(store.get(raw_key))
     api_handler = handler(api)
+    parsed = api_handler.parse(answer)
     with session_scope() as session:
         page = session.get_one(Page, task.page_id, with_for_update=True)
         if page.state != PageState.PERSISTING:
             return False
-        api_handler.write(session, page.id, task_row_id, answer)
+        api_handler.write(session, page.id, task_row_id, parsed)
         session.execute(
             update(ProviderTask)
             .where(ProviderTask.id == task_row_id)
             .values(**api_handler.task_fields(answer))
         )
-        _record_result_images(session, page, task_row_id, raw_key, answer, api)
+        images = api_handler.images(raw_key, parsed)
+        _record_result_images(session, page, task_row_id, images)
         move(session, Page, page.id, PageState.PERSISTING, PageState.ARCHIVING)
     nudges.send("archive", [task_row_id])
     return True
 
 
 def _record_result_images(
-    session: Session, page: Page, task_row_id: int, raw_key: str, answer: Answer, api: str
+    session: Session, page: Page, task_row_id: int, images: dict[str, ResultImage]
 ) -> None:
     known = set(
         session.scalars(select(Artifact.s3_key).where(Artifact.provider_task_id == task_row_id))
     )
-    for key, image in handler(api).images(raw_key, answer).items():
+    for key, image in images.items():
         if key in known:
             continue
         session.execute(
