@@ -1,11 +1,15 @@
-"""Waiting for a batch that real workers are grading."""
+"""Batches in the tests: waiting for real workers, and pages with a finished task."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Any
 
+from pipeline.db.models import Batch, Document, Page, ProviderTask
 from pipeline.db.session import session_scope
 from pipeline.progress import batch_progress
+from pipeline.storage import StoredObject, get_store, result_prefix
 
 
 def wait_until_done(batch_id: int, timeout: float = 180) -> None:
@@ -19,3 +23,68 @@ def wait_until_done(batch_id: int, timeout: float = 180) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"batch did not finish: {progress}")
         time.sleep(0.5)
+
+
+@dataclass(frozen=True)
+class FinishedTask:
+    """Rows of a page whose provider task finished, its raw answer already in S3."""
+
+    batch_id: int
+    document_id: int
+    page_id: int
+    task_row_id: int
+    stored: StoredObject
+
+
+def record_finished_task(
+    answer: bytes,
+    *,
+    api: str,
+    rel_path: str,
+    task_id: str,
+    batch_name: str | None = None,
+    batch_id: int | None = None,
+    document: dict[str, Any] | None = None,
+    page: dict[str, Any] | None = None,
+    task: dict[str, Any] | None = None,
+) -> FinishedTask:
+    """A page waiting to be persisted: in a new batch (``batch_name``) or an existing one.
+
+    ``document``, ``page`` and ``task`` set further columns of those rows.
+    """
+    store = get_store()
+    with session_scope() as session:
+        if batch_id is None:
+            batch = Batch(name=batch_name or task_id, root_dir="/scans", api=api)
+            session.add(batch)
+            session.flush()
+            batch_id = batch.id
+        kind = "pdf" if rel_path.endswith(".pdf") else "image"
+        doc = Document(
+            batch_id=batch_id,
+            rel_path=rel_path,
+            **({"kind": kind, "api": api, "state": "ingested"} | (document or {})),
+        )
+        session.add(doc)
+        session.flush()
+        row = Page(
+            batch_id=batch_id,
+            document_id=doc.id,
+            page_no=1,
+            **({"state": "persisting"} | (page or {})),
+        )
+        session.add(row)
+        session.flush()
+        key = f"{result_prefix(batch_id, doc.id, 1, task_id)}/result.json"
+        stored = store.put(key, answer, "application/json")
+        provider_task = ProviderTask(
+            page_id=row.id,
+            api=api,
+            key_id="key-test",
+            task_id=task_id,
+            raw_key=key,
+            **({"state": "finished"} | (task or {})),
+        )
+        session.add(provider_task)
+        session.flush()
+        return FinishedTask(batch_id, doc.id, row.id, provider_task.id, stored)

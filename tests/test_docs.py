@@ -22,17 +22,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from batches import record_finished_task
 from seed_examples import load_example
 from sqlalchemy import text
 
 from pipeline.db.artifacts import record_archived
-from pipeline.db.models import Batch, Document, Page, ProviderTask
+from pipeline.db.models import Batch, Document, Page
 from pipeline.db.session import get_engine, session_scope
 from pipeline.provider import get_client
 from pipeline.settings import Settings
 from pipeline.stages.archive import archive_task
 from pipeline.stages.persist import persist_task
-from pipeline.storage import get_store, result_prefix
+from pipeline.storage import get_store
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "schema.md"
 DOC_TEXT = DOC.read_text(encoding="utf-8")
@@ -106,60 +107,39 @@ def persist_at(
     archive stage close the page (result images whose signed URLs expired become lost).
     """
     store = get_store()
-    task_id = f"docs-{uuid.uuid4().hex[:12]}"
     now = datetime.now(UTC)
+    finished = record_finished_task(
+        json.dumps(answer, ensure_ascii=False).encode(),
+        api=api,
+        rel_path=rel_path,
+        task_id=f"docs-{uuid.uuid4().hex[:12]}",
+        batch_id=batch_id,
+        document={"options": options or {}, "page_count": 1, "size_bytes": 1000},
+        page={
+            "width": 1600,
+            "height": 1200,
+            "content_type": "image/png",
+            "source": "original",
+            "submit_attempts": 1,
+        },
+        task={
+            "mode": mode,
+            "polls": 0 if mode == "sync" else 3,
+            "submitted_at": now - timedelta(seconds=0 if mode == "sync" else 42),
+            "finished_at": now,
+        },
+    )
     with session_scope() as session:
-        doc = Document(
-            batch_id=batch_id,
-            rel_path=rel_path,
-            kind="pdf" if rel_path.endswith(".pdf") else "image",
-            api=api,
-            options=options or {},
-            state="ingested",
-            page_count=1,
-            size_bytes=1000,
-        )
-        session.add(doc)
-        session.flush()
-        page = Page(
-            batch_id=batch_id,
-            document_id=doc.id,
-            page_no=1,
-            state="persisting",
-            width=1600,
-            height=1200,
-            content_type="image/png",
-            source="original",
-            submit_attempts=1,
-        )
-        session.add(page)
-        session.flush()
-        key = f"{result_prefix(batch_id, doc.id, 1, task_id)}/result.json"
-        stored = store.put(key, json.dumps(answer, ensure_ascii=False).encode(), "application/json")
-        task = ProviderTask(
-            page_id=page.id,
-            api=api,
-            mode=mode,
-            key_id="key-test",
-            task_id=task_id,
-            state="finished",
-            raw_key=key,
-            polls=0 if mode == "sync" else 3,
-            submitted_at=now - timedelta(seconds=0 if mode == "sync" else 42),
-            finished_at=now,
-        )
-        session.add(task)
-        session.flush()
         record_archived(
             session,
-            stored,
+            finished.stored,
             "raw_result",
             batch_id=batch_id,
-            document_id=doc.id,
-            page_id=page.id,
-            provider_task_id=task.id,
+            document_id=finished.document_id,
+            page_id=finished.page_id,
+            provider_task_id=finished.task_row_id,
         )
-        page_id, task_row_id = page.id, task.id
+    page_id, task_row_id = finished.page_id, finished.task_row_id
     assert persist_task(task_row_id, store)
     assert archive_task(task_row_id, get_client(), store)
     return page_id

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from batches import record_finished_task
 from sqlalchemy import select, update
 
-from pipeline.db.models import Artifact, Batch, Document, Page, ProviderTask, Question, Slot
+from pipeline.db.models import Artifact, Page, Question, Slot
 from pipeline.db.session import session_scope
 from pipeline.provider.answers.correct_edu import CorrectEduResult
 from pipeline.settings import Settings
@@ -19,32 +20,14 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _page_with_finished_task(name: str, answer: bytes) -> tuple[int, int]:
-    store = get_store()
-    with session_scope() as session:
-        batch = Batch(name=name, root_dir="/scans", api="correct_edu")
-        session.add(batch)
-        session.flush()
-        doc = Document(
-            batch_id=batch.id, rel_path="a.pdf", kind="pdf", state="ingested", api="correct_edu"
-        )
-        session.add(doc)
-        session.flush()
-        page = Page(batch_id=batch.id, document_id=doc.id, page_no=1, state="persisting")
-        session.add(page)
-        session.flush()
-        key = f"batches/{batch.id}/documents/{doc.id}/pages/0001/tasks/1996199501805445169"
-        store.put(f"{key}/result.json", answer, "application/json")
-        task = ProviderTask(
-            page_id=page.id,
-            api="correct_edu",
-            key_id="key-test",
-            task_id=f"1996199501805445169-{name}",
-            state="finished",
-            raw_key=f"{key}/result.json",
-        )
-        session.add(task)
-        session.flush()
-        return page.id, task.id
+    finished = record_finished_task(
+        answer,
+        api="correct_edu",
+        rel_path="a.pdf",
+        task_id=f"1996199501805445169-{name}",
+        batch_name=name,
+    )
+    return finished.page_id, finished.task_row_id
 
 
 @pytest.fixture

@@ -10,22 +10,21 @@ inner ``"result": {…}`` fragment; they are placed in a finished task's envelop
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 import pytest
+from batches import record_finished_task
 from seed_examples import example_names, load_example
 from sqlalchemy import select, text
 
 from pipeline.db.models import (
-    Batch,
-    Document,
     Essay,
     EssayLine,
     EssayParagraph,
     EssaySentence,
     OcrWord,
-    Page,
     PaperAnswer,
     PaperQuestion,
     ProviderTask,
@@ -63,38 +62,12 @@ ENVELOPE_LEAVES = {".error_code", ".error_msg", ".task_id", ".result.task_id"}
 
 def persist(api: str, answer: dict[str, Any], name: str) -> int:
     """Record a page whose task finished with ``answer``, persist it; the page id."""
-    store = get_store()
-    with session_scope() as session:
-        batch = Batch(name=name, root_dir="/scans", api=api)
-        session.add(batch)
-        session.flush()
-        doc = Document(batch_id=batch.id, rel_path=f"{name}.pdf", kind="pdf", api=api)
-        session.add(doc)
-        session.flush()
-        page = Page(batch_id=batch.id, document_id=doc.id, page_no=1, state="persisting")
-        session.add(page)
-        session.flush()
-        key = f"batches/{batch.id}/documents/{doc.id}/pages/0001/tasks/{name}/result.json"
-        store.put(key, _json(answer), "application/json")
-        task = ProviderTask(
-            page_id=page.id,
-            api=api,
-            key_id="key-test",
-            task_id=name,
-            state="finished",
-            raw_key=key,
-        )
-        session.add(task)
-        session.flush()
-        page_id, task_id = page.id, task.id
-    assert persist_task(task_id, store)
-    return page_id
-
-
-def _json(answer: dict[str, Any]) -> bytes:
-    import json
-
-    return json.dumps(answer, ensure_ascii=False).encode()
+    raw = json.dumps(answer, ensure_ascii=False).encode()
+    finished = record_finished_task(
+        raw, api=api, rel_path=f"{name}.pdf", task_id=name, batch_name=name
+    )
+    assert persist_task(finished.task_row_id, get_store())
+    return finished.page_id
 
 
 def _leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:
