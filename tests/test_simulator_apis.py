@@ -12,7 +12,6 @@ import hashlib
 import http.server
 import io
 import re
-import select
 import socket
 import subprocess
 import sys
@@ -20,11 +19,14 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from PIL import Image, ImageDraw
+
+from pipeline.standins import start_simulator
 
 API_KEY, SECRET = "demo-api-key", "demo-secret-key"
 QPS_KEY, QPS_SECRET = "qps-key", "qps-secret"
@@ -34,7 +36,6 @@ PAPER = f"{OCR}/paper_cut_edu_vlm"
 ESSAY = f"{OCR}/handwriting_composition"
 FORMULA = f"{OCR}/formula"
 CUSTOM = "/rpc/2.0/ai_custom/v1/ocr/my_model_v1"
-LISTENING = re.compile(r"^scangrade-simulator listening on (http://127\.0\.0\.1:(\d+))$")
 QUESTION_TYPES = {"选择题", "填空题", "判断题", "计算题", "问答题"}
 XYWH = {"x", "y", "w", "h"}
 
@@ -72,28 +73,15 @@ def b64(data: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    cmd = [
-        sys.executable, "-m", "pipeline.simulator", "--port", "0",
+def base_url(logs_dir: Path) -> Iterator[str]:
+    args = [
         "--time-scale", "0.01", "--quota-scale", "100", "--seed", "11",
         "--key", f"{API_KEY}:{SECRET}", "--key", f"{QPS_KEY}:{QPS_SECRET}",
         "--key", f"{OTHER_KEY}:{OTHER_SECRET}",
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 20)
-        line = proc.stdout.readline().strip() if ready else "<nothing within 20 s>"
-        match = LISTENING.match(line)
-        assert match, f"unexpected first line {line!r}"
-        yield match.group(1)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    service = start_simulator(args, logs_dir / "simulator-apis.log")
+    yield service.url
+    service.stop()
 
 
 @pytest.fixture(scope="module")
