@@ -21,6 +21,7 @@ records is exactly what was sent; ``endpoint_path`` alone is routing, never sent
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, get_args
 
@@ -214,14 +215,7 @@ def build_options(api: str, choices: Choices, *, default_endpoint: str | None) -
     if wrong:
         names = ", ".join("--" + name.replace("_", "-") for name in wrong)
         raise ConfigurationError(f"{names} does not apply to --api {api}")
-    builders = {
-        "correct_edu": _correct_edu,
-        "paper_cut": _paper_cut,
-        "composition": _composition,
-        "formula": _formula,
-        "custom_ocr": _custom_ocr,
-    }
-    return builders[api_spec.name](choices, default_endpoint)
+    return _BUILDERS[api_spec.name](choices, default_endpoint)
 
 
 def _one_of(flag: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -278,3 +272,12 @@ def _endpoint_path(path: str) -> str:
             f"like rpc/2.0/ai_custom/v1/ocr/my_model, not {path!r}"
         )
     return clean
+
+
+_BUILDERS: Final[dict[Api, Callable[[Choices, str | None], dict[str, Any]]]] = {
+    "correct_edu": _correct_edu,
+    "paper_cut": _paper_cut,
+    "composition": _composition,
+    "formula": _formula,
+    "custom_ocr": _custom_ocr,
+}
