@@ -3,14 +3,19 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-installed-stamp
 
-.PHONY: install demo test lint format enqueue workers migrate simulator up down clean
+.PHONY: install demo test lint format bench enqueue workers migrate simulator up down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
 
 install: $(STAMP)
 
@@ -20,14 +25,18 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# The whole pipeline against the simulator; options: make bench ARGS="--pages 100 --scale 5"
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench $(ARGS)
+
 lint: install
-	$(BIN)/ruff check pipeline workers tests migrations
-	$(BIN)/ruff format --check pipeline workers tests migrations
+	$(BIN)/ruff check pipeline workers bench tests migrations
+	$(BIN)/ruff format --check pipeline workers bench tests migrations
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format pipeline workers tests migrations
-	$(BIN)/ruff check --fix pipeline workers tests migrations
+	$(BIN)/ruff format pipeline workers bench tests migrations
+	$(BIN)/ruff check --fix pipeline workers bench tests migrations
 
 enqueue: install
 	@test -n "$(DIR)" || (echo "usage: make enqueue DIR=/scans/2026-11-21" >&2; exit 2)

@@ -6,7 +6,9 @@ ScangradeError
  │   ├─ Transient             provider 1/2/4/282000/336100…, HTTP 5xx, timeouts, S3 hiccups
  │   └─ RateLimited           provider error 18: wait for the limiter, never a failure
  ├─ Stop                      stop calling with this key; tell the operator
- │   ├─ QuotaExhausted        provider 17 (daily) / 19 (total)
+ │   ├─ QuotaExhausted        every usable key is parked or out of budget
+ │   │   ├─ DailyLimitReached provider 17: the key is parked until the provider's day turns
+ │   │   └─ TotalLimitReached provider 19: the key is parked until the operator unparks it
  │   └─ AuthFailed            bad key or secret, no permission (6, 14, invalid_client)
  ├─ TokenRejected             provider 100/110/111: refresh the token once, retry once
  ├─ BadInput                  this file or page can never succeed: record it and go on
@@ -44,7 +46,15 @@ class Stop(ScangradeError):
 
 
 class QuotaExhausted(Stop):
-    """The key's daily (17) or total (19) call allowance is spent."""
+    """A key's call allowance is spent (17, 19, or its own daily budget)."""
+
+
+class DailyLimitReached(QuotaExhausted):
+    """The provider answered 17: the key's calls for the day are spent."""
+
+
+class TotalLimitReached(QuotaExhausted):
+    """The provider answered 19: the key's calls are spent for good."""
 
 
 class AuthFailed(Stop):

@@ -1,26 +1,109 @@
-"""When to ask get_result next.
+"""When to ask get_result next, so that a task costs about one call.
 
-The first poll comes after the seeds' 5–10 s, then exponential backoff with jitter up to a
-cap, so that a slow task costs few calls and the polls of many tasks submitted together spread
-out instead of arriving in waves.
+Every get_result is an observation: at age ``a`` (seconds since create_task answered) the task
+was finished or not. The share of tasks finished by age ``a`` is estimated from those
+observations by isotonic regression (the pool-adjacent-violators algorithm), the standard
+estimator for such "current status" data: it needs no assumption about the shape of the
+distribution, and it is not fooled by the fact that most finished tasks are only known to have
+finished *before* the poll that saw them.
+
+The first poll comes when ``poll_confidence`` (90 %) of tasks are finished, so nine tasks in
+ten cost one call. A task still running is polled again at ages growing by ``poll_backoff``
+(exponential backoff, capped at ``poll_max_interval_s``), with jitter so that tasks submitted
+together spread out. Until an endpoint and key have enough observations, the first poll comes
+after the seeds' 5–10 s.
 """
 
 from __future__ import annotations
 
 import random
+from bisect import bisect_left
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from pipeline.settings import Settings
 
+MIN_OBSERVATIONS = 30
+"""Observations of an endpoint and key needed before its own times are trusted."""
 
-def first_delay(settings: Settings, rng: random.Random | None = None) -> float:
+_FLOOR_S = 1.0
+"""Shortest wait between two polls of one task (shorter only if the first poll may come sooner)."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One get_result answer: the task's age when asked, and whether it was finished."""
+
+    age_s: float
+    finished: bool
+
+
+class ProcessingTimes:
+    """The distribution of one endpoint and key's processing times, as observed by polling."""
+
+    def __init__(self, observations: Iterable[Observation]) -> None:
+        ordered = sorted(observations, key=lambda o: (o.age_s, o.finished))
+        self.count = len(ordered)
+        self._ages = [o.age_s for o in ordered]
+        self._finished = _isotonic([1.0 if o.finished else 0.0 for o in ordered])
+
+    def share_finished(self, age_s: float) -> float:
+        """Estimated share of tasks finished by ``age_s`` (0 before any observation)."""
+        index = bisect_left(self._ages, age_s + 1e-9) - 1
+        return self._finished[index] if index >= 0 else 0.0
+
+    def quantile(self, share: float) -> float | None:
+        """The age by which ``share`` of tasks are finished; None if the data do not reach it."""
+        if self.count < MIN_OBSERVATIONS:
+            return None
+        for age, finished in zip(self._ages, self._finished, strict=True):
+            if finished >= share:
+                return age
+        return None
+
+
+def _isotonic(values: list[float]) -> list[float]:
+    """The non-decreasing sequence closest to ``values`` in least squares (PAVA)."""
+    blocks: list[list[float]] = []  # [mean, weight]
+    for value in values:
+        blocks.append([value, 1.0])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            mean, weight = blocks.pop()
+            previous = blocks[-1]
+            total = previous[1] + weight
+            previous[0] = (previous[0] * previous[1] + mean * weight) / total
+            previous[1] = total
+    fitted: list[float] = []
+    for mean, weight in blocks:
+        fitted += [mean] * round(weight)
+    return fitted
+
+
+def first_delay(
+    settings: Settings, times: ProcessingTimes | None, rng: random.Random | None = None
+) -> float:
     """Seconds from submission to the first poll."""
     rng = rng or random.Random()
-    return rng.uniform(settings.poll_first_min_s, settings.poll_first_max_s)
+    if settings.poll_policy == "fixed":
+        return settings.poll_fixed_interval_s
+    expected = times.quantile(settings.poll_confidence) if times is not None else None
+    if expected is None:
+        return rng.uniform(settings.poll_first_min_s, settings.poll_first_max_s)
+    return max(_floor(settings), expected * rng.uniform(0.85, 1.15))
 
 
-def next_delay(settings: Settings, polls_done: int, rng: random.Random | None = None) -> float:
-    """Seconds to wait after the ``polls_done``-th unfinished answer (full jitter ±25 %)."""
+def next_delay(settings: Settings, age_s: float, rng: random.Random | None = None) -> float:
+    """Seconds from an unfinished answer at ``age_s`` to the next poll.
+
+    Poll ages grow by ``poll_backoff`` each time (a task still running at 30 s is next asked
+    at about 48 s, then 77 s), so a slow task costs a few calls, never one every few seconds.
+    """
     rng = rng or random.Random()
-    base = settings.poll_first_min_s * settings.poll_backoff ** max(0, polls_done - 1)
-    capped = min(settings.poll_max_interval_s, base)
-    return capped * rng.uniform(0.75, 1.25)
+    if settings.poll_policy == "fixed":
+        return settings.poll_fixed_interval_s
+    wait = min(settings.poll_max_interval_s, age_s * (settings.poll_backoff - 1))
+    return max(_floor(settings), wait * rng.uniform(0.9, 1.1))
+
+
+def _floor(settings: Settings) -> float:
+    return min(_FLOOR_S, settings.poll_first_min_s)

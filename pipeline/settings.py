@@ -9,13 +9,49 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Api = Literal["correct_edu", "paper_cut", "composition", "formula", "custom_ocr"]
 """The provider APIs scangrade speaks, by the names operators type (``--api``)."""
 Operation = Literal["create_task", "get_result", "call"]
 """``call`` is the one request of a synchronous API (formula, custom_ocr)."""
+
+
+OPERATIONS: dict[Api, tuple[Operation, ...]] = {
+    "correct_edu": ("create_task", "get_result"),
+    "paper_cut": ("create_task", "get_result"),
+    "composition": ("create_task", "get_result"),
+    "formula": ("call",),
+    "custom_ocr": ("call",),
+}
+"""Each API's operations: the lanes of the shared limiter."""
+
+
+class ApiKeySettings(BaseModel):
+    """One API key of the pool (``SCANGRADE_BAIDU_KEYS`` is a JSON list of these)."""
+
+    api_key: SecretStr
+    secret_key: SecretStr
+    daily_budget: int | None = Field(
+        None, ge=1, description="Calls of any kind this key may make per provider day."
+    )
+    quotas: dict[str, float] = Field(
+        default_factory=dict,
+        description='This key\'s own QPS where it differs: {"correct_edu.create_task": 4}.',
+    )
+
+    @field_validator("quotas")
+    @classmethod
+    def _known_operations(cls, quotas: dict[str, float]) -> dict[str, float]:
+        for name, qps in quotas.items():
+            api, _, op = name.partition(".")
+            if op not in OPERATIONS.get(api, ()):  # type: ignore[call-overload]
+                known = ", ".join(f"{a}.{o}" for a, ops in OPERATIONS.items() for o in ops)
+                raise ValueError(f"unknown operation {name!r}; known: {known}")
+            if qps < 0:
+                raise ValueError(f"{name}: a quota cannot be negative")
+        return quotas
 
 
 class Settings(BaseSettings):
@@ -49,6 +85,11 @@ class Settings(BaseSettings):
     baidu_secret_key: SecretStr | None = Field(
         None, description="Provider secret key (client_secret)."
     )
+    baidu_keys: list[ApiKeySettings] = Field(
+        default_factory=list,
+        description="Pool of API keys, a JSON list of {api_key, secret_key, daily_budget, "
+        "quotas}; replaces SCANGRADE_BAIDU_API_KEY/SECRET_KEY when set.",
+    )
     http_timeout_s: float = Field(60.0, description="Timeout of one provider HTTP call.")
 
     correct_edu_create_qps: float = Field(2.0, description="correct_edu create_task quota per key.")
@@ -69,9 +110,29 @@ class Settings(BaseSettings):
         "(e.g. rpc/2.0/ai_custom/v1/ocr/my_model); --endpoint-path overrides it.",
     )
 
-    poll_first_min_s: float = Field(5.0, description="Earliest first poll after submission.")
-    poll_first_max_s: float = Field(10.0, description="Latest first poll after submission.")
-    poll_backoff: float = Field(1.6, description="Factor between successive poll delays.")
+    limiter_margin: float = Field(
+        0.02, ge=0, description="Slack added to every quota's slot spacing, for network jitter."
+    )
+    limiter_max_wait_s: float = Field(
+        2.5, gt=0, description="Longest a worker sleeps for a quota slot before giving it back."
+    )
+
+    poll_policy: Literal["adaptive", "fixed"] = Field(
+        "adaptive",
+        description="adaptive: first poll from observed processing times, then backoff; "
+        "fixed: every SCANGRADE_POLL_FIXED_INTERVAL_S (the naive baseline of make bench).",
+    )
+    poll_confidence: float = Field(
+        0.9, gt=0, lt=1, description="Share of tasks the first poll should find finished."
+    )
+    poll_first_min_s: float = Field(
+        5.0, description="Earliest first poll before processing times are known (seeds: 5 s)."
+    )
+    poll_first_max_s: float = Field(
+        10.0, description="Latest first poll before processing times are known (seeds: 10 s)."
+    )
+    poll_backoff: float = Field(1.6, gt=1, description="Factor between successive poll ages.")
+    poll_fixed_interval_s: float = Field(5.0, description="Poll interval of the fixed policy.")
     poll_max_interval_s: float = Field(60.0, description="Longest wait between two polls.")
     poll_lease_s: float = Field(
         90.0, description="A dispatched poll not done by then is dispatched again."
@@ -92,12 +153,20 @@ class Settings(BaseSettings):
     max_page_attempts: int = Field(5, description="Transient failures tolerated per page stage.")
 
     ingest_concurrency: int = Field(2, description="Ingest worker processes per host.")
-    submit_concurrency: int = Field(4, description="Submit worker threads per host.")
-    poll_concurrency: int = Field(4, description="Poll worker threads per host.")
+    submit_concurrency: int = Field(4, description="Submit worker processes per host.")
+    poll_concurrency: int = Field(4, description="Poll worker processes per host.")
     persist_concurrency: int = Field(4, description="Persist and archive worker threads per host.")
 
     log_json: bool = Field(False, description="Log one JSON object per line.")
     log_level: str = Field("INFO", description="Root log level.")
+
+    def api_keys(self) -> list[ApiKeySettings]:
+        """The key pool: ``baidu_keys``, else the single configured pair, else none."""
+        if self.baidu_keys:
+            return list(self.baidu_keys)
+        if self.baidu_api_key is None or self.baidu_secret_key is None:
+            return []
+        return [ApiKeySettings(api_key=self.baidu_api_key, secret_key=self.baidu_secret_key)]
 
     def qps(self, api: Api, op: Operation) -> float:
         """The account-wide quota of one provider operation, in calls per second."""

@@ -1,7 +1,9 @@
 """``scangrade workers``: every worker kind and Celery beat for one host, restarted if they die.
 
 One Celery worker per queue, so a slow stage never starves another and each gets the pool it
-needs: processes for CPU-bound ingest, threads for the I/O-bound provider and S3 stages.
+needs: processes for CPU-bound ingest and for the provider stages (each process sleeps for its
+own quota slot, and they share the quota through the limiter in Redis), threads for the
+I/O-bound persist and archive stages.
 """
 
 from __future__ import annotations
@@ -53,8 +55,8 @@ def worker_specs(settings: Settings, state_dir: Path) -> list[WorkerSpec]:
 
     return [
         worker("ingest", "ingest", "prefork", settings.ingest_concurrency),
-        worker("submit", "submit", "threads", settings.submit_concurrency),
-        worker("poll", "poll", "threads", settings.poll_concurrency),
+        worker("submit", "submit", "prefork", settings.submit_concurrency),
+        worker("poll", "poll", "prefork", settings.poll_concurrency),
         worker("persist", "persist,archive", "threads", settings.persist_concurrency),
         worker("control", "control", "solo", 1),
         WorkerSpec(

@@ -453,7 +453,7 @@ def test_custom_ocr_field_table_spelling(env: Settings) -> None:
 )
 def test_create_task_examples(name: str, api: str, task_id: str, log_id: str | None) -> None:
     answer = check_answer(200, load_example(name), "test", pending_ok=False)
-    submitted = read_submission(SPECS[api], {}, answer)  # type: ignore[index]
+    submitted = read_submission(SPECS[api], {}, answer, "key-test")  # type: ignore[index]
     assert submitted.task_id == task_id
     assert submitted.log_id == (log_id or task_id)
     assert submitted.answer is None

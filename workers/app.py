@@ -29,7 +29,7 @@ def create_app() -> Celery:
         raise ValueError("SCANGRADE_TASK_TIME_LIMIT_S must stay below the visibility timeout")
     # A per-worker ceiling only: the shared limiter in Redis keeps each API to its quota.
     submit_qps = sum(settings.qps(name, api.submit_op) for name, api in SPECS.items())
-    app = Celery("scangrade", include=["workers.tasks"])
+    app = Celery("scangrade", include=["workers.tasks", "workers.hops"])
     app.conf.update(broker_options(settings))
     app.conf.update(
         task_acks_late=True,

@@ -6,7 +6,9 @@ Retry policy, by error type (see ``pipeline.errors``):
   a submit fails its page after ``SCANGRADE_MAX_PAGE_ATTEMPTS``; ingest, persist and archive
   (never the page's fault) retry until the fault passes.
 - Polls never retry through the broker: the next poll time is kept in Postgres.
-- Stop (quota spent, bad key): retry in five minutes; the operator is told in the log.
+- KeysParked (every key parked or out of budget): the page goes back to ready and the
+  reconciler offers it again; no message waits in a worker meanwhile.
+- Stop (bad key): retry in five minutes; the operator is told in the log.
 - BadInput: recorded by the stage; never retried.
 """
 
@@ -21,10 +23,10 @@ from celery import Task
 from pipeline.db import DB_UNAVAILABLE
 from pipeline.db.states import PageState
 from pipeline.errors import Retryable, Stop
-from pipeline.provider import get_client
-from pipeline.provider.client import Throttled
+from pipeline.provider import get_client, get_redis
+from pipeline.provider.client import KeysParked, Throttled
 from pipeline.settings import get_settings
-from pipeline.stages import archive, ingest, persist, poll, reconcile, submit
+from pipeline.stages import archive, dispatch, ingest, persist, poll, reconcile, submit
 from pipeline.storage import get_store
 from workers.app import app
 
@@ -61,6 +63,9 @@ def submit_page(self: Task[Any, Any], page_id: int) -> bool:
         return submit.submit_page(page_id, get_client(), get_store(), settings)
     except Throttled as e:
         raise self.retry(exc=e, countdown=e.retry_after_s) from e
+    except KeysParked as e:
+        log.error("page %d waits for an API key: %s", page_id, e)
+        return False  # back to ready; the reconciler offers it again later
     except Stop as e:
         log.error("page %d not submitted: %s; retrying in 5 minutes", page_id, e)
         raise self.retry(exc=e, countdown=300) from e
@@ -92,7 +97,8 @@ def archive_task(task_row_id: int) -> bool:
 @app.task(name="scangrade.dispatch_polls", ignore_result=True)
 def dispatch_polls() -> int:
     """Lease the polls that are due and nudge the poll workers."""
-    return len(poll.dispatch_due_polls(get_settings()))
+    pool = list(get_client().pool.values())
+    return len(dispatch.dispatch_due_polls(get_settings(), pool, get_redis()))
 
 
 @app.task(name="scangrade.reconcile", ignore_result=True)

@@ -144,6 +144,8 @@ class ProviderTask(Base):
         UniqueConstraint("api", "task_id"),
         Index(
             "ix_provider_tasks_due",
+            "api",
+            "key_id",
             "next_poll_at",
             postgresql_where=text("state = 'running'"),
         ),
@@ -174,7 +176,12 @@ class ProviderTask(Base):
         comment="A poll was dispatched; dispatch again only after this."
     )
     polls: Mapped[int] = mapped_column(
-        Integer, server_default="0", comment="get_result calls made."
+        Integer,
+        server_default="0",
+        comment="get_result answers received (quota refusals not counted).",
+    )
+    last_pending_at: Mapped[datetime | None] = mapped_column(
+        comment="When get_result last answered that the task was still running."
     )
     finished_at: Mapped[datetime | None] = mapped_column(
         comment="When get_result first showed it finished."

@@ -7,19 +7,9 @@ from functools import lru_cache
 import httpx
 import redis
 
-from pipeline.errors import AuthFailed
-from pipeline.provider.auth import Credentials
 from pipeline.provider.client import ProviderClient
-from pipeline.settings import Settings, get_settings
-
-
-def credentials(settings: Settings) -> Credentials:
-    """The configured API key pair, or a clear message naming what to set."""
-    if settings.baidu_api_key is None or settings.baidu_secret_key is None:
-        raise AuthFailed("set SCANGRADE_BAIDU_API_KEY and SCANGRADE_BAIDU_SECRET_KEY")
-    return Credentials(
-        settings.baidu_api_key.get_secret_value(), settings.baidu_secret_key.get_secret_value()
-    )
+from pipeline.provider.keys import pool_from
+from pipeline.settings import get_settings
 
 
 @lru_cache(maxsize=1)
@@ -38,7 +28,7 @@ def get_client() -> ProviderClient:
         timeout=httpx.Timeout(settings.http_timeout_s, connect=10.0),
         limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
     )
-    return ProviderClient(settings, credentials(settings), get_redis(), http)
+    return ProviderClient(settings, pool_from(settings), get_redis(), http)
 
 
 def reset_clients() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,18 +19,35 @@ from urllib.parse import urlsplit
 import httpx
 import redis
 
-from pipeline.errors import RateLimited, ScangradeError, TokenRejected, Transient
+from pipeline.errors import (
+    AuthFailed,
+    DailyLimitReached,
+    QuotaExhausted,
+    RateLimited,
+    ScangradeError,
+    TokenRejected,
+    Transient,
+)
 from pipeline.provider.apis import ApiSpec
-from pipeline.provider.auth import Credentials, TokenCache
+from pipeline.provider.auth import TokenCache
 from pipeline.provider.errors import error_for
-from pipeline.provider.limiter import RateLimiter
-from pipeline.settings import Api, Operation, Settings
+from pipeline.provider.keys import POLL_RESERVE, PoolKey, park, park_for_the_day
+from pipeline.provider.limiter import Lane, Limiter
+from pipeline.settings import Operation, Settings
 
 log = logging.getLogger(__name__)
 
 
 class Throttled(RateLimited):
     """The limiter's next slot is too far away to wait for in a worker; come back later."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class KeysParked(QuotaExhausted):
+    """No key that may make this call is open: parked (17, 19, budget) or out of budget."""
 
     def __init__(self, message: str, retry_after_s: float) -> None:
         super().__init__(message)
@@ -46,59 +64,108 @@ class Submitted:
 
     task_id: str
     log_id: str | None
+    key_id: str
     answer: dict[str, Any] | None = None
 
 
 class ProviderClient:
-    """Calls one API key's quota of the provider."""
+    """Calls the provider with a pool of API keys, each within its own quotas."""
 
     def __init__(
-        self, settings: Settings, creds: Credentials, redis_client: redis.Redis, http: httpx.Client
+        self,
+        settings: Settings,
+        pool: Sequence[PoolKey],
+        redis_client: redis.Redis,
+        http: httpx.Client,
     ) -> None:
+        if not pool:
+            raise AuthFailed(
+                "no API key: set SCANGRADE_BAIDU_API_KEY and SCANGRADE_BAIDU_SECRET_KEY, "
+                "or SCANGRADE_BAIDU_KEYS"
+            )
         self._settings = settings
         self._base = settings.baidu_base_url.rstrip("/")
         self._http = http
         self._redis = redis_client
-        self.creds = creds
-        self.tokens = TokenCache(redis_client, http, self._base, creds)
-        self._limiters: dict[tuple[str, str], RateLimiter] = {}
-
-    def limiter(self, api: Api, op: Operation) -> RateLimiter:
-        """The shared limiter of this key's quota for one operation."""
-        if (api, op) not in self._limiters:
-            name = f"{self.creds.key_id}:{api}:{op}"
-            qps = self._settings.qps(api, op)
-            self._limiters[(api, op)] = RateLimiter(self._redis, name, qps)
-        return self._limiters[(api, op)]
+        self.pool = {key.key_id: key for key in pool}
+        self.tokens = {
+            key.key_id: TokenCache(redis_client, http, self._base, key.creds) for key in pool
+        }
+        self.limiter = Limiter(redis_client, margin=settings.limiter_margin)
 
     def submit(
         self, api: ApiSpec, page: bytes, content_type: str, options: dict[str, Any]
     ) -> Submitted:
-        """Send one page: create a task, or (sync APIs, ``only_split``) get the answer at once."""
+        """Send one page with the key whose quota frees first: a task, or the answer at once.
+
+        A key that answers 17 or 19 is parked and the page goes to the next key, so a batch
+        only stops when every key has.
+        """
         body = api.body(page, content_type, options)
-        return read_submission(api, options, self.call(api, api.submit_op, body, options))
+        request = _Request(api, api.submit_op, api.url_path(api.submit_op, options), body)
+        keys = list(self.pool.values())
+        while True:
+            try:
+                answer, key = self._call(request, keys)
+            except _KeyStopped as stopped:
+                keys.remove(stopped.key)
+                if not keys:
+                    raise stopped.error from None
+                continue
+            return read_submission(api, options, answer, key.key_id)
 
-    def get_result(self, api: ApiSpec, task_id: str) -> dict[str, Any]:
-        """The task's current answer, finished or not."""
-        return self.call(api, "get_result", {"task_id": task_id}, {})
-
-    def call(
-        self, api: ApiSpec, op: Operation, body: dict[str, Any], options: dict[str, Any]
-    ) -> dict[str, Any]:
-        """One rate-limited call, with one token refresh if the token was rejected."""
-        token = self.tokens.get()
-        request = _Request(api, op, api.url_path(op, options), body)
+    def get_result(self, api: ApiSpec, task_id: str, key_id: str) -> dict[str, Any]:
+        """The task's current answer, finished or not, asked with the key that created it."""
+        key = self.pool.get(key_id)
+        if key is None:
+            raise AuthFailed(f"task {task_id} was created with {key_id}, no longer configured")
+        request = _Request(api, "get_result", api.url_path("get_result", {}), {"task_id": task_id})
         try:
-            return self._call_once(request, token)
-        except TokenRejected:
-            log.warning("%s %s: access token rejected, refreshing once", api.name, op)
-            return self._call_once(request, self.tokens.refresh(stale=token))
+            return self._call(request, [key])[0]
+        except _KeyStopped as stopped:
+            raise stopped.error from None
 
-    def _call_once(self, request: _Request, token: str) -> dict[str, Any]:
+    def _call(self, request: _Request, keys: list[PoolKey]) -> tuple[dict[str, Any], PoolKey]:
+        """One rate-limited call with one of ``keys``; one token refresh if it was rejected."""
+        key = self._slot(request, keys)
+        tokens = self.tokens[key.key_id]
+        token = tokens.get()
+        try:
+            return self._send(request, key, token), key
+        except TokenRejected:
+            log.warning("%s: access token of %s rejected, refreshing once", request, key.key_id)
+            token = tokens.refresh(stale=token)
+            self._slot(request, [key])  # the second call needs a slot of its own
+            return self._send(request, key, token), key
+
+    def _slot(self, request: _Request, keys: list[PoolKey]) -> PoolKey:
+        """Wait for a slot of one of ``keys``; the key it belongs to."""
+        lanes = [key.lane(request.api.name, request.op) for key in keys]
+        grant = self.limiter.acquire(lanes, self._settings.limiter_max_wait_s)
+        for lane in grant.spent:
+            self._park_spent(lane)
+        if grant.lane is None:
+            raise KeysParked(f"{request}: every API key is parked or out of budget", 300.0)
+        if not grant.granted:
+            raise Throttled(f"{request}: quota fully booked for {grant.wait_s:.1f} s", grant.wait_s)
+        return self.pool[grant.lane.key_id]
+
+    def _park_spent(self, lane: Lane) -> None:
+        key = self.pool[lane.key_id]
+        if lane.op == "get_result":
+            reason = f"its daily budget of {key.daily_budget} calls is spent"
+            park_for_the_day(self._redis, lane.key_id, reason)
+        elif self._redis.set(f"scangrade:key:{lane.key_id}:reserve-note", 1, ex=3600, nx=True):
+            log.error(
+                "API key %s has used %d%% of its daily budget of %s calls: it takes no new "
+                "pages today and keeps the rest for polling its tasks in flight",
+                lane.key_id,
+                round(100 * (1 - POLL_RESERVE)),
+                key.daily_budget,
+            )
+
+    def _send(self, request: _Request, key: PoolKey, token: str) -> dict[str, Any]:
         api, op = request.api, request.op
-        wait = self.limiter(api.name, op).acquire()
-        if wait > 0:
-            raise Throttled(f"{api.name} {op}: quota fully booked for {wait:.1f} s", wait)
         url = f"{self._base}/{request.path}"
         payload: dict[str, Any] = (
             {"data": request.body} if api.form_encoded else {"json": request.body}
@@ -106,8 +173,16 @@ class ProviderClient:
         try:
             response = self._http.post(url, params={"access_token": token}, **payload)
         except httpx.HTTPError as e:
-            raise Transient(f"{api.name} {op}: {type(e).__name__} talking to the provider") from e
-        return _answer(response, f"{api.name} {op}", pending_ok=op == "get_result")
+            raise Transient(f"{request}: {type(e).__name__} talking to the provider") from e
+        try:
+            return _answer(response, str(request), pending_ok=op == "get_result")
+        except QuotaExhausted as e:
+            reason = f"the provider answered {e}"
+            if isinstance(e, DailyLimitReached):
+                park_for_the_day(self._redis, key.key_id, reason)
+            else:
+                park(self._redis, key.key_id, reason, None)
+            raise _KeyStopped(key, e) from e
 
     def fetch(self, url: str) -> bytes:
         """Download a signed result URL (no token: the signature is the credential)."""
@@ -122,7 +197,18 @@ class ProviderClient:
         return response.content
 
 
-def read_submission(api: ApiSpec, options: dict[str, Any], answer: dict[str, Any]) -> Submitted:
+class _KeyStopped(Exception):
+    """A key answered 17 or 19 and is now parked; the call may go to another key."""
+
+    def __init__(self, key: PoolKey, error: QuotaExhausted) -> None:
+        super().__init__(str(error))
+        self.key = key
+        self.error = error
+
+
+def read_submission(
+    api: ApiSpec, options: dict[str, Any], answer: dict[str, Any], key_id: str
+) -> Submitted:
     """The task id and log id of a successful answer to a page, however they are spelt."""
     log_id = answer.get("log_id")
     log_text = str(log_id) if log_id is not None and str(log_id) != "" else None
@@ -132,11 +218,11 @@ def read_submission(api: ApiSpec, options: dict[str, Any], answer: dict[str, Any
     if not api.is_sync(options):
         if not task_id:
             raise Transient(f"{api.name} create_task answered without a task_id")
-        return Submitted(str(task_id), log_text)
+        return Submitted(str(task_id), log_text, key_id)
     # A synchronous answer may carry no task id (formula, custom_ocr): its log id is the
     # provider's own unique handle of the call; failing that, a fresh one of ours.
     handle = str(task_id) if task_id else f"log-{log_text}" if log_text else _local_id()
-    return Submitted(handle, log_text, answer)
+    return Submitted(handle, log_text, key_id, answer)
 
 
 @dataclass(frozen=True)
@@ -145,6 +231,9 @@ class _Request:
     op: Operation
     path: str
     body: dict[str, Any]
+
+    def __str__(self) -> str:
+        return f"{self.api.name} {self.op}"
 
 
 def _local_id() -> str:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pipeline.errors import (
     AuthFailed,
+    DailyLimitReached,
     Gone,
     ProviderRejected,
-    QuotaExhausted,
     RateLimited,
     ScangradeError,
     TokenRejected,
+    TotalLimitReached,
     Transient,
 )
 
@@ -40,8 +41,10 @@ def error_for(code: int, message: str, context: str) -> ScangradeError:
         return RateLimited(text)
     if code in TOKEN:
         return TokenRejected(text)
+    if code == 17:
+        return DailyLimitReached(text)
     if code in QUOTA:
-        return QuotaExhausted(text)
+        return TotalLimitReached(text)
     if code in AUTH:
         return AuthFailed(text)
     if code in GONE:

@@ -4,7 +4,8 @@ It serves the provider's OAuth endpoint and five APIs with their documented answ
 and quirks: correct_edu, paper_cut_edu_vlm and handwriting_composition (async: create_task
 then get_result), formula and custom OCR models (sync). Every call needs a token from
 /oauth/2.0/token (100/110/111 otherwise), counts against its key's QPS quota (error 18) and
-can be made to fail through /_sim/faults.
+its daily and total call limits if it has any (errors 17 and 19), and can be made to fail
+through /_sim/faults.
 
 Once it accepts connections it prints exactly one line to stdout,
 ``scangrade-simulator listening on http://<host>:<port>``, so a parent process started with
@@ -41,6 +42,13 @@ def _quota(text: str) -> tuple[tuple[str, str], float]:
     return (api, op), value
 
 
+def _limit(text: str) -> tuple[str, int]:
+    api_key, sep, count = text.partition("=")
+    if not sep or not api_key or not (count.isascii() and count.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected KEY=N (N a whole number >= 0), got {text!r}")
+    return api_key, int(count)
+
+
 _ENDPOINTS = """\
 provider endpoints (all POST unless noted; <api>.<op> names quotas and fault rules):
   /oauth/2.0/token (GET|POST)                           oauth.token
@@ -62,10 +70,13 @@ admin endpoints for tests and benchmarks:
   GET  /_sim/calls[?since=EPOCH]    every call: [epoch, api_key, "<api>.<op>", outcome]
   GET  /_sim/tasks                  every task: api, timings, what ingestion must contain
   GET  /_sim/tasks/<task_id>/answer the finished get_result answer, URLs signed now
-  POST /_sim/reset                  forget stats, calls, tasks, quota windows, faults
-  GET|POST /_sim/config             read or change run-time settings (incl. "quotas")
+  POST /_sim/reset                  forget stats, calls, tasks, quota windows, faults,
+                                    calls counted against key limits
+  GET|POST /_sim/config             read or change run-time settings (incl. "quotas" and
+                                    "key_limits": {{"<key>": {{"daily": N, "total": M}}}})
   GET|POST /_sim/faults             {{"rules": [{{"operation": "<api>.<op>"|"*",
-                                    "error_code"|"http_status"|"delay_s", "count", "rate"}}]}}
+                                    "error_code"|"http_status"|"delay_s", "count", "rate",
+                                    "api_key" (only that key's calls)}}]}}
   POST /_sim/expire_tokens          make every issued token answer 111
 """
 
@@ -125,6 +136,20 @@ def _add_service_flags(add: Callable[..., object], defaults: SimConfig) -> None:
         default=defaults.quota_scale,
         help="multiplies every quota (10 for fast tests)",
     )
+    add(
+        "--daily-limit",
+        type=_limit,
+        action="append",
+        metavar="KEY=N",
+        help="KEY's API calls per day (00:00 UTC+8) before error 17 (repeatable)",
+    )
+    add(
+        "--total-limit",
+        type=_limit,
+        action="append",
+        metavar="KEY=N",
+        help="KEY's API calls in all before error 19 (repeatable)",
+    )
 
 
 def _add_timing_flags(add: Callable[..., object], defaults: SimConfig) -> None:
@@ -164,9 +189,13 @@ def _add_timing_flags(add: Callable[..., object], defaults: SimConfig) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
-    """The ``SimConfig`` the parsed flags describe."""
+    """The ``SimConfig`` the parsed flags describe; ValueError if a limit names no ``--key``."""
     quotas = dict(DEFAULT_QUOTAS)
     quotas.update(dict(args.quota or []))
+    key_limits: dict[str, dict[str, int]] = {}
+    for kind, given in (("daily", args.daily_limit), ("total", args.total_limit)):
+        for api_key, count in given or []:
+            key_limits.setdefault(api_key, {})[kind] = count
     return SimConfig(
         host=args.host,
         port=args.port,
@@ -180,6 +209,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         processing_min_s=args.processing_min_s,
         time_scale=args.time_scale,
         task_retention_s=args.task_retention_s,
+        key_limits=key_limits,
         seed=args.seed,
     )
 
@@ -192,10 +222,15 @@ def _announce(host: str, port: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse flags and serve until interrupted."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     try:
-        serve(config_from_args(args), on_ready=_announce)
+        serve(config, on_ready=_announce)
     except KeyboardInterrupt:
         # uvicorn re-raises SIGINT after its graceful shutdown; Ctrl-C needs no traceback.
         sys.exit(130)

@@ -92,12 +92,19 @@ class AdminHandlers:
         return JSONResponse(body)
 
     async def reset(self, request: Request) -> Response:
-        """Clear stats, call log, tasks, quota windows and fault rules (tokens survive)."""
+        """Clear stats, call log, tasks, quota windows, key call counts and fault rules.
+
+        Tokens and the configured key limits survive; only the calls counted against the
+        limits are forgotten, so a test can start every key afresh.
+        """
         self.state.reset()
         return JSONResponse({"ok": True})
 
     async def config(self, request: Request) -> Response:
-        """Read, or change (any subset of the run-time fields), the configuration."""
+        """Read, or change (any subset of the run-time fields), the configuration.
+
+        ``key_limits`` is shown with its API keys: in the simulator they are not secret.
+        """
         if request.method == "POST":
             try:
                 changes = await _json_object(request)

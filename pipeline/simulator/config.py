@@ -35,8 +35,9 @@ DEFAULT_QUOTAS: dict[tuple[str, str], float] = {
     (CUSTOM_OCR, "call"): 2.0,
 }
 
-# Fields that ``POST /_sim/config`` may change while the server runs; the others (host, port,
-# keys, seed) only make sense at start-up.
+# Fields that ``POST /_sim/config`` may change while the server runs (besides ``quotas`` and
+# ``key_limits``, which have their own shapes); the others (host, port, keys, seed) only make
+# sense at start-up.
 RUNTIME_FIELDS: tuple[str, ...] = (
     "token_lifetime_s",
     "url_lifetime_s",
@@ -47,6 +48,9 @@ RUNTIME_FIELDS: tuple[str, ...] = (
     "time_scale",
     "task_retention_s",
 )
+
+# The provider's per-key call limits: calls per day (error 17) and in all (error 19).
+LIMIT_KINDS: tuple[str, ...] = ("daily", "total")
 
 
 @dataclass
@@ -59,6 +63,12 @@ class SimConfig:
     created or a call arrives, so changing them at run time affects later tasks and calls only.
     ``task_retention_s`` (0 = forever) forgets a finished task that long after it became ready,
     after which ``get_result`` answers 282808, the provider's "gone" answer.
+
+    ``key_limits`` maps an API key to ``{"daily": N, "total": M}`` (either may be left out):
+    the provider's call allowances of an application, which answer 17 once the key made N
+    calls in the current day (days roll over at 00:00 Beijing time) and 19 once it made M in
+    all, so a pool of keys can be tested running dry. Unlike a QPS of 0, a limit of 0 means
+    no call at all is allowed.
     """
 
     host: str = "127.0.0.1"
@@ -73,7 +83,13 @@ class SimConfig:
     processing_min_s: float = 0.0
     time_scale: float = 1.0
     task_retention_s: float = 0.0
+    key_limits: dict[str, dict[str, int]] = field(default_factory=dict)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        # A limit on a key the simulator does not know would silently never apply.
+        limits = parse_key_limits(self.key_limits, self.keys)
+        self.key_limits = {key: kinds for key, kinds in limits.items() if kinds}
 
     def quota_for(self, api: str, op: str) -> float:
         """Effective QPS for one operation after scaling; 0 means unlimited."""
@@ -89,13 +105,18 @@ class SimConfig:
     def apply_runtime(self, changes: dict[str, Any]) -> None:
         """Apply a ``POST /_sim/config`` body, all or nothing; ValueError names a bad field.
 
-        ``quotas`` may be given as ``{"api.op": qps}`` and replaces only the named operations.
+        ``quotas`` may be given as ``{"api.op": qps}`` and replaces only the named operations;
+        ``key_limits`` as ``{"api_key": {"daily": n, "total": m}}`` replaces the limits of the
+        named keys only (``{}`` lifts a key's limits).
         """
         values: dict[str, int | float] = {}
         quotas: dict[tuple[str, str], float] = {}
+        key_limits: dict[str, dict[str, int]] = {}
         for name, value in changes.items():
             if name == "quotas":
                 quotas = _parse_quotas(value)
+            elif name == "key_limits":
+                key_limits = parse_key_limits(value, self.keys)
             elif name in RUNTIME_FIELDS:
                 if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                     raise ValueError(f"{name} must be a non-negative number")
@@ -106,6 +127,13 @@ class SimConfig:
         for name, number in values.items():
             setattr(self, name, number)
         self.quotas.update(quotas)
+        self.key_limits.update(key_limits)
+        # Keys whose limits were lifted are left out, so the JSON view shows only real limits.
+        self.key_limits = {key: limits for key, limits in self.key_limits.items() if limits}
+
+    def limits_for(self, api_key: str) -> dict[str, int]:
+        """The key's call limits (``"daily"``, ``"total"``), empty when it has none."""
+        return self.key_limits.get(api_key, {})
 
 
 def _parse_quotas(value: Any) -> dict[tuple[str, str], float]:
@@ -117,4 +145,31 @@ def _parse_quotas(value: Any) -> dict[tuple[str, str], float]:
         if not sep or isinstance(qps, bool) or not isinstance(qps, int | float) or qps < 0:
             raise ValueError(f"bad quota {key!r}: {qps!r}")
         parsed[(api, op)] = float(qps)
+    return parsed
+
+
+def parse_key_limits(value: Any, keys: dict[str, str]) -> dict[str, dict[str, int]]:
+    """Check ``{"api_key": {"daily": n, "total": m}}``; ValueError says what is wrong.
+
+    Returns a copy, so the caller's dicts are never shared with the configuration.
+    """
+    if not isinstance(value, dict):
+        raise ValueError('key_limits must be an object like {"demo-api-key": {"daily": 500}}')
+    parsed: dict[str, dict[str, int]] = {}
+    for api_key, limits in value.items():
+        if api_key not in keys:
+            raise ValueError(f"key_limits: unknown API key {api_key!r} (known: {sorted(keys)})")
+        if not isinstance(limits, dict):
+            raise ValueError(f'key_limits[{api_key!r}] must be an object like {{"daily": 500}}')
+        unknown = sorted(set(limits) - set(LIMIT_KINDS))
+        if unknown:
+            allowed = ", ".join(LIMIT_KINDS)
+            raise ValueError(f"key_limits[{api_key!r}]: unknown limits {unknown}, only {allowed}")
+        for kind, count in limits.items():
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise ValueError(
+                    f"key_limits[{api_key!r}][{kind!r}] must be a non-negative integer, "
+                    f"got {count!r}"
+                )
+        parsed[api_key] = dict(limits)
     return parsed

@@ -4,7 +4,9 @@ The pipeline's retry, backoff and "record and go on" paths must be exercised aga
 provider's real failure shapes, not by patching our own code. Rules set through
 ``POST /_sim/faults`` make chosen calls answer a provider error code, an HTTP status, or
 arrive late. A rule with ``count`` fires that many times then stops; ``rate`` fires on that
-fraction of matching calls (drawn from the seeded RNG, so runs repeat).
+fraction of matching calls (drawn from the seeded RNG, so runs repeat). A rule with
+``api_key`` only matches calls made with that key's tokens, so one key of a pool can be made
+to fail while the others work.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ from typing import Any
 
 @dataclass
 class FaultRule:
-    """One fault: which operation ("correct_edu.get_result", "oauth.token", "bos.get", "*")."""
+    """One fault: which operation ("correct_edu.get_result", "oauth.token", "bos.get", "*").
+
+    ``api_key`` (None = any caller) narrows it to the calls of one API key; calls made
+    without a token (``oauth.token``, ``bos.get``) never match such a rule.
+    """
 
     operation: str
     error_code: int | None = None
@@ -24,6 +30,7 @@ class FaultRule:
     delay_s: float = 0.0
     count: int | None = None
     rate: float = 1.0
+    api_key: str | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> FaultRule:
@@ -33,6 +40,8 @@ class FaultRule:
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown rule fields: {sorted(unknown)}")
+        if data.get("api_key") is not None and not isinstance(data["api_key"], str):
+            raise ValueError(f"bad rule {data!r}: api_key must be a string")
         try:
             rule = cls(
                 operation=data["operation"],
@@ -41,6 +50,7 @@ class FaultRule:
                 delay_s=float(data.get("delay_s", 0.0)),
                 count=None if data.get("count") is None else int(data["count"]),
                 rate=float(data.get("rate", 1.0)),
+                api_key=data.get("api_key"),
             )
         except (TypeError, ValueError) as exc:
             raise ValueError(f"bad rule {data!r}: {exc}") from exc
@@ -60,10 +70,15 @@ class FaultInjector:
         """Replace every rule (an empty list clears them)."""
         self._rules = list(rules)
 
-    def pick(self, operation: str) -> FaultRule | None:
-        """The first rule that fires for this call, consuming one of its ``count``."""
+    def pick(self, operation: str, api_key: str | None) -> FaultRule | None:
+        """The first rule that fires for this call, consuming one of its ``count``.
+
+        ``api_key`` is the key the call's token belongs to, None when it has none.
+        """
         for rule in self._rules:
             if rule.operation not in (operation, "*") or rule.count == 0:
+                continue
+            if rule.api_key is not None and rule.api_key != api_key:
                 continue
             if rule.rate < 1.0 and self._rng.random() >= rule.rate:
                 continue

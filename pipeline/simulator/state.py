@@ -21,7 +21,7 @@ from pipeline.simulator.config import SimConfig
 from pipeline.simulator.faults import FaultInjector, FaultRule
 from pipeline.simulator.grading import GradedPage
 from pipeline.simulator.paper_cut import PaperCut
-from pipeline.simulator.quota import QpsLimiter
+from pipeline.simulator.quota import KeyCallCounter, QpsLimiter
 from pipeline.simulator.render import RenderCache
 from pipeline.simulator.results import ObjectRef, UrlSigner
 from pipeline.simulator.stats import CallStats
@@ -45,15 +45,17 @@ class Admission:
 
 
 class SimState:
-    """Tokens, quota windows, tasks, faults and statistics of one simulator."""
+    """Tokens, quota windows, call counts, tasks, faults and statistics of one simulator."""
 
     def __init__(self, config: SimConfig) -> None:
+        # replace() re-runs SimConfig's checks, which copy key_limits.
         self.config = dataclasses.replace(
             config, keys=dict(config.keys), quotas=dict(config.quotas)
         )
         self.lock = threading.Lock()
         self.tokens = TokenStore(self.config.keys)
         self.limiter = QpsLimiter()
+        self.key_calls = KeyCallCounter()
         self.tasks = TaskStore(self.config.seed)
         self.stats = CallStats()
         self.faults = FaultInjector(self.config.seed)
@@ -61,10 +63,12 @@ class SimState:
         self._last_sweep = 0.0
 
     def admit(self, token: str | None, api: str, op: str) -> Admission:
-        """Token check, then the key's QPS window, then fault rules, as one atomic step.
+        """Token check, the key's call limits, its QPS window, then fault rules, atomically.
 
         Refusals are recorded here; admitted calls are recorded by the caller once it knows
-        the outcome. Only admitted calls take a place in the QPS window.
+        the outcome. Only admitted calls take a place in the QPS window and count against the
+        key's daily and total limits (17, 19); a call an injected fault then fails was admitted
+        and counts too, as it does in the QPS window.
         """
         operation = f"{api}.{op}"
         with self.lock:
@@ -73,12 +77,18 @@ class SimState:
             if check.error_code is not None:
                 self.stats.record(now, check.api_key, operation, str(check.error_code))
                 return Admission(check.api_key, check.error_code)
-            assert check.api_key is not None
+            api_key = check.api_key
+            assert api_key is not None
+            spent = self.key_calls.refusal(api_key, self.config.limits_for(api_key), now)
+            if spent is not None:
+                self.stats.record(now, api_key, operation, str(spent))
+                return Admission(api_key, spent)
             quota = self.config.quota_for(api, op)
-            if not self.limiter.try_acquire(check.api_key, api, op, quota, time.monotonic()):
-                self.stats.record(now, check.api_key, operation, "18")
-                return Admission(check.api_key, 18)
-            return Admission(check.api_key, None, self.faults.pick(operation))
+            if not self.limiter.try_acquire(api_key, api, op, quota, time.monotonic()):
+                self.stats.record(now, api_key, operation, "18")
+                return Admission(api_key, 18)
+            self.key_calls.count(api_key, now)
+            return Admission(api_key, None, self.faults.pick(operation, api_key))
 
     def record(self, api_key: str | None, operation: str, outcome: str) -> None:
         """Count one answered call."""
@@ -156,10 +166,14 @@ class SimState:
                 grant_type, client_id, secret, now=time.time(), lifetime_s=lifetime
             )
 
-    def faults_for(self, operation: str) -> FaultRule | None:
-        """The injected fault for a call that has no token or quota check."""
+    def faults_for(self, operation: str, api_key: str | None = None) -> FaultRule | None:
+        """The injected fault for a call that has no token or quota check.
+
+        Such calls carry no token, so rules bound to an API key only match when the caller
+        names the key it is sure of.
+        """
         with self.lock:
-            return self.faults.pick(operation)
+            return self.faults.pick(operation, api_key)
 
     def result_for(
         self, task_id: str, api: str, api_key: str | None, signer: UrlSigner, build: ResultBuilder
@@ -242,10 +256,15 @@ class SimState:
             self.tasks.forget_expired(now, self.config.task_retention_s)
 
     def reset(self) -> None:
-        """Forget stats, call log, tasks, quota windows and faults; tokens stay valid."""
+        """Forget stats, call log, tasks, quota windows, call counts and faults.
+
+        Tokens stay valid and the configured limits stay in force; only what was used of them
+        is forgotten.
+        """
         with self.lock:
             self.stats.reset()
             self.tasks.reset()
             self.limiter.reset()
+            self.key_calls.reset()
             self.faults.set_rules([])
         self.renders.clear()

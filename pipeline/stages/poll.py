@@ -1,9 +1,9 @@
-"""Poll: ask get_result for tasks whose poll time has come, and keep the final answer.
+"""Poll: ask get_result for a task the dispatcher handed out, and keep the final answer.
 
-Poll times live in Postgres (``provider_tasks.next_poll_at``), not in delayed broker
-messages: thousands of tasks in flight cost no worker memory, a flushed broker loses nothing,
-and no countdown ever outlives the broker's visibility timeout. A dispatcher (Celery beat,
-every second) leases the due tasks, earliest first, and nudges the poll workers.
+The next poll time goes back to Postgres (``provider_tasks.next_poll_at``, see
+``dispatch.py``), never into a delayed broker message. Each answer is also an observation of
+the endpoint's processing times (``last_pending_at``, ``finished_at``), from which
+``pipeline.polling`` times the first polls of later tasks.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, text, update
+from sqlalchemy import func, update
 
 from pipeline import nudges
 from pipeline.db.models import Page, ProviderTask
@@ -22,8 +22,8 @@ from pipeline.db.transitions import move
 from pipeline.errors import BadInput, Gone, RateLimited, ScangradeError, Stop, Transient
 from pipeline.polling import next_delay
 from pipeline.provider.answers.common import Progress
-from pipeline.provider.apis import SPECS, spec
-from pipeline.provider.client import ProviderClient, Throttled
+from pipeline.provider.apis import spec
+from pipeline.provider.client import KeysParked, ProviderClient, Throttled
 from pipeline.results import handler
 from pipeline.settings import Settings
 from pipeline.stages.answers import put_raw_answer, record_raw_answer
@@ -31,51 +31,15 @@ from pipeline.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
-_LEASE_DUE = text(
-    """
-    UPDATE provider_tasks SET lease_until = now() + make_interval(secs => :lease)
-    WHERE id IN (
-        SELECT id FROM provider_tasks
-        WHERE state = 'running' AND next_poll_at <= now()
-          AND (lease_until IS NULL OR lease_until < now())
-        ORDER BY next_poll_at
-        LIMIT :limit
-        FOR UPDATE SKIP LOCKED)
-    RETURNING id, next_poll_at
-    """
-)
-
-
-def dispatch_limit(settings: Settings) -> int:
-    """Polls to hand out per dispatch tick.
-
-    Two seconds of the get_result quota of every async API: the poll workers never starve
-    between ticks, yet no poll waits in the queue long enough to go stale.
-    """
-    quotas = [settings.qps(api, "get_result") for api, s in SPECS.items() if s.asynchronous]
-    if any(qps <= 0 for qps in quotas):
-        return 200
-    return max(2, round(2 * sum(quotas)))
-
-
-def dispatch_due_polls(settings: Settings, limit: int | None = None) -> list[int]:
-    """Lease up to ``limit`` due tasks, earliest first, and nudge the poll workers."""
-    limit = dispatch_limit(settings) if limit is None else limit
-    with session_scope() as session:
-        rows = session.execute(_LEASE_DUE, {"lease": settings.poll_lease_s, "limit": limit}).all()
-    due = [row.id for row in sorted(rows, key=lambda row: row.next_poll_at)]
-    nudges.send("poll", due)
-    return due
-
 
 @dataclass(frozen=True)
 class _Task:
     id: int
     api: str
+    key_id: str
     page_id: int
     task_id: str
     submitted_at: datetime
-    polls: int
 
 
 def poll_task(
@@ -86,11 +50,11 @@ def poll_task(
     if task is None:
         return False
     try:
-        answer = client.get_result(spec(task.api), task.task_id)
-    except Throttled as e:
+        answer = client.get_result(spec(task.api), task.task_id, task.key_id)
+    except (Throttled, KeysParked) as e:
         return _reschedule(task, e.retry_after_s, polled=False)
     except RateLimited:
-        return _reschedule(task, 1.0, polled=True)
+        return _reschedule(task, 1.0, polled=False)
     except (Transient, Stop) as e:
         log.warning("task %s: %s; polling again later", task.task_id, e)
         return _reschedule(task, settings.poll_first_max_s, polled=False)
@@ -106,7 +70,7 @@ def poll_task(
         if age > settings.poll_give_up_s:
             _fail(task, Transient(f"still unfinished {age:.0f} s after submission"))
             return False
-        return _reschedule(task, next_delay(settings, task.polls + 1), polled=True)
+        return _reschedule(task, next_delay(settings, age), polled=True)
     _keep_final(task, store, answer)
     nudges.send("persist", [task.id])
     return True
@@ -126,16 +90,23 @@ def _load(task_row_id: int) -> _Task | None:
         row = session.get(ProviderTask, task_row_id)
         if row is None or row.state != TaskState.RUNNING:
             return None
-        return _Task(row.id, row.api, row.page_id, row.task_id, row.submitted_at, row.polls)
+        return _Task(row.id, row.api, row.key_id, row.page_id, row.task_id, row.submitted_at)
 
 
 def _reschedule(task: _Task, delay_s: float, *, polled: bool) -> bool:
-    due = datetime.now(UTC) + timedelta(seconds=delay_s)
+    """The next poll time; ``polled``: the provider answered "still running" just now."""
+    now = datetime.now(UTC)
+    values: dict[str, object] = {
+        "next_poll_at": now + timedelta(seconds=delay_s),
+        "lease_until": None,
+    }
+    if polled:
+        values |= {"polls": ProviderTask.polls + 1, "last_pending_at": now}
     with session_scope() as session:
         session.execute(
             update(ProviderTask)
             .where(ProviderTask.id == task.id, ProviderTask.state == TaskState.RUNNING)
-            .values(next_poll_at=due, lease_until=None, polls=ProviderTask.polls + int(polled))
+            .values(**values)
         )
     return False
 

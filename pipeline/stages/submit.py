@@ -24,9 +24,10 @@ from pipeline.db.transitions import move
 from pipeline.errors import BadInput, RateLimited
 from pipeline.polling import first_delay
 from pipeline.provider.apis import ApiSpec, spec
-from pipeline.provider.client import ProviderClient, Submitted, Throttled
+from pipeline.provider.client import KeysParked, ProviderClient, Submitted, Throttled
 from pipeline.settings import Settings
 from pipeline.stages.answers import put_raw_answer, record_raw_answer
+from pipeline.stages.observed import processing_times
 from pipeline.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def submit_page(
     except BadInput as e:
         fail_page(page_id, PageState.SUBMITTING, e, code=e.code)
         return True
-    except Throttled:
+    except (Throttled, KeysParked):
         _release(page_id, refund=True, count_retry=False)
         raise
     except RateLimited:
@@ -69,9 +70,9 @@ def submit_page(
         _release(page_id, refund=False, count_retry=True)
         raise
     if submitted.answer is None:
-        _record_task(page_id, claimed.api, client, submitted, settings)
+        _record_task(page_id, claimed.api, submitted, settings)
     else:
-        _keep_sync_answer(page_id, claimed.api, client, submitted, store, sent_at)
+        _keep_sync_answer(page_id, claimed.api, submitted, store, sent_at)
     return True
 
 
@@ -98,17 +99,16 @@ def _claim(page_id: int) -> _Claimed | None:
         )
 
 
-def _record_task(
-    page_id: int, api: ApiSpec, client: ProviderClient, submitted: Submitted, settings: Settings
-) -> None:
-    due = datetime.now(UTC) + timedelta(seconds=first_delay(settings))
+def _record_task(page_id: int, api: ApiSpec, submitted: Submitted, settings: Settings) -> None:
+    times = processing_times(api.name, submitted.key_id)
+    due = datetime.now(UTC) + timedelta(seconds=first_delay(settings, times))
     with session_scope() as session:
         session.execute(
             insert(ProviderTask)
             .values(
                 page_id=page_id,
                 api=api.name,
-                key_id=client.creds.key_id,
+                key_id=submitted.key_id,
                 task_id=submitted.task_id,
                 log_id=submitted.log_id,
                 next_poll_at=due,
@@ -122,7 +122,6 @@ def _record_task(
 def _keep_sync_answer(
     page_id: int,
     api: ApiSpec,
-    client: ProviderClient,
     submitted: Submitted,
     store: ObjectStore,
     sent_at: datetime,
@@ -133,7 +132,7 @@ def _keep_sync_answer(
         "page_id": page_id,
         "api": api.name,
         "mode": "sync",
-        "key_id": client.creds.key_id,
+        "key_id": submitted.key_id,
         "task_id": submitted.task_id,
         "log_id": submitted.log_id,
         "state": TaskState.FINISHED,

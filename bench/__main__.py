@@ -1,0 +1,156 @@
+"""``python -m bench`` (``make bench``): run the scenarios, print the ratios, write the report.
+
+Exit codes: 0 every scenario ran to the end (whether or not it met its targets), 1 some
+scenario failed or timed out, 2 usage error, 3 Postgres or Redis unreachable or the bench
+extra not installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bench.pages import page_dir
+from bench.report import (
+    RunInfo,
+    comparison_table,
+    markdown,
+    results_table,
+    scale_banner,
+    write_plot,
+)
+from bench.run import Outcome, RunContext, run_scenario
+from bench.scenarios import NAMES, selected
+from pipeline.services import problems
+from pipeline.settings import get_settings
+from pipeline.standins import start_s3
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "bench"
+WORK = ROOT / "var" / "bench"
+RESULTS, PLOT = "results.md", "calls_per_second.png"
+EXIT_FAILED, EXIT_ENVIRONMENT = 1, 3
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--pages", default=600, show_default=True, type=click.IntRange(min=10))
+@click.option(
+    "--scale",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Quotas and QPS settings ×K, processing and poll times ÷K (faster, same ratios).",
+)
+@click.option("--only", type=click.Choice(NAMES), help="Run one scenario.")
+@click.option(
+    "--keep", is_flag=True, help="Keep every scenario's logs (failed ones are always kept)."
+)
+def main(pages: int, scale: float, only: str | None, keep: bool) -> None:
+    """Benchmark the whole pipeline against the provider simulator, one scenario at a time."""
+    console = Console()
+    logging.basicConfig(
+        level=logging.WARNING, handlers=[RichHandler(console=console)], format="%(message)s"
+    )
+    _check_environment(console)
+    console.print(Panel(scale_banner(scale), title="scangrade bench", style="bold yellow"))
+    started, clock = datetime.now().astimezone(), time.monotonic()
+    with console.status(f"generating {pages} pages (once, kept in {WORK})…"):
+        pages_dir = page_dir(WORK, pages)
+    logs = WORK / "logs" / started.strftime("%Y%m%d-%H%M%S")
+    outcomes = _run_all(console, pages_dir, pages, scale, only, logs)
+    info = RunInfo(pages, scale, started, os.cpu_count() or 1, time.monotonic() - clock)
+    _report(console, outcomes, info)
+    _tidy_logs(console, outcomes, logs, keep)
+    sys.exit(EXIT_FAILED if any(o.failed for o in outcomes) else 0)
+
+
+def _check_environment(console: Console) -> None:
+    """Fail in the first second, not after an hour, if something the run needs is missing."""
+    if importlib.util.find_spec("matplotlib") is None:
+        console.print("[red]matplotlib is missing: pip install -e '.[bench]' (make bench does)[/]")
+        sys.exit(EXIT_ENVIRONMENT)
+    down = problems(get_settings())
+    for name, error in down.items():
+        console.print(f"[red]{name} is not reachable: {error}[/]")
+    if down:
+        sys.exit(EXIT_ENVIRONMENT)
+
+
+def _run_all(
+    console: Console, pages_dir: Path, pages: int, scale: float, only: str | None, logs: Path
+) -> list[Outcome]:
+    """Every selected scenario in turn, sharing one S3 stand-in."""
+    settings = get_settings()
+    columns = (
+        TextColumn("{task.description:<15}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[detail]}"),
+    )
+    logs.mkdir(parents=True, exist_ok=True)
+    s3 = start_s3(logs / "s3.log")
+    try:
+        with Progress(*columns, console=console) as progress:
+            ctx = RunContext(
+                pages_dir,
+                pages,
+                scale,
+                s3.url,
+                settings.database_url,
+                settings.redis_url,
+                logs,
+                progress,
+            )
+            return [run_scenario(scenario, ctx) for scenario in selected(only)]
+    finally:
+        s3.stop()
+
+
+def _report(console: Console, outcomes: Sequence[Outcome], info: RunInfo) -> None:
+    """Print the tables and write ``results.md`` and the plot next to this module."""
+    console.print(results_table(outcomes, info.scale))
+    comparison = comparison_table(outcomes)
+    if comparison is not None:
+        console.print(comparison)
+    for outcome in outcomes:
+        if outcome.failed:
+            console.print(f"[red]{outcome.scenario.name} failed:[/] {outcome.problem}")
+    plotted = write_plot(outcomes, HERE / PLOT, info.scale)
+    (HERE / RESULTS).write_text(
+        markdown(outcomes, info, PLOT if plotted else None), encoding="utf-8"
+    )
+    console.print(Panel(scale_banner(info.scale), style="bold yellow"))
+    console.print(f"wrote {HERE / RESULTS}" + (f" and {HERE / PLOT}" if plotted else ""))
+
+
+def _tidy_logs(console: Console, outcomes: Sequence[Outcome], logs: Path, keep: bool) -> None:
+    """Remove the logs of scenarios that went well, unless asked to keep them."""
+    if keep:
+        console.print(f"logs kept in {logs}")
+        return
+    failed = [o.scenario.name for o in outcomes if o.failed]
+    for outcome in outcomes:
+        if not outcome.failed:
+            shutil.rmtree(logs / outcome.scenario.name, ignore_errors=True)
+    if failed:
+        console.print(f"logs of {', '.join(failed)} kept in {logs}")
+    else:
+        shutil.rmtree(logs, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()  # pylint: disable=no-value-for-parameter

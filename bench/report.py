@@ -1,0 +1,238 @@
+"""The benchmark's output: console tables, ``results.md`` and ``calls_per_second.png``.
+
+The same lines feed the console and the Markdown file, so the two never disagree. The run's
+scale heads both: at any scale but 1 only the ratios describe the real provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+
+from bench.metrics import calls_per_second
+from bench.run import Outcome
+from bench.scenarios import Check, simulator_args
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+COMPARED = ("adaptive-2get", "naive-2get")
+"""The two poll policies, shown side by side when both ran."""
+BIN_DOCUMENTED_S = 5.0
+"""Plot bins of five seconds at scale 1 (shorter at higher scales): at 2 calls/s, one second
+holds too few calls to show a rate."""
+_OPERATION_COLORS = {"create_task": "tab:blue", "get_result": "tab:orange"}
+_OUTCOME_STYLES = {"ok": "-", "refused": ":", "error": "--"}
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The run's parameters, stated next to its results."""
+
+    pages: int
+    scale: float
+    started: datetime
+    cores: int
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class Line:
+    """One measurement of one scenario, formatted."""
+
+    scenario: str
+    label: str
+    value: str
+    target: str
+    verdict: str
+
+
+def scale_banner(scale: float) -> str:
+    """What the scale means for the numbers; said first, so no one misreads them."""
+    if scale == 1:
+        return "Scale ×1: the provider's documented quotas and processing times."
+    return (
+        f"Scale ×{scale:g}: simulator quotas and pipeline QPS settings ×{scale:g}, processing "
+        f"and poll times ÷{scale:g}. Ratios carry over to the real provider; absolute rates, "
+        f"delays and durations do not."
+    )
+
+
+def lines(outcome: Outcome) -> list[Line]:
+    """The scenario's pages, then each of its checks; ``n/a`` where nothing was measured."""
+    name = outcome.scenario.name
+    m = outcome.measurements
+    pages = f"{m.pages_done} / {m.pages_failed}" if m else "n/a"
+    result = [Line(name, "pages done / failed", pages, "", "")]
+    for check in outcome.scenario.checks:
+        value = getattr(m, check.measure.value) if m else None
+        result.append(
+            Line(name, check.label, _fmt(value), str(check.target or ""), _verdict(check, value))
+        )
+    return result
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def _verdict(check: Check, value: float | None) -> str:
+    if check.target is None or value is None:
+        return ""
+    return "yes" if check.target.met(value) else "NO"
+
+
+def results_table(outcomes: Sequence[Outcome], scale: float) -> Table:
+    """Every scenario's lines, failed scenarios marked."""
+    table = Table(title=f"scangrade bench, scale ×{scale:g}", title_style="bold")
+    for column in ("scenario", "measure", "value", "target", "met"):
+        table.add_column(column, justify="right" if column == "value" else "left")
+    for outcome in outcomes:
+        title = (
+            f"{outcome.scenario.name}\n[red]FAILED[/]" if outcome.failed else outcome.scenario.name
+        )
+        for index, line in enumerate(lines(outcome)):
+            met = {"yes": "[green]yes[/]", "NO": "[red]NO[/]"}.get(line.verdict, "")
+            table.add_row(title if index == 0 else "", line.label, line.value, line.target, met)
+        table.add_section()
+    return table
+
+
+def comparison_table(outcomes: Sequence[Outcome]) -> Table | None:
+    """Adaptive and fixed polling side by side, if both ran."""
+    rows = _comparison_rows(outcomes)
+    if rows is None:
+        return None
+    table = Table(title="poll policy: adaptive vs fixed", title_style="bold")
+    for column in ("measure", "target", *COMPARED):
+        table.add_column(column, justify="right" if column in COMPARED else "left")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _comparison_rows(outcomes: Sequence[Outcome]) -> list[tuple[str, ...]] | None:
+    by_name = {o.scenario.name: o for o in outcomes}
+    if not all(name in by_name for name in COMPARED):
+        return None
+    columns = [lines(by_name[name]) for name in COMPARED]
+    return [
+        (first.label, first.target, *(column[i].value for column in columns))
+        for i, first in enumerate(columns[0])
+    ]
+
+
+def markdown(outcomes: Sequence[Outcome], info: RunInfo, plot: str | None) -> str:
+    """``results.md``: the scale, the run's parameters, the tables, failures and the plot."""
+    parts = [
+        "# scangrade benchmark",
+        f"> **{scale_banner(info.scale)}**",
+        _parameters(info),
+        "## Results",
+        _md_table(
+            ("scenario", "measure", "value", "target", "met"),
+            [
+                (ln.scenario, ln.label, ln.value, ln.target, ln.verdict)
+                for o in outcomes
+                for ln in lines(o)
+            ],
+        ),
+    ]
+    rows = _comparison_rows(outcomes)
+    if rows is not None:
+        parts += [
+            "## Poll policy: adaptive vs fixed",
+            _md_table(("measure", "target", *COMPARED), rows),
+        ]
+    failures = [f"- **{o.scenario.name}**: {o.problem}" for o in outcomes if o.failed]
+    if failures:
+        parts += ["## Failed scenarios", "\n".join(failures)]
+    parts += ["## Scenarios", _scenarios(outcomes, info.scale)]
+    if plot:
+        parts += ["## Provider calls per second", f"![provider calls per second]({plot})"]
+    return "\n\n".join(parts) + "\n"
+
+
+def _parameters(info: RunInfo) -> str:
+    rows = [
+        ("date", info.started.isoformat(timespec="seconds")),
+        ("machine", f"{info.cores} CPU cores"),
+        ("pages", f"{info.pages} single-page correct_edu JPEGs per scenario"),
+        ("scale", f"×{info.scale:g}"),
+        ("run time", f"{info.elapsed_s / 60:.1f} min"),
+    ]
+    return _md_table(("parameter", "value"), rows)
+
+
+def _scenarios(outcomes: Sequence[Outcome], scale: float) -> str:
+    entries = []
+    for outcome in outcomes:
+        scenario = outcome.scenario
+        flags = " ".join(a for a in simulator_args(scenario, scale) if "secret" not in a)
+        entries.append(
+            f"- **{scenario.name}** ({outcome.elapsed_s:.0f} s): {scenario.purpose}. "
+            f"{scenario.describe(scale)}. Simulator flags: `{flags}`."
+        )
+    return "\n".join(entries)
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    def row(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    return "\n".join([row(header), row(["---"] * len(header)), *(row(r) for r in rows)])
+
+
+def write_plot(outcomes: Sequence[Outcome], path: Path, scale: float) -> bool:
+    """One panel per scenario: API calls per second by operation, ok vs refused; False if none."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    shown = [o for o in outcomes if o.observation is not None]
+    if not shown:
+        return False
+    figure = Figure(figsize=(11, 3.2 * len(shown)), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(len(shown), 1, squeeze=False)[:, 0]
+    for ax, outcome in zip(axes, shown, strict=True):
+        _panel(ax, outcome, scale)
+    figure.suptitle(f"Provider API calls per second (scale ×{scale:g})", fontweight="bold")
+    figure.savefig(path, dpi=100)
+    return True
+
+
+def _panel(ax: Axes, outcome: Outcome, scale: float) -> None:
+    assert outcome.observation is not None
+    bin_s = BIN_DOCUMENTED_S / scale
+    series = calls_per_second(outcome.observation.calls, outcome.observation.t0, bin_s)
+    for (operation, kind), rates in sorted(series.items()):
+        op = operation.rpartition(".")[2]
+        ax.step(
+            [index * bin_s for index in range(len(rates))],
+            rates,
+            where="post",
+            color=_OPERATION_COLORS.get(op, "tab:gray"),
+            linestyle=_OUTCOME_STYLES[kind],
+            label=f"{op} {kind}",
+        )
+    scenario = outcome.scenario
+    for op, qps in (("create_task", scenario.create_qps), ("get_result", scenario.get_qps)):
+        if qps:
+            quota = qps * scenario.keys * scale
+            ax.axhline(quota, color=_OPERATION_COLORS[op], alpha=0.35, linewidth=3)
+    failed = " [FAILED]" if outcome.failed else ""
+    ax.set_title(f"{scenario.name}{failed}: {scenario.purpose}", loc="left", fontsize=10)
+    ax.set_xlabel("seconds since the batch was created")
+    ax.set_ylabel("calls/s")
+    ax.grid(alpha=0.3)
+    if series:
+        ax.legend(loc="upper right", fontsize=8, title="thick lines: quota", title_fontsize=8)

@@ -1,0 +1,191 @@
+"""One scenario, from a clean slate back to a clean slate.
+
+Start the simulator, point the settings at a fresh database and Redis db, migrate, start the
+workers and wait until they answer (start-up is not the pipeline's speed), enqueue the batch,
+wait for every page to end, read what happened, then stop and drop everything in reverse.
+A scenario that fails or times out still reports what it saw; the next one starts regardless.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.progress import Progress, TaskID
+from sqlalchemy import select
+
+from bench.broker import client_app, run_chains, wait_for_workers
+from bench.environment import (
+    claimed_redis_db,
+    database_url,
+    drop_scenario_database,
+    reset_s3,
+    scenario_settings,
+)
+from bench.metrics import ChainRun, Measurements, Observation, measure
+from bench.observe import batch_rows, limiter_round_trips, simulator_calls, simulator_tasks
+from bench.scenarios import Endpoints, Scenario, pipeline_env, simulator_args
+from pipeline.db.models import Batch
+from pipeline.db.session import session_scope
+from pipeline.progress import BatchProgress, batch_progress
+from pipeline.services import migrate
+from pipeline.standins import Service, start_simulator, start_workers
+from pipeline.storage import get_store
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_FACTOR = 3.0
+"""A batch still running after this many times its expected duration is given up."""
+WORKERS_UP_S = 120.0
+_CHAIN_GUESS_PER_S = 20.0
+"""A deliberately low guess of bare no-op chains per second, only to size their timeout."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every scenario of one run shares."""
+
+    pages_dir: Path
+    pages: int
+    scale: float
+    s3_url: str
+    postgres_url: str
+    redis_url: str
+    logs: Path
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A scenario's result: what it saw, its numbers, and why it failed if it did."""
+
+    scenario: Scenario
+    observation: Observation | None
+    measurements: Measurements | None
+    problem: str | None
+    elapsed_s: float
+
+    @property
+    def failed(self) -> bool:
+        """The scenario did not run to the end (its numbers, if any, are partial)."""
+        return self.problem is not None
+
+
+def run_scenario(scenario: Scenario, ctx: RunContext) -> Outcome:
+    """Run one scenario; an error is recorded in the outcome, never raised."""
+    started = time.monotonic()
+    task = ctx.progress.add_task(scenario.name, total=ctx.pages, detail="starting")
+    try:
+        observation, problem = _run(scenario, ctx, task)
+    except Exception as e:  # one broken scenario must not cost the others their run
+        log.exception("scenario %s failed", scenario.name)
+        observation, problem = None, f"{type(e).__name__}: {e}"
+    ctx.progress.update(task, detail=f"[red]{problem}[/]" if problem else "[green]done[/]")
+    quota = scenario.create_quota(ctx.scale)
+    measurements = measure(observation, quota) if observation else None
+    return Outcome(scenario, observation, measurements, problem, time.monotonic() - started)
+
+
+def _run(scenario: Scenario, ctx: RunContext, task: TaskID) -> tuple[Observation, str | None]:
+    """Start everything, run the batch, observe; the exit stack stops it all in reverse."""
+    logs = ctx.logs / scenario.name
+    logs.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        redis_url = stack.enter_context(claimed_redis_db(ctx.redis_url))
+        simulator = start_simulator(simulator_args(scenario, ctx.scale), logs / "simulator.log")
+        stack.callback(simulator.stop)
+        endpoints = Endpoints(
+            database_url(ctx.postgres_url, scenario.name), redis_url, ctx.s3_url, simulator.url
+        )
+        env = pipeline_env(scenario, ctx.scale, endpoints)
+        settings = stack.enter_context(scenario_settings(env))
+        stack.callback(drop_scenario_database, settings)
+        migrate(settings)
+        get_store().ensure_bucket()
+        stack.callback(reset_s3, ctx.s3_url)
+        stack.callback(start_workers(env, logs / "workers.log").stop)
+        broker = client_app(settings)
+        stack.callback(broker.close)
+        ctx.progress.update(task, detail="waiting for the workers")
+        wait_for_workers(broker, WORKERS_UP_S)
+        batch = f"bench-{scenario.name}"
+        enqueued_at = time.time()
+        enqueue = _start_enqueue(ctx.pages_dir, batch, env, logs / "enqueue.log")
+        stack.callback(enqueue.stop)
+        timeout = TIMEOUT_FACTOR * scenario.expected_s(ctx.pages, ctx.scale)
+        problem = _wait_for_batch(batch, enqueue, timeout, ctx, task)
+        chains = None
+        if scenario.noop_chains and problem is None:
+            ctx.progress.update(task, detail="no-op chains")
+            chains_timeout = TIMEOUT_FACTOR * (10 + ctx.pages / _CHAIN_GUESS_PER_S)
+            chains = run_chains(broker, redis_url, ctx.pages, chains_timeout)
+            if chains.completed < chains.chains:
+                problem = f"only {chains.completed}/{chains.chains} no-op chains arrived"
+        observation = _observe(simulator.url, redis_url, batch, enqueued_at, chains)
+        ctx.progress.update(task, detail="stopping")
+    return observation, problem
+
+
+def _start_enqueue(pages_dir: Path, batch: str, env: Mapping[str, str], log_path: Path) -> Service:
+    """``scangrade enqueue`` as an operator runs it, in the background (no ``--wait``)."""
+    argv = [sys.executable, "-m", "pipeline.cli", "enqueue", str(pages_dir)]
+    argv += ["--api", "correct_edu", "--batch", batch]
+    with log_path.open("ab") as out:
+        process = subprocess.Popen(
+            argv, env={**os.environ, **env}, stdout=out, stderr=out, start_new_session=True
+        )
+    return Service("enqueue", process)
+
+
+def _wait_for_batch(
+    batch: str, enqueue: Service, timeout_s: float, ctx: RunContext, task: TaskID
+) -> str | None:
+    """Poll Postgres until every page is done or failed; the problem if that never comes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = _batch_state(batch)
+        detail = _describe(state)
+        ctx.progress.update(task, completed=state.ended_pages if state else 0, detail=detail)
+        code = enqueue.process.poll()
+        if code not in (None, 0):
+            return f"enqueue exited with {code} ({detail})"
+        if code == 0 and state is not None and state.finished:
+            return None
+        if time.monotonic() > deadline:
+            return f"timed out after {timeout_s:.0f} s, {TIMEOUT_FACTOR:g}× expected ({detail})"
+        time.sleep(1.0)
+
+
+def _batch_state(batch: str) -> BatchProgress | None:
+    with session_scope() as session:
+        batch_id = session.scalar(select(Batch.id).where(Batch.name == batch))
+        return batch_progress(session, batch_id) if batch_id is not None else None
+
+
+def _describe(state: BatchProgress | None) -> str:
+    if state is None:
+        return "enqueueing"
+    return " ".join(f"{name}:{count}" for name, count in sorted(state.pages.items())) or "ingesting"
+
+
+def _observe(
+    simulator_url: str, redis_url: str, batch: str, enqueued_at: float, chains: ChainRun | None
+) -> Observation:
+    """Everything the scenario recorded; t0 is the batch's creation (else the enqueue's start)."""
+    rows = batch_rows(batch)
+    return Observation(
+        t0=rows.created_at if rows.created_at is not None else enqueued_at,
+        calls=simulator_calls(simulator_url),
+        sim_tasks=[t for t in simulator_tasks(simulator_url) if t.api == "correct_edu"],
+        seen=rows.seen,
+        pages=rows.pages,
+        limiter_round_trips=limiter_round_trips(redis_url),
+        chains=chains,
+    )
