@@ -42,10 +42,14 @@ class ProcessingTimes:
     """The distribution of one endpoint and key's processing times, as observed by polling."""
 
     def __init__(self, observations: Iterable[Observation]) -> None:
-        ordered = sorted(observations, key=lambda o: (o.age_s, o.finished))
-        self.count = len(ordered)
-        self._ages = [o.age_s for o in ordered]
-        self._finished = _isotonic([1.0 if o.finished else 0.0 for o in ordered])
+        at_age: dict[float, list[float]] = {}
+        for o in observations:
+            at_age.setdefault(o.age_s, []).append(1.0 if o.finished else 0.0)
+        self._ages = sorted(at_age)
+        self.count = sum(len(answers) for answers in at_age.values())
+        self._finished = _isotonic(
+            [(sum(at_age[age]) / len(at_age[age]), len(at_age[age])) for age in self._ages]
+        )
 
     def share_finished(self, age_s: float) -> float:
         """Estimated share of tasks finished by ``age_s`` (0 before any observation)."""
@@ -62,20 +66,21 @@ class ProcessingTimes:
         return None
 
 
-def _isotonic(values: list[float]) -> list[float]:
-    """The non-decreasing sequence closest to ``values`` in least squares (PAVA)."""
-    blocks: list[list[float]] = []  # [mean, weight]
-    for value in values:
-        blocks.append([value, 1.0])
+def _isotonic(points: list[tuple[float, int]]) -> list[float]:
+    """The non-decreasing fit of weighted ``(mean, weight)`` points in least squares (PAVA)."""
+    blocks: list[list[float]] = []  # [mean, weight, points pooled]
+    for mean, weight in points:
+        blocks.append([mean, float(weight), 1.0])
         while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            mean, weight = blocks.pop()
+            last = blocks.pop()
             previous = blocks[-1]
-            total = previous[1] + weight
-            previous[0] = (previous[0] * previous[1] + mean * weight) / total
+            total = previous[1] + last[1]
+            previous[0] = (previous[0] * previous[1] + last[0] * last[1]) / total
             previous[1] = total
+            previous[2] += last[2]
     fitted: list[float] = []
-    for mean, weight in blocks:
-        fitted += [mean] * round(weight)
+    for mean, _, pooled in blocks:
+        fitted += [mean] * int(pooled)
     return fitted
 
 

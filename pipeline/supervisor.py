@@ -1,9 +1,11 @@
 """``scangrade workers``: every worker kind and Celery beat for one host, restarted if they die.
 
-One Celery worker per queue, so a slow stage never starves another and each gets the pool it
-needs: processes for CPU-bound ingest and for the provider stages (each process sleeps for its
-own quota slot, and they share the quota through the limiter in Redis), threads for the
-I/O-bound persist and archive stages.
+A worker per queue, so a slow stage never starves another, each with the concurrency it needs:
+separate processes for CPU-bound ingest and for the provider stages (each sleeps for its own
+quota slot; they share the quota through the limiter in Redis), threads for the I/O-bound
+persist and archive stages. The processes are single-threaded workers rather than one prefork
+pool: with Redis and late acks, a prefork pool's parent can sit on free children while messages
+wait until another message arrives (celery#4378), which showed here as ingest stalls.
 """
 
 from __future__ import annotations
@@ -53,10 +55,13 @@ def worker_specs(settings: Settings, state_dir: Path) -> list[WorkerSpec]:
         )
         return WorkerSpec(name, argv)
 
+    def processes(stage: str, count: int) -> list[WorkerSpec]:
+        return [worker(f"{stage}-{n}", stage, "threads", 1) for n in range(1, count + 1)]
+
     return [
-        worker("ingest", "ingest", "prefork", settings.ingest_concurrency),
-        worker("submit", "submit", "prefork", settings.submit_concurrency),
-        worker("poll", "poll", "prefork", settings.poll_concurrency),
+        *processes("ingest", settings.ingest_concurrency),
+        *processes("submit", settings.submit_concurrency),
+        *processes("poll", settings.poll_concurrency),
         worker("persist", "persist,archive", "threads", settings.persist_concurrency),
         worker("control", "control", "solo", 1),
         WorkerSpec(

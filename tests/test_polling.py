@@ -1,0 +1,158 @@
+"""Polling: processing times learnt from poll answers, a schedule that spends about one
+get_result per task, and no poll after a task is finished."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from batches import wait_until_done
+from sqlalchemy import func, select
+
+from pipeline.db.models import Page, ProviderTask
+from pipeline.db.session import session_scope
+from pipeline.polling import (
+    MIN_OBSERVATIONS,
+    Observation,
+    ProcessingTimes,
+    _isotonic,
+    first_delay,
+    next_delay,
+)
+from pipeline.samples import jpeg_bytes, make_page_image
+from pipeline.settings import Settings
+from pipeline.stages.enqueue import enqueue_directory
+from pipeline.standins import Service
+from pipeline.storage import get_store
+
+MEDIAN_S, SIGMA = 12.0, 0.69  # the seeds' processing times, as the simulator draws them
+
+
+def _lognormal(rng: random.Random) -> float:
+    return MEDIAN_S * math.exp(SIGMA * rng.gauss(0.0, 1.0))
+
+
+def _true_quantile(share: float) -> float:
+    from statistics import NormalDist
+
+    return MEDIAN_S * math.exp(SIGMA * NormalDist().inv_cdf(share))
+
+
+def _current_status(rng: random.Random, tasks: int) -> list[Observation]:
+    """Each task asked once at a random age: finished or not, never when it finished."""
+    observations = []
+    for _ in range(tasks):
+        age = rng.uniform(2.0, 60.0)
+        observations.append(Observation(age, _lognormal(rng) <= age))
+    return observations
+
+
+def test_isotonic_pools_violators() -> None:
+    assert _isotonic([(0, 1), (1, 1), (0, 1), (1, 1), (1, 1)]) == [0, 0.5, 0.5, 1, 1]
+    assert _isotonic([(1, 1), (0, 2)]) == pytest.approx([1 / 3] * 2)
+    assert _isotonic([]) == []
+
+
+def test_quantile_is_learnt_from_yes_no_answers() -> None:
+    times = ProcessingTimes(_current_status(random.Random(7), 3000))
+    assert times.quantile(0.9) == pytest.approx(_true_quantile(0.9), rel=0.12)
+    assert times.quantile(0.5) == pytest.approx(MEDIAN_S, rel=0.12)
+    assert times.share_finished(1.0) == 0.0
+
+
+def test_too_few_observations_or_share_out_of_reach_give_no_quantile() -> None:
+    few = ProcessingTimes(_current_status(random.Random(1), MIN_OBSERVATIONS - 1))
+    assert few.quantile(0.5) is None
+    # Only ever asked at 5 s: the data say nothing about when 90 % are done.
+    early = [Observation(5.0, i % 10 == 0) for i in range(200)]
+    assert ProcessingTimes(early).quantile(0.9) is None
+
+
+def test_first_poll_waits_for_the_seeds_then_for_the_observed_quantile(env: Settings) -> None:
+    settings = env.model_copy(update={"poll_first_min_s": 5.0, "poll_first_max_s": 10.0})
+    rng = random.Random(3)
+    assert all(5.0 <= first_delay(settings, None, rng) <= 10.0 for _ in range(50))
+    times = ProcessingTimes(_current_status(random.Random(8), 3000))
+    expected = times.quantile(0.9)
+    assert expected is not None
+    delays = [first_delay(settings, times, rng) for _ in range(200)]
+    assert min(delays) >= 0.85 * expected and max(delays) <= 1.15 * expected
+    fixed = settings.model_copy(update={"poll_policy": "fixed"})
+    assert first_delay(fixed, times, rng) == fixed.poll_fixed_interval_s
+
+
+def test_later_polls_back_off_to_the_cap(env: Settings) -> None:
+    settings = env.model_copy(
+        update={"poll_backoff": 1.6, "poll_max_interval_s": 60.0, "poll_first_min_s": 5.0}
+    )
+    rng = random.Random(4)
+    assert 0.9 * 18 <= next_delay(settings, 30.0, rng) <= 1.1 * 18
+    assert next_delay(settings, 500.0, rng) <= 66.0
+    assert next_delay(settings, 0.5, rng) == 1.0
+
+
+def test_schedule_spends_about_one_call_per_task(env: Settings) -> None:
+    """Tasks polled on the schedule, with times learnt from earlier tasks' answers."""
+    settings = env.model_copy(
+        update={"poll_backoff": 1.6, "poll_max_interval_s": 60.0, "poll_first_min_s": 5.0}
+    )
+    rng = random.Random(11)
+    learnt = ProcessingTimes(_current_status(random.Random(12), 2000))
+    calls = []
+    for _ in range(2000):
+        ready, age, polls = _lognormal(rng), first_delay(settings, learnt, rng), 1
+        while age < ready:
+            age += next_delay(settings, age, rng)
+            polls += 1
+        calls.append(polls)
+    assert 1.0 <= sum(calls) / len(calls) <= 1.2
+
+
+@pytest.fixture(scope="module")
+def polled_batch(env: Settings, workers: Service, tmp_path_factory: pytest.TempPathFactory) -> int:
+    root = tmp_path_factory.mktemp("polls")
+    for seed in range(12):
+        (root / f"page-{seed}.jpg").write_bytes(jpeg_bytes(make_page_image(700 + seed)))
+    report = enqueue_directory(root, get_store(), batch_name="polls")
+    wait_until_done(report.batch_id)
+    return report.batch_id
+
+
+def _get_result_calls(sim_http: httpx.Client) -> dict[str, int]:
+    return dict(sim_http.get("/_sim/stats").json()["calls"].get("correct_edu.get_result", {}))
+
+
+def test_polls_stop_at_completion(polled_batch: int, sim_http: httpx.Client) -> None:
+    before = _get_result_calls(sim_http)
+    time.sleep(3.0)  # three dispatcher ticks
+    assert _get_result_calls(sim_http) == before
+    with session_scope() as session:
+        running = session.scalar(
+            select(func.count())
+            .select_from(ProviderTask)
+            .join(Page)
+            .where(Page.batch_id == polled_batch, ProviderTask.state == "running")
+        )
+        polls = session.scalars(
+            select(ProviderTask.polls).join(Page).where(Page.batch_id == polled_batch)
+        ).all()
+    assert running == 0
+    # Every task was polled until its answer came, and each answer was asked for once.
+    assert len(polls) == 12 and all(count >= 1 for count in polls)
+
+
+def test_each_get_result_is_one_recorded_answer(
+    polled_batch: int, sim_http: httpx.Client, logs_dir: Path
+) -> None:
+    with session_scope() as session:
+        recorded = session.scalar(
+            select(func.sum(ProviderTask.polls)).where(ProviderTask.api == "correct_edu")
+        )
+    answered = _get_result_calls(sim_http)
+    # No duplicate delivery: the provider saw exactly the polls Postgres recorded (other
+    # tests' polls included, their quota refusals excepted).
+    assert answered.get("ok", 0) == recorded
