@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -230,7 +230,7 @@ class _Request:
     api: ApiSpec
     op: Operation
     path: str
-    body: dict[str, Any]
+    body: dict[str, Any] = field(repr=False)  # a page, base64: never in a repr
 
     def __str__(self) -> str:
         return f"{self.api.name} {self.op}"

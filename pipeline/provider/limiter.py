@@ -44,16 +44,18 @@ local max_wait = tonumber(ARGV[1])
 local lanes = tonumber(ARGV[2])
 local stats = KEYS[#KEYS]
 redis.call('HINCRBY', stats, 'round_trips', 1)
-local best, best_slot, spent = 0, 0, {}
+-- The earliest slot wins; on a tie, the lane used longest ago (so keys take turns).
+local best, best_slot, best_tat, spent = 0, 0, 0, {}
 for i = 1, lanes do
   local limit = tonumber(ARGV[2 + 2 * i])
   if redis.call('EXISTS', KEYS[3 * i - 1]) == 0 then
     if limit >= 0 and tonumber(redis.call('GET', KEYS[3 * i]) or '0') >= limit then
       table.insert(spent, i)
     else
-      local slot = math.max(tonumber(redis.call('GET', KEYS[3 * i - 2]) or '0'), now)
-      if best == 0 or slot < best_slot then
-        best, best_slot = i, slot
+      local tat = tonumber(redis.call('GET', KEYS[3 * i - 2]) or '0')
+      local slot = math.max(tat, now)
+      if best == 0 or slot < best_slot or (slot == best_slot and tat < best_tat) then
+        best, best_slot, best_tat = i, slot, tat
       end
     end
   end

@@ -1,0 +1,110 @@
+"""The poll dispatcher: a quota's worth in flight per key, earliest due first, parked keys left
+alone, and spare slots spent on the tail of an API once its submissions are over."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from batches import record_finished_task
+from sqlalchemy import update
+
+from pipeline.db.models import Page, ProviderTask
+from pipeline.db.session import session_scope
+from pipeline.provider import get_redis
+from pipeline.provider.auth import Credentials
+from pipeline.provider.keys import PoolKey, park, pool_from
+from pipeline.settings import Settings
+from pipeline.stages.dispatch import dispatch_due_polls
+
+
+def _key(env: Settings, get_qps: float) -> PoolKey:
+    quotas = dict(pool_from(env)[0].quotas)
+    quotas[("correct_edu", "get_result")] = quotas[("paper_cut", "get_result")] = get_qps
+    return PoolKey(Credentials(f"dispatch-{uuid.uuid4().hex[:8]}", "secret"), quotas)
+
+
+def _running(key: PoolKey, api: str, due_in_s: list[float], age_s: float = 60.0) -> list[int]:
+    """Running tasks of one key, each due ``due_in_s`` from now; their row ids."""
+    now = datetime.now(UTC)
+    batch = f"dispatch-{uuid.uuid4().hex[:8]}"
+    first = record_finished_task(
+        b"{}", api=api, rel_path="p0.jpg", task_id=f"{batch}-0", batch_name=batch
+    )
+    ids = []
+    for n, due in enumerate(due_in_s):
+        made = (
+            first
+            if n == 0
+            else record_finished_task(
+                b"{}",
+                api=api,
+                rel_path=f"p{n}.jpg",
+                task_id=f"{batch}-{n}",
+                batch_id=first.batch_id,
+            )
+        )
+        with session_scope() as session:
+            session.execute(update(Page).where(Page.id == made.page_id).values(state="submitted"))
+            session.execute(
+                update(ProviderTask)
+                .where(ProviderTask.id == made.task_row_id)
+                .values(
+                    state="running",
+                    key_id=key.key_id,
+                    raw_key=None,
+                    submitted_at=now - timedelta(seconds=age_s),
+                    next_poll_at=now + timedelta(seconds=due),
+                )
+            )
+        ids.append(made.task_row_id)
+    return ids
+
+
+def _finish(ids: list[int]) -> None:
+    """End the test's rows, so that no worker or later test picks them up."""
+    with session_scope() as session:
+        pages = session.scalars(
+            update(ProviderTask)
+            .where(ProviderTask.id.in_(ids))
+            .values(state="failed")
+            .returning(ProviderTask.page_id)
+        ).all()
+        session.execute(update(Page).where(Page.id.in_(pages)).values(state="failed"))
+
+
+def test_a_lane_gets_two_seconds_of_quota_earliest_due_first(env: Settings) -> None:
+    key = _key(env, get_qps=2.0)
+    ids = _running(key, "correct_edu", [-1.0 * n for n in range(10)])
+    try:
+        leased = dispatch_due_polls(env, [key], get_redis())
+        assert leased == [ids[9], ids[8], ids[7], ids[6]]  # 2 s at 2/s, most overdue first
+        assert dispatch_due_polls(env, [key], get_redis()) == []  # still in flight
+    finally:
+        _finish(ids)
+
+
+def test_a_parked_key_gets_no_poll(env: Settings) -> None:
+    key = _key(env, get_qps=2.0)
+    ids = _running(key, "correct_edu", [-5.0, -4.0])
+    park(get_redis(), key.key_id, "test: provider answered 17", 60)
+    try:
+        assert dispatch_due_polls(env, [key], get_redis()) == []
+    finally:
+        _finish(ids)
+
+
+@pytest.mark.parametrize("submissions_left", [False, True])
+def test_spare_slots_poll_the_tail_early(env: Settings, submissions_left: bool) -> None:
+    key = _key(env, get_qps=2.0)
+    ids = _running(key, "paper_cut", [30.0, 20.0])
+    if submissions_left:
+        with session_scope() as session:
+            page = session.get_one(ProviderTask, ids[0]).page_id
+            session.execute(update(Page).where(Page.id == page).values(state="ready"))
+    try:
+        leased = dispatch_due_polls(env, [key], get_redis())
+        assert leased == ([] if submissions_left else [ids[1], ids[0]])
+    finally:
+        _finish(ids)
