@@ -130,6 +130,37 @@ def status(batch: str | None) -> None:
             _print_status(batch_progress(session, batch_id))
             if batch is not None:
                 _print_failures(batch_id)
+    _print_parked_keys()
+
+
+@main.command()
+@click.option("--unpark", "unpark_id", metavar="KEY_ID", help="Let a parked key take calls again.")
+def keys(unpark_id: str | None) -> None:
+    """The API keys of the pool: calls today, budget, and which are parked and why."""
+    from pipeline.provider import get_redis
+    from pipeline.provider.keys import key_states, pool_from, unpark
+
+    _services_or_exit()
+    pool = pool_from(get_settings())
+    if not pool:
+        raise click.UsageError(
+            "no API key configured: set SCANGRADE_BAIDU_API_KEY and SCANGRADE_BAIDU_SECRET_KEY, "
+            "or SCANGRADE_BAIDU_KEYS"
+        )
+    if unpark_id is not None:
+        if unpark_id not in {key.key_id for key in pool}:
+            raise click.UsageError(f"{unpark_id} is not a key of the pool (see scangrade keys)")
+        done = unpark(get_redis(), unpark_id)
+        console.print(f"{unpark_id} {'unparked' if done else 'was not parked'}")
+    table = Table("key", "calls today", "daily budget", "state")
+    for state in key_states(get_redis(), pool):
+        parked = "open"
+        if state.parked is not None:
+            until = f" for {state.parked_for_s:.0f} s" if state.parked_for_s else ""
+            parked = f"[red]parked{until}[/]: {state.parked}"
+        budget = "-" if state.daily_budget is None else str(state.daily_budget)
+        table.add_row(state.key_id, str(state.calls_today), budget, parked)
+    Console().print(table)
 
 
 @main.command()
@@ -200,6 +231,16 @@ def _print_status(progress: BatchProgress) -> None:
         if progress.pages.get(state):
             table.add_row(f"pages {state}", str(progress.pages[state]))
     console.print(table)
+
+
+def _print_parked_keys() -> None:
+    """The operator must know when a key stopped: its pages wait for the others."""
+    from pipeline.provider import get_redis
+    from pipeline.provider.keys import key_states, pool_from
+
+    for state in key_states(get_redis(), pool_from(get_settings())):
+        if state.parked is not None:
+            console.print(f"[red]API key {state.key_id} is parked[/]: {state.parked}")
 
 
 def _print_failures(batch_id: int) -> None:

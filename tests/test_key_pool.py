@@ -14,7 +14,7 @@ from pipeline.errors import DailyLimitReached
 from pipeline.provider import get_redis
 from pipeline.provider.apis import SPECS
 from pipeline.provider.client import KeysParked, ProviderClient
-from pipeline.provider.keys import key_states, pool_from, unpark
+from pipeline.provider.keys import key_states, park, pool_from, unpark
 from pipeline.provider.limiter import calls_key, parked_key
 from pipeline.samples import jpeg_bytes, make_page_image
 from pipeline.settings import Settings
@@ -127,3 +127,22 @@ def test_a_spent_budget_stops_new_pages_but_not_polls(
     sent = [c for c in _calls(two_key_simulator) if c[2] != "oauth.token"]
     assert len(sent) == 5
     assert json.loads(json.dumps(sent))  # the log is plain JSON
+
+
+def test_operator_sees_and_unparks_a_parked_key(env: Settings) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    (key,) = pool_from(env)
+    park(get_redis(), key.key_id, "the provider answered 17", 600)
+    try:
+        shown = CliRunner().invoke(main, ["keys"])
+        assert shown.exit_code == 0 and "answered 17" in shown.output
+        status = CliRunner().invoke(main, ["status"])
+        assert f"API key {key.key_id} is parked" in status.output
+        done = CliRunner().invoke(main, ["keys", "--unpark", key.key_id])
+        assert "unparked" in done.output and not get_redis().exists(parked_key(key.key_id))
+        assert CliRunner().invoke(main, ["keys", "--unpark", "key-nope"]).exit_code == 2
+    finally:
+        unpark(get_redis(), key.key_id)
