@@ -15,6 +15,7 @@ from kombu.entity import Queue
 from pipeline.logs import configure_logging
 from pipeline.nudges import CONTROL_QUEUE, QUEUES, ROUTES, broker_options
 from pipeline.provider.apis import SPECS
+from pipeline.provider.keys import pool_from
 from pipeline.services import forget_connections
 from pipeline.settings import get_settings
 
@@ -27,8 +28,14 @@ def create_app() -> Celery:
     settings = get_settings()
     if settings.task_time_limit_s >= settings.visibility_timeout_s:
         raise ValueError("SCANGRADE_TASK_TIME_LIMIT_S must stay below the visibility timeout")
-    # A per-worker ceiling only: the shared limiter in Redis keeps each API to its quota.
-    submit_qps = sum(settings.qps(name, api.submit_op) for name, api in SPECS.items())
+    # A per-worker ceiling only: the shared limiter in Redis keeps each key to its quotas.
+    quotas = [
+        key.quotas[(name, api.submit_op)]
+        for key in pool_from(settings)
+        for name, api in SPECS.items()
+    ]
+    unlimited = not quotas or min(quotas) <= 0
+    annotations = {} if unlimited else {"rate_limit": f"{sum(quotas) * 60:g}/m"}
     app = Celery("scangrade", include=["workers.tasks", "workers.hops"])
     app.conf.update(broker_options(settings))
     app.conf.update(
@@ -41,7 +48,7 @@ def create_app() -> Celery:
         task_default_queue=CONTROL_QUEUE,
         task_queues=[Queue(name) for name in QUEUES],
         task_routes={name: {"queue": queue} for name, queue in ROUTES.values()},
-        task_annotations={"scangrade.submit_page": {"rate_limit": f"{submit_qps * 60:g}/m"}},
+        task_annotations={"scangrade.submit_page": annotations},
         beat_schedule={
             "dispatch-polls": {
                 "task": "scangrade.dispatch_polls",
