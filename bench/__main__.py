@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Column
 
 from bench.pages import page_dir
 from bench.report import (
@@ -95,11 +96,11 @@ def _run_all(
     """Every selected scenario in turn, sharing one S3 stand-in."""
     settings = get_settings()
     columns = (
-        TextColumn("{task.description:<15}"),
+        TextColumn("{task.description}", table_column=Column(min_width=15, no_wrap=True)),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("{task.fields[detail]}"),
+        TextColumn("{task.fields[detail]}", table_column=Column(no_wrap=True, overflow="ellipsis")),
     )
     logs.mkdir(parents=True, exist_ok=True)
     s3 = start_s3(logs / "s3.log")

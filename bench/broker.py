@@ -12,14 +12,12 @@ import redis
 from celery import Celery
 
 from bench.metrics import ChainRun
-from pipeline.nudges import broker_options
+from pipeline.nudges import QUEUES, ROUTES, broker_options
 from pipeline.settings import Settings
 from workers.hops import DONE_KEY, HOP_TASK, LAST_KEY
 
-WORKER_KINDS = frozenset({"ingest", "submit", "poll", "persist", "control"})
-"""The Celery workers ``scangrade workers`` starts (beat answers no ping)."""
-HOPS = ("ingest", "submit", "poll", "persist", "archive")
-"""The queues a page passes through, in order: one no-op chain visits each once."""
+HOPS = tuple(queue for _, queue in ROUTES.values())
+"""The queues a page passes through, in stage order: one no-op chain visits each once."""
 
 
 def client_app(settings: Settings) -> Celery:
@@ -30,16 +28,20 @@ def client_app(settings: Settings) -> Celery:
 
 
 def wait_for_workers(app: Celery, timeout_s: float) -> None:
-    """Return once every worker kind answers a ping, so start-up is not timed as work."""
+    """Return once every queue has a consumer, so start-up is not timed as work.
+
+    Judged by queue rather than by worker name: how ``scangrade workers`` splits the stages
+    into processes is its own business.
+    """
     deadline = time.monotonic() + timeout_s
-    missing = set(WORKER_KINDS)
+    missing = set(QUEUES)
     while time.monotonic() < deadline:
-        replies = app.control.ping(timeout=1.0) or []
-        answered = {name.split("@", 1)[0] for reply in replies for name in reply}
-        missing = set(WORKER_KINDS) - answered
+        replies = app.control.inspect(timeout=1.0).active_queues() or {}
+        consumed = {queue["name"] for queues in replies.values() for queue in queues}
+        missing = set(QUEUES) - consumed
         if not missing:
             return
-    raise TimeoutError(f"workers not up after {timeout_s:.0f} s: {', '.join(sorted(missing))}")
+    raise TimeoutError(f"no worker consumes {', '.join(sorted(missing))} after {timeout_s:.0f} s")
 
 
 def run_chains(app: Celery, redis_url: str, count: int, timeout_s: float) -> ChainRun:

@@ -19,7 +19,10 @@ from sqlalchemy.engine import make_url
 from pipeline.services import drop_database, forget_connections
 from pipeline.settings import Settings, get_settings
 
-_OWNER_KEY = "scangrade:bench-owner"
+_OWNER_KEY = "scangrade:test-owner"
+"""The key tests/conftest.py claims its Redis db with (SET NX): holding it keeps a test run
+out of the bench's db, and its presence keeps the bench out of a test run's."""
+_OWNER = "make-bench"
 _OWNER_TTL_S = 6 * 3600
 _REDIS_DBS = range(1, 16)
 """db 0 is the default deployment's; the tests claim numbers from the same range."""
@@ -46,8 +49,10 @@ def claimed_redis_db(server_url: str) -> Iterator[str]:
     """
     url, client = _claim(server_url)
     try:
-        client.flushdb()
-        client.set(_OWNER_KEY, "bench", ex=_OWNER_TTL_S)
+        with client.pipeline(transaction=True) as flush:  # never unclaimed in between
+            flush.flushdb()
+            flush.set(_OWNER_KEY, _OWNER, ex=_OWNER_TTL_S)
+            flush.execute()
         yield url
     finally:
         client.flushdb()
@@ -58,7 +63,7 @@ def _claim(server_url: str) -> tuple[str, redis.Redis]:
     for number in _REDIS_DBS:
         url = redis_db_url(server_url, number)
         client = redis.Redis.from_url(url)
-        if client.set(_OWNER_KEY, "bench", nx=True, ex=_OWNER_TTL_S):
+        if client.set(_OWNER_KEY, _OWNER, nx=True, ex=_OWNER_TTL_S):
             if client.dbsize() == 1:
                 return url, client
             client.delete(_OWNER_KEY)

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from bench.metrics import calls_per_second
+from bench.metrics import Observation, calls_per_second
 from bench.run import Outcome
-from bench.scenarios import Check, simulator_args
+from bench.scenarios import CONCURRENCY, Check, simulator_args
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -26,6 +26,8 @@ COMPARED = ("adaptive-2get", "naive-2get")
 BIN_DOCUMENTED_S = 5.0
 """Plot bins of five seconds at scale 1 (shorter at higher scales): at 2 calls/s, one second
 holds too few calls to show a rate."""
+MIN_BINS = 30
+"""A short run (the ceiling is not slowed by any quota) gets narrower bins, to show a shape."""
 _OPERATION_COLORS = {"create_task": "tab:blue", "get_result": "tab:orange"}
 _OUTCOME_STYLES = {"ok": "-", "refused": ":", "error": "--"}
 
@@ -167,6 +169,7 @@ def _parameters(info: RunInfo) -> str:
         ("date", info.started.isoformat(timespec="seconds")),
         ("machine", f"{info.cores} CPU cores"),
         ("pages", f"{info.pages} single-page correct_edu JPEGs per scenario"),
+        ("workers", ", ".join(f"{name}={value}" for name, value in CONCURRENCY.items())),
         ("scale", f"×{info.scale:g}"),
         ("run time", f"{info.elapsed_s / 60:.1f} min"),
     ]
@@ -177,10 +180,10 @@ def _scenarios(outcomes: Sequence[Outcome], scale: float) -> str:
     entries = []
     for outcome in outcomes:
         scenario = outcome.scenario
-        flags = " ".join(a for a in simulator_args(scenario, scale) if "secret" not in a)
+        flags = " ".join(simulator_args(scenario, scale))
         entries.append(
-            f"- **{scenario.name}** ({outcome.elapsed_s:.0f} s): {scenario.purpose}. "
-            f"{scenario.describe(scale)}. Simulator flags: `{flags}`."
+            f"- **{scenario.name}** ({outcome.elapsed_s:.0f} s): {scenario.purpose}\n"
+            f"  - {scenario.describe(scale)}\n  - simulator flags: `{flags}`"
         )
     return "\n".join(entries)
 
@@ -211,14 +214,15 @@ def write_plot(outcomes: Sequence[Outcome], path: Path, scale: float) -> bool:
 
 
 def _panel(ax: Axes, outcome: Outcome, scale: float) -> None:
-    assert outcome.observation is not None
-    bin_s = BIN_DOCUMENTED_S / scale
-    series = calls_per_second(outcome.observation.calls, outcome.observation.t0, bin_s)
+    observation = outcome.observation
+    assert observation is not None
+    bin_s = _bin_width(observation, scale)
+    series = calls_per_second(observation.calls, observation.t0, bin_s)
     for (operation, kind), rates in sorted(series.items()):
         op = operation.rpartition(".")[2]
-        ax.step(
-            [index * bin_s for index in range(len(rates))],
-            rates,
+        ax.step(  # the last value repeated, so the last bin is drawn as wide as the others
+            [index * bin_s for index in range(len(rates) + 1)],
+            [*rates, rates[-1]],
             where="post",
             color=_OPERATION_COLORS.get(op, "tab:gray"),
             linestyle=_OUTCOME_STYLES[kind],
@@ -236,3 +240,9 @@ def _panel(ax: Axes, outcome: Outcome, scale: float) -> None:
     ax.grid(alpha=0.3)
     if series:
         ax.legend(loc="upper right", fontsize=8, title="thick lines: quota", title_fontsize=8)
+
+
+def _bin_width(observation: Observation, scale: float) -> float:
+    """Five documented seconds, narrower if that leaves fewer than ``MIN_BINS`` in the run."""
+    span = max((call.at - observation.t0 for call in observation.calls), default=0.0)
+    return max(0.1, min(BIN_DOCUMENTED_S / scale, span / MIN_BINS))

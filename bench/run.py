@@ -18,6 +18,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from celery import Celery
+from rich.markup import escape
 from rich.progress import Progress, TaskID
 from sqlalchemy import select
 
@@ -87,50 +89,73 @@ def run_scenario(scenario: Scenario, ctx: RunContext) -> Outcome:
     except Exception as e:  # one broken scenario must not cost the others their run
         log.exception("scenario %s failed", scenario.name)
         observation, problem = None, f"{type(e).__name__}: {e}"
-    ctx.progress.update(task, detail=f"[red]{problem}[/]" if problem else "[green]done[/]")
+    ctx.progress.update(task, detail=f"[red]{escape(problem)}[/]" if problem else "[green]done[/]")
     quota = scenario.create_quota(ctx.scale)
     measurements = measure(observation, quota) if observation else None
     return Outcome(scenario, observation, measurements, problem, time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class _Stand:
+    """One scenario's running services, as the batch and the observation need them."""
+
+    env: dict[str, str]
+    redis_url: str
+    simulator_url: str
+    broker: Celery
 
 
 def _run(scenario: Scenario, ctx: RunContext, task: TaskID) -> tuple[Observation, str | None]:
     """Start everything, run the batch, observe; the exit stack stops it all in reverse."""
     logs = ctx.logs / scenario.name
     logs.mkdir(parents=True, exist_ok=True)
+    batch = f"bench-{scenario.name}"
     with ExitStack() as stack:
-        redis_url = stack.enter_context(claimed_redis_db(ctx.redis_url))
-        simulator = start_simulator(simulator_args(scenario, ctx.scale), logs / "simulator.log")
-        stack.callback(simulator.stop)
-        endpoints = Endpoints(
-            database_url(ctx.postgres_url, scenario.name), redis_url, ctx.s3_url, simulator.url
-        )
-        env = pipeline_env(scenario, ctx.scale, endpoints)
-        settings = stack.enter_context(scenario_settings(env))
-        stack.callback(drop_scenario_database, settings)
-        migrate(settings)
-        get_store().ensure_bucket()
-        stack.callback(reset_s3, ctx.s3_url)
-        stack.callback(start_workers(env, logs / "workers.log").stop)
-        broker = client_app(settings)
-        stack.callback(broker.close)
-        ctx.progress.update(task, detail="waiting for the workers")
-        wait_for_workers(broker, WORKERS_UP_S)
-        batch = f"bench-{scenario.name}"
+        stand = _start(stack, scenario, ctx, logs, task)
         enqueued_at = time.time()
-        enqueue = _start_enqueue(ctx.pages_dir, batch, env, logs / "enqueue.log")
+        enqueue = _start_enqueue(ctx.pages_dir, batch, stand.env, logs / "enqueue.log")
         stack.callback(enqueue.stop)
         timeout = TIMEOUT_FACTOR * scenario.expected_s(ctx.pages, ctx.scale)
         problem = _wait_for_batch(batch, enqueue, timeout, ctx, task)
         chains = None
         if scenario.noop_chains and problem is None:
             ctx.progress.update(task, detail="no-op chains")
-            chains_timeout = TIMEOUT_FACTOR * (10 + ctx.pages / _CHAIN_GUESS_PER_S)
-            chains = run_chains(broker, redis_url, ctx.pages, chains_timeout)
+            chains = _chains(stand, ctx.pages)
             if chains.completed < chains.chains:
                 problem = f"only {chains.completed}/{chains.chains} no-op chains arrived"
-        observation = _observe(simulator.url, redis_url, batch, enqueued_at, chains)
+        observation = _observe(stand, batch, enqueued_at, chains)
         ctx.progress.update(task, detail="stopping")
     return observation, problem
+
+
+def _start(
+    stack: ExitStack, scenario: Scenario, ctx: RunContext, logs: Path, task: TaskID
+) -> _Stand:
+    """Redis db, simulator, database, bucket and workers, each stopped by ``stack`` later."""
+    redis_url = stack.enter_context(claimed_redis_db(ctx.redis_url))
+    simulator = start_simulator(simulator_args(scenario, ctx.scale), logs / "simulator.log")
+    stack.callback(simulator.stop)
+    database = database_url(ctx.postgres_url, scenario.name)
+    env = pipeline_env(
+        scenario, ctx.scale, Endpoints(database, redis_url, ctx.s3_url, simulator.url)
+    )
+    settings = stack.enter_context(scenario_settings(env))
+    stack.callback(drop_scenario_database, settings)
+    migrate(settings)
+    get_store().ensure_bucket()
+    stack.callback(reset_s3, ctx.s3_url)
+    stack.callback(start_workers(env, logs / "workers.log").stop)
+    broker = client_app(settings)
+    stack.callback(broker.close)
+    ctx.progress.update(task, detail="waiting for the workers")
+    wait_for_workers(broker, WORKERS_UP_S)
+    return _Stand(env, redis_url, simulator.url, broker)
+
+
+def _chains(stand: _Stand, count: int) -> ChainRun:
+    """One no-op chain per page on the same workers, once the batch has left them idle."""
+    timeout = TIMEOUT_FACTOR * (10 + count / _CHAIN_GUESS_PER_S)
+    return run_chains(stand.broker, stand.redis_url, count, timeout)
 
 
 def _start_enqueue(pages_dir: Path, batch: str, env: Mapping[str, str], log_path: Path) -> Service:
@@ -175,17 +200,16 @@ def _describe(state: BatchProgress | None) -> str:
     return " ".join(f"{name}:{count}" for name, count in sorted(state.pages.items())) or "ingesting"
 
 
-def _observe(
-    simulator_url: str, redis_url: str, batch: str, enqueued_at: float, chains: ChainRun | None
-) -> Observation:
+def _observe(stand: _Stand, batch: str, enqueued_at: float, chains: ChainRun | None) -> Observation:
     """Everything the scenario recorded; t0 is the batch's creation (else the enqueue's start)."""
     rows = batch_rows(batch)
+    tasks = simulator_tasks(stand.simulator_url)
     return Observation(
         t0=rows.created_at if rows.created_at is not None else enqueued_at,
-        calls=simulator_calls(simulator_url),
-        sim_tasks=[t for t in simulator_tasks(simulator_url) if t.api == "correct_edu"],
+        calls=simulator_calls(stand.simulator_url),
+        sim_tasks=[task for task in tasks if task.api == "correct_edu"],
         seen=rows.seen,
         pages=rows.pages,
-        limiter_round_trips=limiter_round_trips(redis_url),
+        limiter_round_trips=limiter_round_trips(stand.redis_url),
         chains=chains,
     )

@@ -92,7 +92,7 @@ def create_ratio(target: float) -> Check:
 
 REFUSED_18 = Check(Measure.REFUSED, "error-18 answers", Target("<=", 0))
 GETS_PER_TASK = Check(
-    Measure.GETS_PER_TASK, "get_result calls per task (floor 1.0)", Target("<=", 1.2)
+    Measure.GETS_PER_TASK, "get_result calls per completed task (floor 1.0)", Target("<=", 1.2)
 )
 MEAN_DELAY = Check(Measure.MEAN_DELAY_S, "mean ready → seen delay (s)")
 MAKESPAN = Check(Measure.MAKESPAN_RATIO, "makespan ÷ oracle", Target("<=", 1.02))
@@ -152,7 +152,13 @@ class Scenario:
             if self.processing
             else "zero processing time"
         )
-        return f"{quota}, {self.keys} key(s), poll policy {self.poll_policy}, {processing}"
+        keys = "1 key" if self.keys == 1 else f"{self.keys} keys"
+        polling = (
+            f"fixed polling every {FIXED_POLL_EVERY_S / scale:g} s"
+            if self.poll_policy == "fixed"
+            else "adaptive polling"
+        )
+        return f"{quota}, {keys}, {polling}, {processing}"
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -163,7 +169,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "naive-2get",
-        "documented quotas, fixed polling every 5 s (the baseline)",
+        "documented quotas, fixed polling: first poll after 5 s, then every 5 s (the baseline)",
         POLL_CHECKS,
         poll_policy="fixed",
         expected_gets_per_task=3.0,
