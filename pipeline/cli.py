@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -169,9 +170,11 @@ def workers() -> None:
     from pipeline.supervisor import Supervisor, worker_specs
 
     _services_or_exit()
-    state_dir = Path("var")
-    state_dir.mkdir(exist_ok=True)
-    sys.exit(Supervisor(worker_specs(get_settings(), state_dir)).run())
+    # Beat's schedule file only remembers when interval tasks last ran: a private one per run
+    # keeps two runs in one directory (tests, a benchmark) from sharing a shelf.
+    with tempfile.TemporaryDirectory(prefix="scangrade-beat-") as state_dir:
+        code = Supervisor(worker_specs(get_settings(), Path(state_dir))).run()
+    sys.exit(code)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
