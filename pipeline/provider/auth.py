@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -18,6 +19,7 @@ from pipeline.errors import AuthFailed, Transient
 log = logging.getLogger(__name__)
 
 _REFRESH_MARGIN_S = 300
+_MEMO_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -44,13 +46,24 @@ class TokenCache:
         self._url = base_url.rstrip("/") + "/oauth/2.0/token"
         self._creds = creds
         self._key = f"scangrade:token:{creds.key_id}"
+        self._memo: tuple[str, float] | None = None
 
     def get(self) -> str:
-        """A valid token, fetching one if no worker has yet."""
+        """A valid token, fetching one if no worker has yet.
+
+        Kept in memory for a minute, so a call needs no Redis round trip for it; a token
+        another worker replaced meanwhile is rejected once and refreshed from Redis.
+        """
+        if self._memo is not None and self._memo[1] > time.monotonic():
+            return self._memo[0]
         cached = self._redis.get(self._key)
-        if cached is not None:
-            return cached.decode() if isinstance(cached, bytes) else str(cached)
-        return self.refresh(stale=None)
+        if cached is None:
+            return self.refresh(stale=None)
+        return self._remember(cached.decode() if isinstance(cached, bytes) else str(cached))
+
+    def _remember(self, token: str) -> str:
+        self._memo = (token, time.monotonic() + _MEMO_S)
+        return token
 
     def refresh(self, stale: str | None) -> str:
         """Replace ``stale`` with a new token; only one worker asks the provider at a time."""
@@ -58,10 +71,11 @@ class TokenCache:
             cached = self._redis.get(self._key)
             current = cached.decode() if isinstance(cached, bytes) else cached
             if current is not None and current != stale:
-                return str(current)  # another worker refreshed it while we waited
+                return self._remember(str(current))  # another worker refreshed it meanwhile
             token, lifetime = self._fetch()
             ttl = max(60, lifetime - _REFRESH_MARGIN_S)
             self._redis.set(self._key, token, ex=ttl)
+            self._remember(token)
             log.info("fetched a new access token for %s, valid %d s", self._creds.key_id, lifetime)
             return token
 
