@@ -20,7 +20,6 @@ arrivals in a sliding second, so ``margin`` seconds per second of slack absorb t
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,8 +27,6 @@ from dataclasses import dataclass
 import redis
 
 from pipeline.errors import Transient
-
-log = logging.getLogger(__name__)
 
 STATS_KEY = "scangrade:limiter:stats"
 """Hash of counters: ``round_trips``, ``waited`` (slots slept for), ``refused`` (too far)."""

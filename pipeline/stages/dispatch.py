@@ -17,7 +17,6 @@ is old enough to be likely finished, so the last results are seen soon after the
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -32,8 +31,6 @@ from pipeline.provider.keys import PoolKey
 from pipeline.provider.limiter import parked_key
 from pipeline.settings import Settings
 from pipeline.stages.observed import processing_times
-
-log = logging.getLogger(__name__)
 
 HORIZON_S = 2.0
 """Seconds of a lane's get_result quota that may be in flight at once."""

@@ -63,8 +63,3 @@ def _observations(rows: Iterable[Any]) -> list[Observation]:
         if finished_s is not None:
             found.append(Observation(float(finished_s), True))
     return found
-
-
-def forget() -> None:
-    """Drop every cached estimate (tests, settings changes)."""
-    _cache.clear()
