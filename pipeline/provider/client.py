@@ -127,12 +127,9 @@ class ProviderClient:
 
     def _call(self, request: _Request, keys: list[PoolKey]) -> tuple[dict[str, Any], PoolKey]:
         """One rate-limited call with one of ``keys``; one token refresh if it was rejected."""
-        # Every key's token is at hand before the slot: nothing but the request may come
-        # between a slot and the call, or late calls bunch up and the provider answers 18.
-        ready = {key.key_id: self.tokens[key.key_id].get() for key in keys}
         key = self._slot(request, keys)
         tokens = self.tokens[key.key_id]
-        token = ready[key.key_id]
+        token = tokens.get()  # in memory: no round trip between the slot and the call
         try:
             return self._send(request, key, token), key
         except TokenRejected:
