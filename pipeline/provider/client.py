@@ -31,8 +31,8 @@ from pipeline.errors import (
 from pipeline.provider.apis import ApiSpec
 from pipeline.provider.auth import TokenCache
 from pipeline.provider.errors import error_for
-from pipeline.provider.keys import POLL_RESERVE, PoolKey, park, park_for_the_day
-from pipeline.provider.limiter import Lane, Limiter
+from pipeline.provider.keys import PoolKey, budget_spent, park, park_for_the_day
+from pipeline.provider.limiter import Limiter
 from pipeline.settings import Operation, Settings
 
 log = logging.getLogger(__name__)
@@ -143,26 +143,12 @@ class ProviderClient:
         lanes = [key.lane(request.api.name, request.op) for key in keys]
         grant = self.limiter.acquire(lanes, self._settings.limiter_max_wait_s)
         for lane in grant.spent:
-            self._park_spent(lane)
+            budget_spent(self._redis, self.pool[lane.key_id], lane)
         if grant.lane is None:
             raise KeysParked(f"{request}: every API key is parked or out of budget", 300.0)
         if not grant.granted:
             raise Throttled(f"{request}: quota fully booked for {grant.wait_s:.1f} s", grant.wait_s)
         return self.pool[grant.lane.key_id]
-
-    def _park_spent(self, lane: Lane) -> None:
-        key = self.pool[lane.key_id]
-        if lane.op == "get_result":
-            reason = f"its daily budget of {key.daily_budget} calls is spent"
-            park_for_the_day(self._redis, lane.key_id, reason)
-        elif self._redis.set(f"scangrade:key:{lane.key_id}:reserve-note", 1, ex=3600, nx=True):
-            log.error(
-                "API key %s has used %d%% of its daily budget of %s calls: it takes no new "
-                "pages today and keeps the rest for polling its tasks in flight",
-                lane.key_id,
-                round(100 * (1 - POLL_RESERVE)),
-                key.daily_budget,
-            )
 
     def _send(self, request: _Request, key: PoolKey, token: str) -> dict[str, Any]:
         api, op = request.api, request.op

@@ -96,6 +96,26 @@ def park_for_the_day(client: redis.Redis, key_id: str, reason: str) -> bool:
     return park(client, key_id, reason, seconds_to_day_end())
 
 
+def budget_spent(client: redis.Redis, key: PoolKey, lane: Lane) -> None:
+    """A lane of ``key`` reached its daily budget: park the key, or stop its new pages.
+
+    Out of budget for polls, the key is parked for the day; out of budget for new pages only
+    (the poll reserve is left), the operator is told once.
+    """
+    if lane.op == "get_result":
+        park_for_the_day(
+            client, key.key_id, f"its daily budget of {key.daily_budget} calls is spent"
+        )
+    elif client.set(f"scangrade:key:{key.key_id}:reserve-note", 1, ex=3600, nx=True):
+        log.error(
+            "API key %s has used %d%% of its daily budget of %s calls: it takes no new "
+            "pages today and keeps the rest for polling its tasks in flight",
+            key.key_id,
+            round(100 * (1 - POLL_RESERVE)),
+            key.daily_budget,
+        )
+
+
 @dataclass(frozen=True)
 class KeyState:
     """What the operator sees of one key."""
