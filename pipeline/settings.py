@@ -18,14 +18,17 @@ Operation = Literal["create_task", "get_result", "call"]
 """``call`` is the one request of a synchronous API (formula, custom_ocr)."""
 
 
-OPERATIONS: dict[Api, tuple[Operation, ...]] = {
-    "correct_edu": ("create_task", "get_result"),
-    "paper_cut": ("create_task", "get_result"),
-    "composition": ("create_task", "get_result"),
-    "formula": ("call",),
-    "custom_ocr": ("call",),
+QPS_FIELDS: dict[tuple[Api, Operation], str] = {
+    ("correct_edu", "create_task"): "correct_edu_create_qps",
+    ("correct_edu", "get_result"): "correct_edu_get_qps",
+    ("paper_cut", "create_task"): "paper_cut_create_qps",
+    ("paper_cut", "get_result"): "paper_cut_get_qps",
+    ("composition", "create_task"): "composition_create_qps",
+    ("composition", "get_result"): "composition_get_qps",
+    ("formula", "call"): "formula_qps",
+    ("custom_ocr", "call"): "custom_ocr_qps",
 }
-"""Each API's operations: the lanes of the shared limiter."""
+"""Every operation of every API (the lanes of the shared limiter), and the setting of its quota."""
 
 
 class ApiKeySettings(BaseModel):
@@ -44,11 +47,10 @@ class ApiKeySettings(BaseModel):
     @field_validator("quotas")
     @classmethod
     def _known_operations(cls, quotas: dict[str, float]) -> dict[str, float]:
+        known = [f"{api}.{op}" for api, op in QPS_FIELDS]
         for name, qps in quotas.items():
-            api, _, op = name.partition(".")
-            if op not in OPERATIONS.get(api, ()):  # type: ignore[call-overload]
-                known = ", ".join(f"{a}.{o}" for a, ops in OPERATIONS.items() for o in ops)
-                raise ValueError(f"unknown operation {name!r}; known: {known}")
+            if name not in known:
+                raise ValueError(f"unknown operation {name!r}; known: {', '.join(known)}")
             if qps < 0:
                 raise ValueError(f"{name}: a quota cannot be negative")
         return quotas
@@ -170,18 +172,8 @@ class Settings(BaseSettings):
 
     def qps(self, api: Api, op: Operation) -> float:
         """The account-wide quota of one provider operation, in calls per second."""
-        quotas: dict[tuple[str, str], float] = {
-            ("correct_edu", "create_task"): self.correct_edu_create_qps,
-            ("correct_edu", "get_result"): self.correct_edu_get_qps,
-            ("paper_cut", "create_task"): self.paper_cut_create_qps,
-            ("paper_cut", "get_result"): self.paper_cut_get_qps,
-            ("composition", "create_task"): self.composition_create_qps,
-            ("composition", "get_result"): self.composition_get_qps,
-            ("formula", "call"): self.formula_qps,
-            ("custom_ocr", "call"): self.custom_ocr_qps,
-        }
         try:
-            return quotas[(api, op)]
+            return float(getattr(self, QPS_FIELDS[(api, op)]))
         except KeyError:
             raise ValueError(f"{api} has no {op} operation") from None
 

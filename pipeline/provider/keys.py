@@ -25,7 +25,7 @@ from pipeline.provider.limiter import (
     parked_key,
     seconds_to_day_end,
 )
-from pipeline.settings import OPERATIONS, Api, ApiKeySettings, Operation, Settings
+from pipeline.settings import QPS_FIELDS, Api, ApiKeySettings, Operation, Settings
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,8 @@ def pool_from(settings: Settings) -> list[PoolKey]:
 
 def _pool_key(settings: Settings, configured: ApiKeySettings) -> PoolKey:
     quotas: dict[tuple[str, str], float] = {}
-    for api, ops in OPERATIONS.items():
-        for op in ops:
-            quotas[(api, op)] = configured.quotas.get(f"{api}.{op}", settings.qps(api, op))
+    for api, op in QPS_FIELDS:
+        quotas[(api, op)] = configured.quotas.get(f"{api}.{op}", settings.qps(api, op))
     creds = Credentials(
         configured.api_key.get_secret_value(), configured.secret_key.get_secret_value()
     )
