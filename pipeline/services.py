@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import redis
@@ -31,6 +32,30 @@ _HOW_TO_START = {
     "redis": 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" '
     "--appendonly no   (or: docker compose up -d redis)",
 }
+
+
+REDIS_CLAIM_KEY = "scangrade:test-owner"
+"""Marks a Redis db number as taken by a test run or a benchmark (see claim_redis_db)."""
+
+
+def claim_redis_db(server_url: str, owner: str, ttl_s: int = 6 * 3600) -> str:
+    """The URL of an empty Redis db (1–15) on ``server_url``, now claimed for ``owner``.
+
+    Test runs and benchmarks each take a db of their own and flush it: a db holding any key
+    but the claim (another run's, a deployment's) is never taken, so a flush only ever
+    removes the claimant's own data. db 0 is left to deployments.
+    """
+    for number in range(1, 16):
+        url = urlunsplit(urlsplit(server_url)._replace(path=f"/{number}"))
+        client = redis.Redis.from_url(url)
+        try:
+            if client.set(REDIS_CLAIM_KEY, owner, nx=True, ex=ttl_s):
+                if client.dbsize() == 1:
+                    return url
+                client.delete(REDIS_CLAIM_KEY)
+        finally:
+            client.close()
+    raise RuntimeError("no empty Redis db number (1-15) to claim")
 
 
 class ServiceDown(Exception):

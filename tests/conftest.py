@@ -14,7 +14,13 @@ import pytest
 import redis
 
 from pipeline import storage
-from pipeline.services import drop_database, forget_connections, migrate, problems
+from pipeline.services import (
+    claim_redis_db,
+    drop_database,
+    forget_connections,
+    migrate,
+    problems,
+)
 from pipeline.settings import Settings, get_settings
 from pipeline.standins import Service, start_s3, start_simulator, start_workers
 
@@ -24,18 +30,6 @@ API_KEY, SECRET_KEY = "test-api-key", "test-secret-key"
 
 # Fast provider for tests: quotas x10 and processing times x1/50 of the documented ones.
 SIMULATOR_ARGS = ("--key", f"{API_KEY}:{SECRET_KEY}", "--quota-scale", "10", "--time-scale", "0.02")
-
-
-def _claim_redis_db() -> int:
-    """An empty Redis db number: one holding anyone's keys (a benchmark's) is never taken."""
-    token = uuid.uuid4().hex
-    for number in range(1, 16):
-        client = redis.Redis.from_url(f"{REDIS_BASE}/{number}")
-        if client.set("scangrade:test-owner", token, nx=True, ex=6 * 3600):
-            if client.dbsize() == 1:
-                return number
-            client.delete("scangrade:test-owner")
-    raise RuntimeError("no empty Redis db number (1-15) for this test run")
 
 
 @pytest.fixture(scope="session")
@@ -60,11 +54,11 @@ def s3(logs_dir: Path) -> Iterator[Service]:
 @pytest.fixture(scope="session")
 def env(simulator: Service, s3: Service) -> Iterator[Settings]:
     """Point every setting at this run's own database, Redis db, S3 and simulator."""
-    redis_db = _claim_redis_db()
+    redis_url = claim_redis_db(REDIS_BASE, f"pytest-{uuid.uuid4().hex}")
     database = f"scangrade_test_{uuid.uuid4().hex[:10]}"
     values = {
         "SCANGRADE_DATABASE_URL": f"{PG_BASE}/{database}",
-        "SCANGRADE_REDIS_URL": f"{REDIS_BASE}/{redis_db}",
+        "SCANGRADE_REDIS_URL": redis_url,
         "SCANGRADE_S3_ENDPOINT_URL": s3.url,
         "SCANGRADE_S3_BUCKET": "scangrade-test",
         "SCANGRADE_S3_ACCESS_KEY_ID": "testing",
