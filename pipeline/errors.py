@@ -4,6 +4,7 @@
 ScangradeError
  ├─ Retryable                 try again later; the page is not at fault
  │   ├─ Transient             provider 1/2/4/282000/336100…, HTTP 5xx, timeouts, S3 hiccups
+ │   │   └─ AmbiguousSubmit   a page was sent, no answer read: the provider may have it
  │   └─ RateLimited           provider error 18: wait for the limiter, never a failure
  ├─ Stop                      stop calling with this key; tell the operator
  │   ├─ QuotaExhausted        every usable key is parked or out of budget
@@ -35,6 +36,15 @@ class Retryable(ScangradeError):
 
 class Transient(Retryable):
     """A passing fault of the provider, the network or a local service."""
+
+
+class AmbiguousSubmit(Transient):
+    """A page was sent (create_task, a billed synchronous call) but no answer was read.
+
+    Read timeout, a connection dropped after sending, HTTP 5xx without a provider error code,
+    an unreadable success: the provider may have accepted the page, created a task and billed
+    the call, so sending it again may pay twice. Callers count a retry as a resubmission.
+    """
 
 
 class RateLimited(Retryable):

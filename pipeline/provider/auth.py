@@ -1,7 +1,9 @@
 """Access tokens: fetched once, shared by every worker through Redis, refreshed under a lock.
 
 The token is a bearer secret. It lives in Redis and in memory only: never in a log line, an
-exception message, a database row or an S3 object.
+exception message, a database row or an S3 object. A token the provider rejects (100, 110,
+111) is replaced in Redis by ``refresh``, so every worker of every host moves to the new one:
+each finds its own memory copy rejected at most once.
 """
 
 from __future__ import annotations
@@ -39,10 +41,16 @@ class TokenCache:
     """The current access token of one API key, shared through Redis."""
 
     def __init__(
-        self, client: redis.Redis, http: httpx.Client, base_url: str, creds: Credentials
+        self,
+        client: redis.Redis,
+        http: httpx.Client,
+        base_url: str,
+        creds: Credentials,
+        timeout: httpx.Timeout | None = None,
     ) -> None:
         self._redis = client
         self._http = http
+        self._timeout = timeout or httpx.Timeout(60.0, connect=5.0)
         self._url = base_url.rstrip("/") + "/oauth/2.0/token"
         self._creds = creds
         self._key = f"scangrade:token:{creds.key_id}"
@@ -66,7 +74,13 @@ class TokenCache:
         return token
 
     def refresh(self, stale: str | None) -> str:
-        """Replace ``stale`` with a new token; only one worker asks the provider at a time."""
+        """Replace ``stale`` with a new token; only one worker asks the provider at a time.
+
+        The rejected token is forgotten in memory first, so a failed fetch leaves nothing
+        stale behind to be used again.
+        """
+        if self._memo is not None and self._memo[0] == stale:
+            self._memo = None
         with self._redis.lock(self._key + ":lock", timeout=60, blocking_timeout=60):
             cached = self._redis.get(self._key)
             current = cached.decode() if isinstance(cached, bytes) else cached
@@ -86,12 +100,18 @@ class TokenCache:
             "client_secret": self._creds.secret_key,
         }
         try:
-            response = self._http.post(self._url, params=params)
+            response = self._http.post(self._url, params=params, timeout=self._timeout)
             body = response.json()
         except (httpx.HTTPError, ValueError) as e:
             raise Transient(f"token endpoint unreachable: {type(e).__name__}") from e
+        if not isinstance(body, dict):
+            raise Transient(f"token endpoint answered HTTP {response.status_code}, not an object")
         if "access_token" in body:
-            return str(body["access_token"]), int(body.get("expires_in", 2592000))
+            try:
+                lifetime = int(body.get("expires_in", 2592000))
+            except (TypeError, ValueError) as e:
+                raise Transient("token endpoint answered an unreadable expires_in") from e
+            return str(body["access_token"]), lifetime
         if response.status_code >= 500:
             raise Transient(f"token endpoint answered HTTP {response.status_code}")
         detail = body.get("error_description") or body.get("error") or "no token in answer"

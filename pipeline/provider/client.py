@@ -3,8 +3,25 @@
 Every URL derives from ``SCANGRADE_BAIDU_BASE_URL`` and the API's spec (``apis.py``). Each
 call first takes a slot from the account-wide limiter, then classifies the answer by its
 ``error_code`` (an int or a string, usually with HTTP 200) into scangrade's errors. A
-rejected token is refreshed once, and the call retried once. Messages name the API and the
-code, never the URL: it carries the token.
+rejected token (100, 110, 111) is dropped, here and in the token cache all workers share, and
+the call retried once with a fresh one. Messages name the API and the code, never the URL: it
+carries the token.
+
+What a failure means for a page, by how far the call got:
+
+=============================================  ===========================  ================
+failure                                        get_result                   create_task, sync
+=============================================  ===========================  ================
+provider error code (1, 2, 282000, 336100…)    ``error_for``: Transient…    same
+connect error or timeout, pool timeout,        Transient                    Transient
+write error or timeout (never fully sent)
+read timeout, connection dropped, HTTP 5xx     Transient                    AmbiguousSubmit
+with no error code, unreadable 2xx answer
+a fresh token rejected again                   Transient                    Transient
+=============================================  ===========================  ================
+
+AmbiguousSubmit (a Transient) says the provider may have accepted the page although no
+answer came back: a retry may create a second task or pay twice.
 """
 
 from __future__ import annotations
@@ -19,7 +36,9 @@ from urllib.parse import urlsplit
 import httpx
 import redis
 
+from pipeline import metrics
 from pipeline.errors import (
+    AmbiguousSubmit,
     AuthFailed,
     DailyLimitReached,
     QuotaExhausted,
@@ -36,6 +55,23 @@ from pipeline.provider.limiter import Limiter
 from pipeline.settings import Operation, Settings
 
 log = logging.getLogger(__name__)
+
+# Failures that happen before the whole request is out: the provider cannot have acted on it.
+_NOT_SENT: tuple[type[httpx.HTTPError], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+    httpx.ProxyError,
+)
+
+
+def provider_timeout(settings: Settings) -> httpx.Timeout:
+    """Timeouts of every provider call: a short connect, a bounded read, write and pool wait."""
+    return httpx.Timeout(settings.http_timeout_s, connect=settings.http_connect_timeout_s)
 
 
 class Throttled(RateLimited):
@@ -86,10 +122,13 @@ class ProviderClient:
         self._settings = settings
         self._base = settings.baidu_base_url.rstrip("/")
         self._http = http
+        # Given with every request, so it holds however ``http`` was built.
+        self._timeout = provider_timeout(settings)
         self._redis = redis_client
         self.pool = {key.key_id: key for key in pool}
         self.tokens = {
-            key.key_id: TokenCache(redis_client, http, self._base, key.creds) for key in pool
+            key.key_id: TokenCache(redis_client, http, self._base, key.creds, self._timeout)
+            for key in pool
         }
         self.limiter = Limiter(redis_client, margin=settings.limiter_margin)
 
@@ -126,7 +165,11 @@ class ProviderClient:
             raise stopped.error from None
 
     def _call(self, request: _Request, keys: list[PoolKey]) -> tuple[dict[str, Any], PoolKey]:
-        """One rate-limited call with one of ``keys``; one token refresh if it was rejected."""
+        """One rate-limited call with one of ``keys``; one token refresh if it was rejected.
+
+        The refresh replaces the rejected token in the cache every worker shares, unless
+        another worker already has; a fresh token rejected again is a passing fault.
+        """
         key = self._slot(request, keys)
         tokens = self.tokens[key.key_id]
         token = tokens.get()  # in memory: no round trip between the slot and the call
@@ -134,9 +177,12 @@ class ProviderClient:
             return self._send(request, key, token), key
         except TokenRejected:
             log.warning("%s: access token of %s rejected, refreshing once", request, key.key_id)
-            token = tokens.refresh(stale=token)
-            self._slot(request, [key])  # the second call needs a slot of its own
+        token = tokens.refresh(stale=token)
+        self._slot(request, [key])  # the second call needs a slot of its own
+        try:
             return self._send(request, key, token), key
+        except TokenRejected as e:
+            raise Transient(f"{request}: a freshly fetched access token was rejected: {e}") from e
 
     def _slot(self, request: _Request, keys: list[PoolKey]) -> PoolKey:
         """Wait for a slot of one of ``keys``; the key it belongs to."""
@@ -157,11 +203,15 @@ class ProviderClient:
             {"data": request.body} if api.form_encoded else {"json": request.body}
         )
         try:
-            response = self._http.post(url, params={"access_token": token}, **payload)
+            response = self._http.post(
+                url, params={"access_token": token}, timeout=self._timeout, **payload
+            )
         except httpx.HTTPError as e:
-            raise Transient(f"{request}: {type(e).__name__} talking to the provider") from e
+            raise _transport_error(request, e) from e
         try:
-            return _answer(response, str(request), pending_ok=op == "get_result")
+            return _answer(
+                response, str(request), pending_ok=op == "get_result", billed=request.billed
+            )
         except QuotaExhausted as e:
             reason = f"the provider answered {e}"
             if isinstance(e, DailyLimitReached):
@@ -173,7 +223,7 @@ class ProviderClient:
     def fetch(self, url: str) -> bytes:
         """Download a signed result URL (no token: the signature is the credential)."""
         try:
-            response = self._http.get(url)
+            response = self._http.get(url, timeout=self._timeout)
         except httpx.HTTPError as e:
             raise Transient(f"fetching {strip_query(url)}: {type(e).__name__}") from e
         if response.status_code in (401, 403, 404):
@@ -221,6 +271,22 @@ class _Request:
     def __str__(self) -> str:
         return f"{self.api.name} {self.op}"
 
+    @property
+    def billed(self) -> bool:
+        """A call that sends a page: it may create a task or be paid for."""
+        return self.op != "get_result"
+
+
+def _transport_error(request: _Request, e: httpx.HTTPError) -> Transient:
+    """The error for a call that got no HTTP answer; never the URL, which holds the token."""
+    what = f"{request}: {type(e).__name__} talking to the provider"
+    if request.billed and not isinstance(e, _NOT_SENT):
+        return AmbiguousSubmit(f"{what} after sending the page; {_MAY_HAVE_IT}")
+    return Transient(what)
+
+
+_MAY_HAVE_IT = "the provider may have accepted the page (a task may exist, the call may be paid)"
+
 
 def _local_id() -> str:
     return f"local-{uuid.uuid4().hex}"
@@ -231,25 +297,43 @@ def _local_id() -> str:
 _PENDING_MESSAGES = frozenset({"pending", "processing"})
 
 
-def _answer(response: httpx.Response, context: str, *, pending_ok: bool) -> dict[str, Any]:
+def _answer(
+    response: httpx.Response, context: str, *, pending_ok: bool, billed: bool
+) -> dict[str, Any]:
+    status = response.status_code
     try:
         body = response.json()
     except ValueError as e:
-        raise Transient(f"{context}: HTTP {response.status_code}, body is not JSON") from e
-    return check_answer(response.status_code, body, context, pending_ok=pending_ok)
+        if billed and (status >= 500 or 200 <= status < 300):
+            raise AmbiguousSubmit(
+                f"{context}: HTTP {status}, body is not JSON; {_MAY_HAVE_IT}"
+            ) from e
+        raise Transient(f"{context}: HTTP {status}, body is not JSON") from e
+    return check_answer(status, body, context, pending_ok=pending_ok, billed=billed)
 
 
-def check_answer(status: int, body: object, context: str, *, pending_ok: bool) -> dict[str, Any]:
-    """The answer if it is one, else the scangrade error its ``error_code`` means."""
+def check_answer(
+    status: int, body: object, context: str, *, pending_ok: bool, billed: bool = False
+) -> dict[str, Any]:
+    """The answer if it is one, else the scangrade error its ``error_code`` means.
+
+    ``billed``: the call sent a page, so an HTTP 5xx without a provider error code leaves it
+    unknown whether the provider accepted it (AmbiguousSubmit).
+    """
     if not isinstance(body, dict):
+        if billed and status >= 500:
+            raise AmbiguousSubmit(f"{context}: HTTP {status}, unexpected JSON; {_MAY_HAVE_IT}")
         raise Transient(f"{context}: HTTP {status}, unexpected JSON")
     code = _error_code(body.get("error_code"))
+    metrics.provider_answer(context, status, code)
     message = str(body.get("error_msg", "")).strip().lower()
     if pending_ok and code == 1 and message in _PENDING_MESSAGES:
         return body
     if code:
         raise error_for(code, str(body.get("error_msg", "")), context)
     if status >= 500:
+        if billed:
+            raise AmbiguousSubmit(f"{context}: HTTP {status}; {_MAY_HAVE_IT}")
         raise Transient(f"{context}: HTTP {status}")
     return body
 

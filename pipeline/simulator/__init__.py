@@ -10,7 +10,8 @@ paper_cut_edu_vlm,handwriting_composition}/{create_task,get_result}``; sync
 signed result images under ``/bos/``. Every answer is deterministic from the uploaded bytes
 (seeded by their SHA-256), including which of the documents' contradictory spellings a page
 gets. Simulator endpoints for tests and benchmarks: ``GET /_sim/stats``,
-``GET /_sim/calls[?since=]``, ``GET /_sim/tasks``, ``GET /_sim/tasks/{task_id}/answer``,
+``GET /_sim/calls[?since=&detail=1]``, ``GET /_sim/uploads``, ``GET /_sim/tasks``,
+``GET /_sim/tasks/{task_id}/answer``,
 ``POST /_sim/reset``, ``GET|POST /_sim/config``, ``GET|POST /_sim/faults`` and
 ``POST /_sim/expire_tokens``.
 """

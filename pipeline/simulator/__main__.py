@@ -5,7 +5,8 @@ and quirks: correct_edu, paper_cut_edu_vlm and handwriting_composition (async: c
 then get_result), formula and custom OCR models (sync). Every call needs a token from
 /oauth/2.0/token (100/110/111 otherwise), counts against its key's QPS quota (error 18) and
 its daily and total call limits if it has any (errors 17 and 19), and can be made to fail
-through /_sim/faults.
+through /_sim/faults, or at random with the chaos flags (--transient-rate, --token-invalid-rate,
+--quota-burst...), which /_sim/config can also change while it runs.
 
 Once it accepts connections it prints exactly one line to stdout,
 ``scangrade-simulator listening on http://<host>:<port>``, so a parent process started with
@@ -42,6 +43,27 @@ def _quota(text: str) -> tuple[tuple[str, str], float]:
     return (api, op), value
 
 
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text!r}")
+    return value
+
+
+def _burst(text: str) -> tuple[float, float]:
+    every, sep, length = text.partition(":")
+    try:
+        values = (float(every), float(length))
+    except ValueError:
+        values = (-1.0, -1.0)
+    if not sep or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"expected EVERY_S:LENGTH_S, got {text!r}")
+    return values
+
+
 def _limit(text: str) -> tuple[str, int]:
     api_key, sep, count = text.partition("=")
     if not sep or not api_key or not (count.isascii() and count.isdigit()):
@@ -68,16 +90,34 @@ default quotas per API key (QPS; --quota API:OP=QPS overrides, --quota-scale mul
 admin endpoints for tests and benchmarks:
   GET  /_sim/stats                  outcome counts per operation and per key
   GET  /_sim/calls[?since=EPOCH]    every call: [epoch, api_key, "<api>.<op>", outcome]
+       /_sim/calls?detail=1         ... as objects, adding injected, performed, task_id and
+                                    upload_sha256 (sha256 of the page a call uploaded)
+  GET  /_sim/uploads                per uploaded page: calls, performed, answered, task_ids,
+                                    outcomes
   GET  /_sim/tasks                  every task: api, timings, what ingestion must contain
   GET  /_sim/tasks/<task_id>/answer the finished get_result answer, URLs signed now
   POST /_sim/reset                  forget stats, calls, tasks, quota windows, faults,
-                                    calls counted against key limits
-  GET|POST /_sim/config             read or change run-time settings (incl. "quotas" and
-                                    "key_limits": {{"<key>": {{"daily": N, "total": M}}}})
+                                    calls counted against key limits (not the config)
+  GET|POST /_sim/config             read or change run-time settings (incl. "quotas",
+                                    "key_limits": {{"<key>": {{"daily": N, "total": M}}}} and
+                                    the chaos settings below)
   GET|POST /_sim/faults             {{"rules": [{{"operation": "<api>.<op>"|"*",
-                                    "error_code"|"http_status"|"delay_s", "count", "rate",
+                                    one of "error_code": N | "http_status": N |
+                                    "drop": true | "timeout": true, or only "delay_s";
+                                    "delay_s", "performed" (the provider acted before the
+                                    answer was lost), "count", "rate",
                                     "api_key" (only that key's calls)}}]}}
+                                    110/111 faults also revoke/expire the token
   POST /_sim/expire_tokens          make every issued token answer 111
+
+chaos (flags, or the same names in /_sim/config; 0 = off):
+  transient_rate        share of API calls failed with 1, 2, 282000, 336100, HTTP 500,
+                        HTTP 502, timeout or dropped connection, evenly
+  chaos_performed_rate  share of those HTTP 5xx/timeout/drop calls performed anyway
+  bos_transient_rate    share of signed image downloads failed (HTTP 500/502, timeout, drop)
+  token_invalid_rate    share of API calls answered 110, their token revoked
+  quota_burst_every_s,  every API call answers 18 for quota_burst_s seconds out of every
+  quota_burst_s         quota_burst_every_s, starting when set
 """
 
 
@@ -97,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_service_flags(parser.add_argument, defaults)
     _add_timing_flags(parser.add_argument, defaults)
+    _add_chaos_flags(parser.add_argument, defaults)
     return parser
 
 
@@ -188,6 +229,42 @@ def _add_timing_flags(add: Callable[..., object], defaults: SimConfig) -> None:
     add("--log-level", default="WARNING", help="logging level for the simulator's own logs")
 
 
+def _add_chaos_flags(add: Callable[..., object], defaults: SimConfig) -> None:
+    """Faults at random, for fault tests that need no rules; seeded by --seed."""
+    add(
+        "--transient-rate",
+        type=_rate,
+        default=defaults.transient_rate,
+        help="share of API calls failed with 1, 2, 282000, 336100, HTTP 500, HTTP 502, "
+        "a timeout or a dropped connection, evenly",
+    )
+    add(
+        "--chaos-performed-rate",
+        type=_rate,
+        default=defaults.chaos_performed_rate,
+        help="share of those HTTP 5xx, timeouts and drops that the provider performed anyway "
+        "(task created, call billed)",
+    )
+    add(
+        "--bos-transient-rate",
+        type=_rate,
+        default=defaults.bos_transient_rate,
+        help="share of signed result image downloads failed (HTTP 500/502, timeout, drop)",
+    )
+    add(
+        "--token-invalid-rate",
+        type=_rate,
+        default=defaults.token_invalid_rate,
+        help="share of API calls answered 110, their access token revoked for good",
+    )
+    add(
+        "--quota-burst",
+        type=_burst,
+        metavar="EVERY_S:LENGTH_S",
+        help="every API call answers 18 for LENGTH_S seconds out of every EVERY_S",
+    )
+
+
 def config_from_args(args: argparse.Namespace) -> SimConfig:
     """The ``SimConfig`` the parsed flags describe; ValueError if a limit names no ``--key``."""
     quotas = dict(DEFAULT_QUOTAS)
@@ -196,6 +273,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     for kind, given in (("daily", args.daily_limit), ("total", args.total_limit)):
         for api_key, count in given or []:
             key_limits.setdefault(api_key, {})[kind] = count
+    burst_every, burst_length = args.quota_burst or (0.0, 0.0)
     return SimConfig(
         host=args.host,
         port=args.port,
@@ -210,6 +288,12 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         time_scale=args.time_scale,
         task_retention_s=args.task_retention_s,
         key_limits=key_limits,
+        transient_rate=args.transient_rate,
+        chaos_performed_rate=args.chaos_performed_rate,
+        bos_transient_rate=args.bos_transient_rate,
+        token_invalid_rate=args.token_invalid_rate,
+        quota_burst_every_s=burst_every,
+        quota_burst_s=burst_length,
         seed=args.seed,
     )
 

@@ -45,12 +45,14 @@ class AdminHandlers:
         return [
             Route("/_sim/stats", self.stats, methods=["GET"]),
             Route("/_sim/calls", self.calls, methods=["GET"]),
+            Route("/_sim/uploads", self.uploads, methods=["GET"]),
             Route("/_sim/tasks", self.tasks, methods=["GET"]),
             Route("/_sim/tasks/{task_id}/answer", self.answer, methods=["GET"]),
             Route("/_sim/reset", self.reset, methods=["POST"]),
             Route("/_sim/config", self.config, methods=["GET", "POST"]),
             Route("/_sim/faults", self.faults, methods=["GET", "POST"]),
             Route("/_sim/expire_tokens", self.expire_tokens, methods=["POST"]),
+            Route("/_sim/tokens", self.tokens, methods=["GET"]),
         ]
 
     async def stats(self, request: Request) -> Response:
@@ -61,14 +63,28 @@ class AdminHandlers:
         return JSONResponse(body)
 
     async def calls(self, request: Request) -> Response:
-        """The call log ``[[epoch, api_key, op, outcome], ...]``; ``?since=`` filters by time."""
+        """The call log ``[[epoch, api_key, op, outcome], ...]``; ``?since=`` filters by time.
+
+        ``?detail=1`` gives objects instead, with ``at``, ``api_key``, ``operation``,
+        ``outcome``, ``injected``, ``performed``, ``task_id`` and ``upload_sha256``.
+        """
         try:
             since = float(request.query_params.get("since", "-inf"))
         except ValueError:
             return _bad_request("since must be a number")
+        detail = request.query_params.get("detail", "") not in ("", "0", "false")
         with self.state.lock:
-            log = [list(entry) for entry in self.state.stats.log if entry[0] > since]
+            entries = [entry for entry in self.state.stats.log if entry.at > since]
+            log = [entry.to_json() if detail else entry.brief() for entry in entries]
         return JSONResponse({"calls": log})
+
+    async def uploads(self, request: Request) -> Response:
+        """Per uploaded page (sha256 of its bytes), what the calls that carried it came to.
+
+        create_task and synchronous calls made with it, how many the provider performed, how
+        many answers arrived, the tasks made (``CallStats.uploads_json``).
+        """
+        return JSONResponse({"uploads": self.state.uploads()})
 
     async def tasks(self, request: Request) -> Response:
         """Every stored task of every async API: its ``api``, timings and expected content.
@@ -108,8 +124,7 @@ class AdminHandlers:
         if request.method == "POST":
             try:
                 changes = await _json_object(request)
-                with self.state.lock:
-                    self.state.config.apply_runtime(changes)
+                self.state.configure(changes)
             except ValueError as exc:
                 return _bad_request(str(exc))
         with self.state.lock:
@@ -129,6 +144,15 @@ class AdminHandlers:
         with self.state.lock:
             current = self.state.faults.to_json()
         return JSONResponse({"rules": current})
+
+    async def tokens(self, request: Request) -> Response:
+        """Every token answer granted so far: its API key, access and refresh tokens, session.
+
+        A test looks for each of them wherever a client might have written one down.
+        """
+        with self.state.lock:
+            grants = [dict(grant) for grant in self.state.grants]
+        return JSONResponse({"grants": grants})
 
     async def expire_tokens(self, request: Request) -> Response:
         """Expire every token issued so far, so the next API calls answer 111."""

@@ -42,7 +42,6 @@ class AsyncApiHandlers:
 
     async def paper_cut_create(self, request: Request) -> Response:
         """``paper_cut_edu_vlm/create_task``; ``only_split=true`` answers at once."""
-        operation = f"{PAPER_CUT}.create_task"
         api_key, refusal = await self.gate.admit(request, PAPER_CUT, "create_task")
         if refusal is not None:
             return refusal
@@ -52,7 +51,7 @@ class AsyncApiHandlers:
             options = paper_cut.parse_options(body)
             picture = await load_source(body, paper_cut.LIMITS)
         except UploadError as exc:
-            return self.gate.error(api_key, operation, exc.code, exc.message)
+            return self.gate.error(request, exc.code, exc.message)
         cut = paper_cut.cut_page(picture, options)
         blob = (picture.digest, picture.data) if options.enhance else None
         if options.only_split:
@@ -60,7 +59,7 @@ class AsyncApiHandlers:
         task = self.state.create_whole_task(api_key, PAPER_CUT, cut, blob)
         logger.debug("%s task %s created for %s", PAPER_CUT, task.task_id, api_key)
         answer = paper_cut.created_body(task.task_id, self.state.new_log_id())
-        return self.gate.answer(api_key, operation, answer)
+        return self.gate.answer(request, answer, task_id=task.task_id)
 
     def _only_split(
         self,
@@ -78,11 +77,10 @@ class AsyncApiHandlers:
             task.pollable = False
         signer = url_signer(request, self.state.config.url_lifetime_s)
         answer = paper_cut.result_body(task, cut, now, signer, self.state.new_log_id())
-        return self.gate.answer(api_key, f"{PAPER_CUT}.create_task", answer)
+        return self.gate.answer(request, answer)
 
     async def composition_create(self, request: Request) -> Response:
         """``handwriting_composition/create_task``: queue a page for essay recognition."""
-        operation = f"{COMPOSITION}.create_task"
         api_key, refusal = await self.gate.admit(request, COMPOSITION, "create_task")
         if refusal is not None:
             return refusal
@@ -92,28 +90,27 @@ class AsyncApiHandlers:
             granularity = composition.parse_granularity(body)
             picture = await load_source(body, composition.LIMITS)
         except UploadError as exc:
-            return self.gate.error(api_key, operation, exc.code, exc.message)
+            return self.gate.error(request, exc.code, exc.message)
         essay = await run_in_threadpool(composition.read_page, picture, granularity)
         task = self.state.create_whole_task(api_key, COMPOSITION, essay, string_id=True)
         answer = composition.created_body(task.task_id, self.state.new_long_log_id())
-        return self.gate.answer(api_key, operation, answer)
+        return self.gate.answer(request, answer, task_id=task.task_id)
 
     async def get_result(self, request: Request, api: str) -> Response:
         """``<api>/get_result``: the task's progress, with freshly signed URLs."""
-        operation = f"{api}.get_result"
         api_key, refusal = await self.gate.admit(request, api, "get_result")
         if refusal is not None:
             return refusal
         raw_id = (await read_body(request)).get("task_id")
         if raw_id is None or isinstance(raw_id, bool) or str(raw_id).strip() == "":
-            return self.gate.error(api_key, operation, 282003, "missing parameters: task_id")
+            return self.gate.error(request, 282003, "missing parameters: task_id")
         task_id = str(raw_id).strip()
         signer = url_signer(request, self.state.config.url_lifetime_s)
         found = self.state.result_for(task_id, api, api_key, signer, RESULT_BUILDERS[api])
         if found is None:
-            return self.gate.error(api_key, operation, 282808, f"request id {task_id} not exist")
+            return self.gate.error(request, 282808, f"request id {task_id} not exist")
         answer, outcome = found
-        return self.gate.answer(api_key, operation, answer, outcome)
+        return self.gate.answer(request, answer, outcome)
 
     async def correct_edu_get(self, request: Request) -> Response:
         """``correct_edu/get_result``."""

@@ -2,7 +2,8 @@
 
 Clients must cache tokens, honour ``expires_in`` and refresh on 110/111; the simulator makes
 that observable: several tokens per key stay valid side by side (issuing one does not revoke
-the older ones), expired tokens answer 111, and tokens can be expired on demand.
+the older ones), expired tokens answer 111, revoked tokens 110, and tokens can be expired or
+revoked on demand.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class TokenCheck:
 class _Token:
     api_key: str
     expires_at: float
+    revoked: bool = False
 
 
 def _app_id(api_key: str) -> str:
@@ -99,6 +101,8 @@ class TokenStore:
         entry = self._tokens.get(token)
         if entry is None:
             return TokenCheck(None, 110)
+        if entry.revoked:
+            return TokenCheck(entry.api_key, 110)
         if now >= entry.expires_at:
             return TokenCheck(entry.api_key, 111)
         return TokenCheck(entry.api_key, None)
@@ -108,3 +112,13 @@ class TokenStore:
         for entry in self._tokens.values():
             entry.expires_at = min(entry.expires_at, now)
         return len(self._tokens)
+
+    def spoil(self, token: str | None, code: int, *, now: float) -> None:
+        """Make one token answer ``code`` from now on: 110 revokes it, 111 expires it."""
+        entry = self._tokens.get(token or "")
+        if entry is None:
+            return
+        if code == 110:
+            entry.revoked = True
+        else:
+            entry.expires_at = min(entry.expires_at, now)

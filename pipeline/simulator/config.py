@@ -35,6 +35,15 @@ DEFAULT_QUOTAS: dict[tuple[str, str], float] = {
     (CUSTOM_OCR, "call"): 2.0,
 }
 
+# Shares of calls that the chaos settings fail (see ``SimConfig``): each between 0 and 1.
+CHAOS_RATES: tuple[str, ...] = (
+    "transient_rate",
+    "token_invalid_rate",
+    "chaos_performed_rate",
+    "bos_transient_rate",
+)
+QUOTA_BURST_FIELDS: tuple[str, ...] = ("quota_burst_every_s", "quota_burst_s")
+
 # Fields that ``POST /_sim/config`` may change while the server runs (besides ``quotas`` and
 # ``key_limits``, which have their own shapes); the others (host, port, keys, seed) only make
 # sense at start-up.
@@ -47,6 +56,8 @@ RUNTIME_FIELDS: tuple[str, ...] = (
     "processing_min_s",
     "time_scale",
     "task_retention_s",
+    *CHAOS_RATES,
+    *QUOTA_BURST_FIELDS,
 )
 
 # The provider's per-key call limits: calls per day (error 17) and in all (error 19).
@@ -69,6 +80,18 @@ class SimConfig:
     calls in the current day (days roll over at 00:00 Beijing time) and 19 once it made M in
     all, so a pool of keys can be tested running dry. Unlike a QPS of 0, a limit of 0 means
     no call at all is allowed.
+
+    Chaos, for fault tests that want failures without writing rules (``POST /_sim/faults``
+    rules come first): ``transient_rate`` is the share of API calls (create_task,
+    get_result, synchronous calls) answered with one of issue 5's transient faults, taken
+    evenly from 1, 2, 282000, 336100, HTTP 500, HTTP 502, a timeout and a dropped
+    connection; of the last four, ``chaos_performed_rate`` is the share the provider
+    performed anyway (the task exists, the call is billed) although its answer was lost.
+    ``bos_transient_rate`` does the same for signed result image downloads (HTTP 500, 502,
+    timeout, drop). ``token_invalid_rate`` is the share of API calls answered 110 whose token
+    is then revoked for good. ``quota_burst_every_s`` and ``quota_burst_s`` make every API
+    call of every key answer 18 for ``quota_burst_s`` seconds out of each
+    ``quota_burst_every_s``, starting when they were set (0 = no bursts).
     """
 
     host: str = "127.0.0.1"
@@ -84,9 +107,17 @@ class SimConfig:
     time_scale: float = 1.0
     task_retention_s: float = 0.0
     key_limits: dict[str, dict[str, int]] = field(default_factory=dict)
+    transient_rate: float = 0.0
+    token_invalid_rate: float = 0.0
+    chaos_performed_rate: float = 0.5
+    bos_transient_rate: float = 0.0
+    quota_burst_every_s: float = 0.0
+    quota_burst_s: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for name in CHAOS_RATES:
+            _check_rate(name, getattr(self, name))
         # A limit on a key the simulator does not know would silently never apply.
         limits = parse_key_limits(self.key_limits, self.keys)
         self.key_limits = {key: kinds for key, kinds in limits.items() if kinds}
@@ -94,6 +125,11 @@ class SimConfig:
     def quota_for(self, api: str, op: str) -> float:
         """Effective QPS for one operation after scaling; 0 means unlimited."""
         return self.quotas.get((api, op), 0.0) * self.quota_scale
+
+    def in_quota_burst(self, elapsed_s: float) -> bool:
+        """Whether a quota burst (every call answers 18) is on, ``elapsed_s`` after it was set."""
+        every, length = self.quota_burst_every_s, self.quota_burst_s
+        return every > 0 and length > 0 and elapsed_s % every < length
 
     def to_json(self) -> dict[str, Any]:
         """JSON view for ``GET /_sim/config``; secrets are left out on purpose."""
@@ -120,6 +156,8 @@ class SimConfig:
             elif name in RUNTIME_FIELDS:
                 if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                     raise ValueError(f"{name} must be a non-negative number")
+                if name in CHAOS_RATES:
+                    _check_rate(name, value)
                 current = getattr(self, name)
                 values[name] = int(value) if isinstance(current, int) else float(value)
             else:
@@ -134,6 +172,11 @@ class SimConfig:
     def limits_for(self, api_key: str) -> dict[str, int]:
         """The key's call limits (``"daily"``, ``"total"``), empty when it has none."""
         return self.key_limits.get(api_key, {})
+
+
+def _check_rate(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be between 0 and 1, got {value!r}")
 
 
 def _parse_quotas(value: Any) -> dict[tuple[str, str], float]:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import uvicorn
 
 from pipeline.simulator.config import SimConfig
+from pipeline.simulator.connections import TrackedH11Protocol
 from pipeline.simulator.server import create_app
 
 logger = logging.getLogger(__name__)
@@ -43,11 +44,20 @@ async def _serve(
 def serve(config: SimConfig, on_ready: ReadyCallback | None = None) -> None:
     """Serve until interrupted; ``on_ready(host, port)`` runs once connections are accepted.
 
-    State lives in this process's memory, so there is exactly one uvicorn worker.
+    State lives in this process's memory, so there is exactly one uvicorn worker. Its HTTP
+    protocol is h11, tracked so that faults can drop connections; proxy headers are off
+    because connections are found by the client address of each request. A request held by
+    a timeout fault delays shutdown by a few seconds at most.
     """
     sock = _bind(config.host, config.port)
     uv_config = uvicorn.Config(
-        create_app(config), log_level="warning", access_log=False, lifespan="off"
+        create_app(config),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        http=TrackedH11Protocol,
+        proxy_headers=False,
+        timeout_graceful_shutdown=3,
     )
     server = uvicorn.Server(uv_config)
     try:

@@ -77,7 +77,6 @@ class ProviderHandlers:
 
     async def create_task(self, request: Request) -> Response:
         """``correct_edu/create_task``: queue a page, or split it at once with ``only_split``."""
-        operation = f"{API}.create_task"
         api_key, refusal = await self.gate.admit(request, API, "create_task")
         if refusal is not None:
             return refusal
@@ -85,12 +84,12 @@ class ProviderHandlers:
         try:
             upload, page = await run_in_threadpool(_analyse, body)
         except UploadError as exc:
-            return self.gate.error(api_key, operation, exc.code, exc.message)
+            return self.gate.error(request, exc.code, exc.message)
         if upload.only_split:
             answer = results.only_split_body(
                 page, self.state.new_task_id(), self.state.new_log_id()
             )
-            return self.gate.answer(api_key, operation, answer)
+            return self.gate.answer(request, answer)
         assert api_key is not None
         task = self.state.create_task(api_key, page, upload.data)
         logger.debug("task %s created for %s", task.task_id, api_key)
@@ -100,7 +99,7 @@ class ProviderHandlers:
             "result": {"task_id": task.task_id},
             "log_id": self.state.new_log_id(),
         }
-        return self.gate.answer(api_key, operation, answer)
+        return self.gate.answer(request, answer, task_id=task.task_id)
 
     async def unsupported(self, request: Request) -> Response:
         """Any other ``/rest/2.0`` path: the provider's "no such API" answer."""

@@ -17,15 +17,24 @@ from typing import Any
 
 from pipeline.simulator import render
 from pipeline.simulator.auth import TokenGrant, TokenStore
-from pipeline.simulator.config import SimConfig
-from pipeline.simulator.faults import FaultInjector, FaultRule
+from pipeline.simulator.config import QUOTA_BURST_FIELDS, SimConfig
+from pipeline.simulator.faults import (
+    BOS_CHAOS_KINDS,
+    TOKEN_CODES,
+    Chaos,
+    FaultInjector,
+    FaultRule,
+)
 from pipeline.simulator.grading import GradedPage
 from pipeline.simulator.paper_cut import PaperCut
 from pipeline.simulator.quota import KeyCallCounter, QpsLimiter
 from pipeline.simulator.render import RenderCache
 from pipeline.simulator.results import ObjectRef, UrlSigner
-from pipeline.simulator.stats import CallStats
+from pipeline.simulator.stats import CallDetail, CallStats
 from pipeline.simulator.tasks import Task, TaskContent, TaskStore, schedule, schedule_whole
+
+# The bearer secrets of a token answer, which a client must never write down anywhere.
+_GRANTED_SECRETS = ("access_token", "refresh_token", "session_key", "session_secret")
 
 # Sweeping for expired tasks scans them all, so do it at most this often.
 _SWEEP_INTERVAL_S = 1.0
@@ -37,11 +46,15 @@ ResultBuilder = Callable[[Task, float, UrlSigner, TaskStore], tuple[dict[str, An
 
 @dataclass(frozen=True)
 class Admission:
-    """Whether an API call may proceed: the caller's key, or the error code refusing it."""
+    """Whether an API call may proceed: the caller's key, or the error code refusing it.
+
+    ``injected`` marks a refusal made up by chaos (a quota burst's 18, a spoiled token's 110).
+    """
 
     api_key: str | None
     error_code: int | None
     fault: FaultRule | None = None
+    injected: bool = False
 
 
 class SimState:
@@ -60,40 +73,69 @@ class SimState:
         self.stats = CallStats()
         self.faults = FaultInjector(self.config.seed)
         self.renders = RenderCache()
+        self.grants: list[dict[str, str]] = []
         self._last_sweep = 0.0
+        self._burst_since = time.time()
 
     def admit(self, token: str | None, api: str, op: str) -> Admission:
-        """Token check, the key's call limits, its QPS window, then fault rules, atomically.
+        """Token check, the key's call limits, its QPS window, then faults, atomically.
 
-        Refusals are recorded here; admitted calls are recorded by the caller once it knows
+        Nothing is recorded here: the caller records every call, refused or not, once it knows
         the outcome. Only admitted calls take a place in the QPS window and count against the
         key's daily and total limits (17, 19); a call an injected fault then fails was admitted
-        and counts too, as it does in the QPS window.
+        and counts too, as it does in the QPS window. Chaos's 110 comes with the token check
+        and its quota bursts' 18 with the QPS window; neither counts, as their real
+        counterparts do not. A fault answering 110 or 111 spoils the token for good.
         """
         operation = f"{api}.{op}"
         with self.lock:
             now = time.time()
+            config = self.config
             check = self.tokens.check(token, now=now)
             if check.error_code is not None:
-                self.stats.record(now, check.api_key, operation, str(check.error_code))
                 return Admission(check.api_key, check.error_code)
             api_key = check.api_key
             assert api_key is not None
-            spent = self.key_calls.refusal(api_key, self.config.limits_for(api_key), now)
+            if self.faults.token_spoiled(config.token_invalid_rate):
+                self.tokens.spoil(token, 110, now=now)
+                return Admission(api_key, 110, injected=True)
+            spent = self.key_calls.refusal(api_key, config.limits_for(api_key), now)
             if spent is not None:
-                self.stats.record(now, api_key, operation, str(spent))
                 return Admission(api_key, spent)
-            quota = self.config.quota_for(api, op)
+            if config.in_quota_burst(now - self._burst_since):
+                return Admission(api_key, 18, injected=True)
+            quota = config.quota_for(api, op)
             if not self.limiter.try_acquire(api_key, api, op, quota, time.monotonic()):
-                self.stats.record(now, api_key, operation, "18")
                 return Admission(api_key, 18)
             self.key_calls.count(api_key, now)
-            return Admission(api_key, None, self.faults.pick(operation, api_key))
+            chaos = Chaos(config.transient_rate, config.chaos_performed_rate)
+            fault = self.faults.pick(operation, api_key, chaos)
+            if fault is not None and fault.error_code in TOKEN_CODES:
+                self.tokens.spoil(token, fault.error_code, now=now)
+            return Admission(api_key, None, fault)
 
-    def record(self, api_key: str | None, operation: str, outcome: str) -> None:
+    def record(
+        self,
+        api_key: str | None,
+        operation: str,
+        outcome: str,
+        detail: CallDetail | None = None,
+    ) -> None:
         """Count one answered call."""
         with self.lock:
-            self.stats.record(time.time(), api_key, operation, outcome)
+            self.stats.record(time.time(), api_key, operation, outcome, detail)
+
+    def configure(self, changes: dict[str, Any]) -> None:
+        """Apply a ``POST /_sim/config`` body; changing the quota bursts restarts them now."""
+        with self.lock:
+            self.config.apply_runtime(changes)
+            if set(QUOTA_BURST_FIELDS) & set(changes):
+                self._burst_since = time.time()
+
+    def uploads(self) -> dict[str, dict[str, Any]]:
+        """``/_sim/uploads``: per uploaded page, its calls and what they came to."""
+        with self.lock:
+            return self.stats.uploads_json()
 
     def new_log_id(self) -> int:
         """A fresh seeded ``log_id``."""
@@ -159,21 +201,30 @@ class SimState:
     def issue_token(
         self, grant_type: str | None, client_id: str | None, secret: str | None
     ) -> tuple[TokenGrant, str | None]:
-        """Answer a token request with the current token lifetime."""
+        """Answer a token request with the current token lifetime; keep what was granted."""
         with self.lock:
             lifetime = self.config.token_lifetime_s
-            return self.tokens.issue(
+            grant, api_key = self.tokens.issue(
                 grant_type, client_id, secret, now=time.time(), lifetime_s=lifetime
             )
+            if grant.status == 200 and api_key is not None:
+                self.grants.append(
+                    {"api_key": api_key} | {k: grant.body[k] for k in _GRANTED_SECRETS}
+                )
+            return grant, api_key
 
     def faults_for(self, operation: str, api_key: str | None = None) -> FaultRule | None:
         """The injected fault for a call that has no token or quota check.
 
         Such calls carry no token, so rules bound to an API key only match when the caller
-        names the key it is sure of.
+        names the key it is sure of. Chaos reaches ``bos.get`` (``bos_transient_rate``) but
+        never ``oauth.token``; neither ever performs the call it fails.
         """
         with self.lock:
-            return self.faults.pick(operation, api_key)
+            chaos = None
+            if operation == "bos.get":
+                chaos = Chaos(self.config.bos_transient_rate, 0.0, BOS_CHAOS_KINDS)
+            return self.faults.pick(operation, api_key, chaos)
 
     def result_for(
         self, task_id: str, api: str, api_key: str | None, signer: UrlSigner, build: ResultBuilder

@@ -27,8 +27,7 @@ class SyncApiHandlers:
 
     async def formula(self, request: Request) -> Response:
         """``ocr/v1/formula``: text and LaTeX; a JSON body has no image (216101)."""
-        operation = f"{FORMULA}.call"
-        api_key, refusal = await self.gate.admit(request, FORMULA, "call")
+        _, refusal = await self.gate.admit(request, FORMULA, "call")
         if refusal is not None:
             return refusal
         content_type = request.headers.get("content-type", "")
@@ -38,14 +37,13 @@ class SyncApiHandlers:
             options = formula.parse_options(body)
             picture = await load_source(body, formula.LIMITS, allow_pdf=False)
         except UploadError as exc:
-            return self.gate.error(api_key, operation, exc.code, exc.message)
+            return self.gate.error(request, exc.code, exc.message)
         answer = formula.answer_body(picture, options, self.state.new_log_id())
-        return self.gate.answer(api_key, operation, answer)
+        return self.gate.answer(request, answer)
 
     async def custom_ocr(self, request: Request) -> Response:
         """``/rpc/2.0/ai_custom/v1/ocr/{model}``: any model name is a trained model."""
-        operation = f"{CUSTOM_OCR}.call"
-        api_key, refusal = await self.gate.admit(request, CUSTOM_OCR, "call")
+        _, refusal = await self.gate.admit(request, CUSTOM_OCR, "call")
         if refusal is not None:
             return refusal
         content_type = request.headers.get("content-type", "")
@@ -53,6 +51,6 @@ class SyncApiHandlers:
             image, language = custom_ocr.parse_request(await request.body(), content_type)
             result = await run_in_threadpool(custom_ocr.recognise, image, language)
         except UploadError as exc:
-            return self.gate.error(api_key, operation, exc.code, exc.message)
+            return self.gate.error(request, exc.code, exc.message)
         answer = custom_ocr.answer_body(result, self.state.new_log_id())
-        return self.gate.answer(api_key, operation, answer)
+        return self.gate.answer(request, answer)
