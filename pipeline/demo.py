@@ -76,7 +76,11 @@ def run_demo(console: Console, *, keep: bool = False) -> int:
         _started(services, start_workers({}, work / "logs/workers.log"))
         name = f"demo-{datetime.now():%Y%m%d-%H%M%S}"
         routes = routing(scans, api=None, choices=Choices(), manifest=None, default_endpoint=None)
-        report = enqueue_directory(scans, storage.get_store(), batch_name=name, routes=routes)
+        # The demo wrote these files itself a moment ago (no scanner is still writing them),
+        # and sends them again on every run: the simulator bills nobody.
+        report = enqueue_directory(
+            scans, storage.get_store(), batch_name=name, routes=routes, settle_s=0, force=True
+        )
         console.print(f"enqueued batch [bold]{name}[/] at the documented quotas…")
         code = wait_for_batch(report.batch_id)
         if code and _only_deliberate_failures(report.batch_id):

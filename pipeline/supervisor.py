@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.settings import Settings
+from pipeline import metrics
+from pipeline.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +56,14 @@ def worker_specs(settings: Settings, state_dir: Path) -> list[WorkerSpec]:
         )
         return WorkerSpec(name, argv)
 
-    def processes(stage: str, count: int) -> list[WorkerSpec]:
-        return [worker(f"{stage}-{n}", stage, "threads", 1) for n in range(1, count + 1)]
+    def processes(stage: str, count: int, queues: str | None = None) -> list[WorkerSpec]:
+        return [worker(f"{stage}-{n}", queues or stage, "prefork", 1) for n in range(1, count + 1)]
 
     return [
         *processes("ingest", settings.ingest_concurrency),
         *processes("submit", settings.submit_concurrency),
         *processes("poll", settings.poll_concurrency),
-        worker("persist", "persist,archive", "threads", settings.persist_concurrency),
+        *processes("persist", settings.persist_concurrency, "persist,archive"),
         worker("control", "control", "solo", 1),
         WorkerSpec(
             "beat",
@@ -86,11 +87,14 @@ class Supervisor:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._stopping = False
         self.restarts: dict[str, int] = dict.fromkeys(self._specs, 0)
+        self._metrics: metrics.MetricsServer | None = None
 
     def run(self) -> int:
         """Supervise until told to stop; returns the exit code."""
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        # One /metrics for every process started here: they count into one directory.
+        self._metrics = metrics.serve_supervised(get_settings())
         for name in self._specs:
             self._start(name)
         while not self._stopping:
@@ -110,7 +114,8 @@ class Supervisor:
         return 0
 
     def _start(self, name: str) -> None:
-        self._procs[name] = subprocess.Popen(self._specs[name].argv, env=os.environ.copy())
+        env = {**os.environ, **(self._metrics.env if self._metrics else {})}
+        self._procs[name] = subprocess.Popen(self._specs[name].argv, env=env)
         log.info("started %s worker (pid %d)", name, self._procs[name].pid)
 
     def _stop(self, signum: int, _frame: object) -> None:
@@ -127,3 +132,5 @@ class Supervisor:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if self._metrics is not None:
+            self._metrics.close()

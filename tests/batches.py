@@ -80,10 +80,9 @@ def record_finished_task(
         provider_task = ProviderTask(
             page_id=row.id,
             api=api,
-            key_id="key-test",
             task_id=task_id,
             raw_key=key,
-            **({"state": "finished"} | (task or {})),
+            **({"state": "finished", "key_id": "key-test"} | (task or {})),
         )
         session.add(provider_task)
         session.flush()

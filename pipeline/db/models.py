@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    ForeignKey,
     Index,
     Integer,
     Text,
@@ -50,6 +51,7 @@ class Document(Base):
     __tablename__ = "documents"
     __table_args__ = (
         UniqueConstraint("batch_id", "rel_path"),
+        Index("ix_documents_content", "sha256", "api"),
         {"comment": "Each file or image-set folder found in a batch's directory."},
     )
 
@@ -74,12 +76,19 @@ class Document(Base):
         server_default=text("'[]'::jsonb"), comment="S3 keys of the original file(s), in order."
     )
     state: Mapped[str] = state_column(
-        DocumentState.PENDING, "pending, ingesting, ingested or failed."
+        DocumentState.PENDING,
+        "pending, ingesting, ingested, failed, or skipped (already sent: duplicate_of).",
     )
     error: Mapped[str | None] = mapped_column(Text, comment="Why it failed, for the operator.")
     error_code: Mapped[str | None] = mapped_column(Text, comment="Stable slug of the failure.")
     attempts: Mapped[int] = mapped_column(Integer, server_default="0", comment="Ingest attempts.")
     page_count: Mapped[int | None] = mapped_column(Integer, comment="Pages found when ingested.")
+    duplicate_of: Mapped[int | None] = mapped_column(
+        BigInteger,
+        ForeignKey("documents.id", ondelete="SET NULL"),
+        comment="The earlier document with the same content, API and options, when this "
+        "one was skipped (state skipped) rather than sent again.",
+    )
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = mapped_column(
         server_default=func.now(), comment="Last state change."
@@ -129,6 +138,12 @@ class Page(Base):
     )
     retries: Mapped[int] = mapped_column(
         Integer, server_default="0", comment="Transient failures met at the current stage."
+    )
+    ambiguous_submits: Mapped[int] = mapped_column(
+        Integer,
+        server_default="0",
+        comment="create_task calls repeated because the provider may have accepted the "
+        "page already (a lost answer or a crash before its task id was committed).",
     )
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = mapped_column(

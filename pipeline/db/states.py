@@ -27,6 +27,7 @@ class DocumentState(StrEnum):
     INGESTING = "ingesting"
     INGESTED = "ingested"
     FAILED = "failed"
+    SKIPPED = "skipped"  # already sent in another batch: see duplicate_of
 
 
 class PageState(StrEnum):

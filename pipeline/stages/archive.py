@@ -4,7 +4,10 @@ The provider's URLs stop working 24 h after signing; once every image is copied,
 done.
 
 Which URL belongs to which artifact is read back from the raw answer in S3, so no signed URL
-is ever stored in a row. An artifact whose URL has expired is marked lost with the reason.
+is ever stored in a row. When a URL has expired, get_result is asked again for freshly signed
+ones while the provider still keeps the task (that answer is archived too); an artifact that
+cannot be had any more (a synchronous answer, a task the provider forgot) is marked lost with
+the reason.
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 
+from pipeline.db.artifacts import record_archived
 from pipeline.db.models import Artifact, Page, ProviderTask, Question
 from pipeline.db.session import session_scope
 from pipeline.db.states import ArtifactState, PageState
 from pipeline.db.transitions import move
-from pipeline.errors import Transient
+from pipeline.errors import Gone, Transient
 from pipeline.progress import finish_batch_if_done
+from pipeline.provider.answers.common import signed_url_expiry
+from pipeline.provider.apis import spec
 from pipeline.provider.client import ProviderClient, UrlExpired
 from pipeline.results import ResultImage, handler
 from pipeline.storage import ObjectStore
@@ -36,14 +42,39 @@ class _Pending:
     expires_at: datetime | None
 
 
+@dataclass(frozen=True)
+class _Task:
+    """What archiving needs to know of a task, read once."""
+
+    row_id: int
+    page_id: int
+    batch_id: int
+    document_id: int
+    api: str
+    mode: str
+    task_id: str
+    key_id: str
+    raw_key: str
+
+
 def archive_task(task_row_id: int, client: ProviderClient, store: ObjectStore) -> bool:
     """Copy every pending result image of a task; True once its page is done."""
     with session_scope() as session:
-        task = session.get_one(ProviderTask, task_row_id)
-        page = session.get_one(Page, task.page_id)
-        if page.state != PageState.ARCHIVING or task.raw_key is None:
+        row = session.get_one(ProviderTask, task_row_id)
+        page = session.get_one(Page, row.page_id)
+        if page.state != PageState.ARCHIVING or row.raw_key is None:
             return False
-        page_id, raw_key, api = page.id, task.raw_key, task.api
+        task = _Task(
+            row.id,
+            page.id,
+            page.batch_id,
+            page.document_id,
+            row.api,
+            row.mode,
+            row.task_id,
+            row.key_id,
+            row.raw_key,
+        )
         pending = [
             _Pending(a.id, a.s3_key, a.source_expires_at)
             for a in session.scalars(
@@ -54,36 +85,106 @@ def archive_task(task_row_id: int, client: ProviderClient, store: ObjectStore) -
             )
         ]
     if pending:
-        api_handler = handler(api)
-        answer = api_handler.parse(json.loads(store.get(raw_key)))
-        sources = api_handler.images(raw_key, answer)
+        api_handler = handler(task.api)
+        answer = api_handler.parse(json.loads(store.get(task.raw_key)))
+        sources = api_handler.images(task.raw_key, answer)
+        refreshed: dict[str, ResultImage] | None = None
         for artifact in pending:
-            _copy(artifact, sources[artifact.s3_key], page_id, client, store)
-    return _close_page(page_id)
+            source = sources[artifact.s3_key]
+            if _expired(artifact.expires_at) or not _copy(artifact, source, task, client, store):
+                if refreshed is None:
+                    refreshed = _fresh_urls(task, client, store)
+                _copy_refreshed(artifact, refreshed, task, client, store)
+    return _close_page(task.page_id)
+
+
+def _expired(expires_at: datetime | None) -> bool:
+    return expires_at is not None and expires_at <= datetime.now(UTC)
 
 
 def _copy(
+    artifact: _Pending, source: ResultImage, task: _Task, client: ProviderClient, store: ObjectStore
+) -> bool:
+    """Copy one image; False when its signed URL no longer works."""
+    try:
+        data = client.fetch(source.url)
+    except UrlExpired as e:
+        if not _expired(artifact.expires_at) and artifact.expires_at is not None:
+            raise Transient(f"{e}, before its expiry; will try again") from e
+        log.warning("artifact %d: %s; asking for a freshly signed URL", artifact.id, e)
+        return False
+    _record_copy(artifact, source, data, task.page_id, store)
+    return True
+
+
+def _fresh_urls(task: _Task, client: ProviderClient, store: ObjectStore) -> dict[str, ResultImage]:
+    """The task's images at freshly signed URLs, or {} when the provider cannot sign them.
+
+    The new answer is archived beside the first one (``result.refreshed-<n>.json``).
+    """
+    if task.mode == "sync":
+        return {}  # a synchronous answer cannot be asked for again
+    try:
+        answer = client.get_result(spec(task.api), task.task_id, task.key_id)
+    except Gone:
+        return {}
+    folder = task.raw_key.rsplit("/", 1)[0]
+    with session_scope() as session:
+        count = session.scalar(
+            select(func.count())
+            .select_from(Artifact)
+            .where(Artifact.provider_task_id == task.row_id, Artifact.kind == "raw_refreshed")
+        )
+    raw = json.dumps(answer, ensure_ascii=False, sort_keys=True).encode()
+    stored = store.put(
+        f"{folder}/result.refreshed-{(count or 0) + 1}.json", raw, "application/json"
+    )
+    with session_scope() as session:
+        record_archived(
+            session,
+            stored,
+            "raw_refreshed",
+            batch_id=task.batch_id,
+            document_id=task.document_id,
+            page_id=task.page_id,
+            provider_task_id=task.row_id,
+        )
+    api_handler = handler(task.api)
+    return api_handler.images(task.raw_key, api_handler.parse(answer))
+
+
+def _copy_refreshed(
     artifact: _Pending,
-    source: ResultImage,
-    page_id: int,
+    refreshed: dict[str, ResultImage],
+    task: _Task,
     client: ProviderClient,
     store: ObjectStore,
 ) -> None:
-    if artifact.expires_at is not None and artifact.expires_at <= datetime.now(UTC):
-        _mark(
-            artifact.id,
-            ArtifactState.LOST,
-            error=f"signed URL expired at {artifact.expires_at:%Y-%m-%d %H:%M:%S}Z "
-            "before it could be archived",
+    source = refreshed.get(artifact.s3_key)
+    if source is None:
+        why = (
+            "a synchronous answer cannot be asked for again"
+            if task.mode == "sync"
+            else f"the provider no longer keeps task {task.task_id}"
         )
+        _mark(artifact.id, ArtifactState.LOST, error=f"signed URL expired and {why}")
         return
     try:
         data = client.fetch(source.url)
     except UrlExpired as e:
-        if artifact.expires_at is None or artifact.expires_at > datetime.now(UTC):
-            raise Transient(f"{e}, before its expiry; will try again") from e
-        _mark(artifact.id, ArtifactState.LOST, error=f"signed URL expired: {e}")
+        _mark(artifact.id, ArtifactState.LOST, error=f"even a freshly signed URL failed: {e}")
         return
+    log.info("artifact %d archived from a freshly signed URL", artifact.id)
+    _record_copy(artifact, source, data, task.page_id, store)
+
+
+def _record_copy(
+    artifact: _Pending,
+    source: ResultImage,
+    data: bytes,
+    page_id: int,
+    store: ObjectStore,
+) -> None:
     stored = store.put(artifact.s3_key, data, "image/png")
     with session_scope() as session:
         session.execute(
@@ -96,6 +197,7 @@ def _copy(
                 archived_at=func.now(),
                 attempts=Artifact.attempts + 1,
                 error=None,
+                source_expires_at=signed_url_expiry(source.url),
             )
         )
         if source.kind == "crop" and source.sequence is not None:

@@ -8,32 +8,48 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 
 from pipeline import nudges
-from pipeline.db.models import Batch, Document, Page, ProviderTask
+from pipeline.db.models import Artifact, Batch, Document, Page, ProviderTask
 from pipeline.db.session import session_scope
-from pipeline.db.states import BatchState, DocumentState, PageState, TaskState
+from pipeline.db.states import ArtifactState, BatchState, DocumentState, PageState, TaskState
 from pipeline.progress import finish_batch_if_done
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
+#: How long after a task's hard time limit its claim is taken to be orphaned.
+CLAIM_GRACE_S = 10.0
+
+
 def reconcile(settings: Settings) -> dict[str, int]:
     """One pass over every stage; returns how many rows each step touched."""
     now = datetime.now(UTC)
     stale = now - timedelta(seconds=settings.stale_after_s)
-    crashed = now - timedelta(seconds=settings.task_time_limit_s + 60)
+    # A task cannot run past its hard time limit, so a claim older than that was orphaned.
+    crashed = now - timedelta(seconds=settings.task_time_limit_s + CLAIM_GRACE_S)
     report = {
+        "ingest_failed": _fail_crashing_documents(settings.max_page_attempts, crashed),
         "ingest_reset": _reset(Document, DocumentState.INGESTING, DocumentState.PENDING, crashed),
-        "submit_reset": _reset(Page, PageState.SUBMITTING, PageState.READY, crashed),
+        # The worker died after claiming the page: whether its create_task reached the
+        # provider is unknown, so the next submit counts as an ambiguous one.
+        "submit_reset": _reset(
+            Page,
+            PageState.SUBMITTING,
+            PageState.READY,
+            crashed,
+            ambiguous_submits=Page.ambiguous_submits + 1,
+        ),
     }
     report["ingest_nudged"] = _nudge_rows("ingest", Document, DocumentState.PENDING, stale)
     report["submit_nudged"] = _nudge_rows("submit", Page, PageState.READY, stale)
     report["persist_nudged"] = _nudge_tasks("persist", PageState.PERSISTING, stale)
     report["archive_nudged"] = _nudge_tasks("archive", PageState.ARCHIVING, stale)
+    report["archive_expiring"] = _nudge_expiring(now, settings)
     with session_scope() as session:
         for batch_id in session.scalars(select(Batch.id).where(Batch.state == BatchState.RUNNING)):
             finish_batch_if_done(session, batch_id)
@@ -43,13 +59,39 @@ def reconcile(settings: Settings) -> dict[str, int]:
     return report
 
 
-def _reset(model: type[Document] | type[Page], stuck: str, back: str, before: datetime) -> int:
+def _fail_crashing_documents(max_attempts: int, before: datetime) -> int:
+    """A document whose ingest killed its worker again and again fails instead of looping."""
+    with session_scope() as session:
+        ids = session.scalars(
+            update(Document)
+            .where(
+                Document.state == DocumentState.INGESTING,
+                Document.updated_at < before,
+                Document.attempts >= max_attempts,
+            )
+            .values(
+                state=DocumentState.FAILED,
+                updated_at=datetime.now(UTC),
+                error_code="worker_lost",
+                error=f"its ingest was cut short {max_attempts} times (the worker died or hit "
+                "the task time limit); the file may be damaged or far too large",
+            )
+            .returning(Document.id)
+        ).all()
+    for row_id in ids:
+        log.error("document %d failed: its ingest killed the worker %d times", row_id, max_attempts)
+    return len(ids)
+
+
+def _reset(
+    model: type[Document] | type[Page], stuck: str, back: str, before: datetime, **values: Any
+) -> int:
     """Give rows claimed by a worker that died back to the state before the claim."""
     with session_scope() as session:
         ids = session.scalars(
             update(model)
             .where(model.state == stuck, model.updated_at < before)
-            .values(state=back, updated_at=datetime.now(UTC))
+            .values(state=back, updated_at=datetime.now(UTC), **values)
             .returning(model.id)
         ).all()
     for row_id in ids:
@@ -92,3 +134,28 @@ def _nudge_tasks(stage: nudges.Stage, state: str, before: datetime) -> int:
             )
         )
     return nudges.send(stage, ids)
+
+
+def _nudge_expiring(now: datetime, settings: Settings) -> int:
+    """Archive at once, backlog or not, whatever would otherwise outlive its signed URLs.
+
+    A page waiting behind a long archive queue is nudged again when its first URL is within
+    ``SCANGRADE_ARCHIVE_EXPIRY_MARGIN_S`` of expiring (and again each pass until archived).
+    """
+    with session_scope() as session:
+        ids = list(
+            session.scalars(
+                select(Artifact.provider_task_id)
+                .join(Page, Page.id == Artifact.page_id)
+                .where(
+                    Artifact.state == ArtifactState.PENDING,
+                    Artifact.source_expires_at
+                    < now + timedelta(seconds=settings.archive_expiry_margin_s),
+                    Page.state == PageState.ARCHIVING,
+                    Page.updated_at < now - timedelta(seconds=settings.stale_after_s / 4),
+                )
+                .distinct()
+                .limit(1000)
+            )
+        )
+    return nudges.send("archive", [i for i in ids if i is not None])

@@ -21,7 +21,7 @@ from pipeline.db.models import Document, Page, ProviderTask
 from pipeline.db.session import session_scope
 from pipeline.db.states import PageState, TaskState
 from pipeline.db.transitions import move
-from pipeline.errors import BadInput, RateLimited
+from pipeline.errors import AmbiguousSubmit, BadInput, RateLimited
 from pipeline.polling import first_delay
 from pipeline.provider.apis import ApiSpec, spec
 from pipeline.provider.client import KeysParked, ProviderClient, Submitted, Throttled
@@ -52,11 +52,13 @@ def submit_page(
     claimed = _claim(page_id)
     if claimed is None:
         return False
+    image = store.get(claimed.image_key)
+    # Everything the record needs is ready before the call: the window between the
+    # provider's answer and the commit of its task id is one INSERT and one UPDATE.
+    due = _first_polls(claimed.api, claimed.options, client, settings)
     sent_at = datetime.now(UTC)
     try:
-        submitted = client.submit(
-            claimed.api, store.get(claimed.image_key), claimed.content_type, claimed.options
-        )
+        submitted = client.submit(claimed.api, image, claimed.content_type, claimed.options)
     except BadInput as e:
         fail_page(page_id, PageState.SUBMITTING, e, code=e.code)
         return True
@@ -66,11 +68,14 @@ def submit_page(
     except RateLimited:
         _release(page_id, refund=False, count_retry=False)
         raise
+    except AmbiguousSubmit:
+        _release(page_id, refund=False, count_retry=True, ambiguous=True)
+        raise
     except BaseException:
         _release(page_id, refund=False, count_retry=True)
         raise
     if submitted.answer is None:
-        _record_task(page_id, claimed.api, submitted, settings)
+        _record_task(page_id, claimed.api, submitted, due[submitted.key_id])
     else:
         _keep_sync_answer(page_id, claimed.api, submitted, store, sent_at)
     return True
@@ -99,9 +104,23 @@ def _claim(page_id: int) -> _Claimed | None:
         )
 
 
-def _record_task(page_id: int, api: ApiSpec, submitted: Submitted, settings: Settings) -> None:
-    times = processing_times(api.name, submitted.key_id)
-    due = datetime.now(UTC) + timedelta(seconds=first_delay(settings, times))
+def _first_polls(
+    api: ApiSpec, options: dict[str, Any], client: ProviderClient, settings: Settings
+) -> dict[str, datetime]:
+    """When to poll the task first, for each key the call may go out with.
+
+    From the processing times observed per key (cached in memory, so this rarely queries).
+    """
+    if api.is_sync(options):
+        return {}
+    now = datetime.now(UTC)
+    return {
+        key_id: now + timedelta(seconds=first_delay(settings, processing_times(api.name, key_id)))
+        for key_id in client.pool
+    }
+
+
+def _record_task(page_id: int, api: ApiSpec, submitted: Submitted, due: datetime) -> None:
     with session_scope() as session:
         session.execute(
             insert(ProviderTask)
@@ -154,13 +173,23 @@ def _keep_sync_answer(
     log.info("page %d answered by %s at once (%s)", page_id, api.name, submitted.task_id)
 
 
-def _release(page_id: int, *, refund: bool, count_retry: bool) -> None:
-    """Give a claimed page back to ``ready`` after a failed or refused call."""
+def _release(page_id: int, *, refund: bool, count_retry: bool, ambiguous: bool = False) -> None:
+    """Give a claimed page back to ``ready`` after a failed or refused call.
+
+    ``ambiguous``: the call's answer was lost, so the next submit may pay a second time.
+    """
     values: dict[str, object] = {}
     if refund:
         values["submit_attempts"] = Page.submit_attempts - 1
     if count_retry:
         values["retries"] = Page.retries + 1
+    if ambiguous:
+        values["ambiguous_submits"] = Page.ambiguous_submits + 1
+        log.warning(
+            "page %d: the provider's answer to create_task was lost; sending it again may "
+            "pay for it twice (counted in pages.ambiguous_submits)",
+            page_id,
+        )
     with session_scope() as session:
         move(session, Page, page_id, PageState.SUBMITTING, PageState.READY, **values)
 

@@ -1,0 +1,98 @@
+"""Retry: the operator's ``scangrade retry BATCH`` puts a batch's failures back on their way.
+
+Pages with an image go back to ``ready`` (the next submit is a new create_task, paid for
+again); pages that never got an image, and documents that failed to ingest, are ingested
+again. Files rejected before ingest (not a scan, unreadable) are not here: they need the
+file fixed and ``enqueue`` again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select, update
+
+from pipeline import nudges
+from pipeline.db.models import Batch, Document, Page
+from pipeline.db.session import session_scope
+from pipeline.db.states import BatchState, DocumentState, PageState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Retried:
+    """How many failed rows were queued again."""
+
+    pages: int
+    documents: int
+
+
+def retry_failed(batch_id: int) -> Retried:
+    """Queue every failed page and failed (not rejected) document of a batch again."""
+    with session_scope() as session:
+        pages = list(
+            session.scalars(
+                update(Page)
+                .where(
+                    Page.batch_id == batch_id,
+                    Page.state == PageState.FAILED,
+                    Page.image_key.is_not(None),
+                )
+                .values(
+                    state=PageState.READY,
+                    retries=0,
+                    error=None,
+                    error_code=None,
+                    updated_at=func.now(),
+                )
+                .returning(Page.id)
+            )
+        )
+        # A page that failed in ingest has no image: its document is split again.
+        unsplit = set(
+            session.scalars(
+                delete(Page)
+                .where(
+                    Page.batch_id == batch_id,
+                    Page.state == PageState.FAILED,
+                    Page.image_key.is_(None),
+                )
+                .returning(Page.document_id)
+            )
+        )
+        documents = list(
+            session.scalars(
+                update(Document)
+                .where(
+                    Document.batch_id == batch_id,
+                    Document.kind != "rejected",
+                    (Document.state == DocumentState.FAILED) | Document.id.in_(unsplit),
+                )
+                .values(
+                    state=DocumentState.PENDING,
+                    attempts=0,
+                    error=None,
+                    error_code=None,
+                    updated_at=func.now(),
+                )
+                .returning(Document.id)
+            )
+        )
+        if pages or documents:
+            session.execute(
+                update(Batch)
+                .where(Batch.id == batch_id)
+                .values(state=BatchState.RUNNING, finished_at=None)
+            )
+        name = session.scalar(select(Batch.name).where(Batch.id == batch_id))
+    nudges.send("submit", pages)
+    nudges.send("ingest", documents)
+    log.info(
+        "batch %s: %d failed pages and %d failed documents queued again",
+        name,
+        len(pages),
+        len(documents),
+    )
+    return Retried(len(pages), len(documents))

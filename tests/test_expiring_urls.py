@@ -1,0 +1,129 @@
+"""Signed result URLs expire: archiving asks get_result again for freshly signed ones while the
+provider keeps the task, and otherwise marks the image lost with the reason.
+
+The simulator signs URLs for one second here, so they expire between persist and archive;
+the stages run for real against Postgres, S3 and the simulator over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from batches import record_finished_task
+from sqlalchemy import select
+
+from pipeline.db.models import Artifact, Page
+from pipeline.db.session import session_scope
+from pipeline.db.states import ArtifactState, PageState
+from pipeline.provider import get_client
+from pipeline.provider.answers.common import Progress
+from pipeline.provider.apis import SPECS
+from pipeline.provider.client import ProviderClient
+from pipeline.results import handler
+from pipeline.samples import jpeg_bytes, make_page_image
+from pipeline.settings import Settings
+from pipeline.stages import archive, persist
+from pipeline.storage import get_store
+
+CORRECT_EDU = SPECS["correct_edu"]
+
+
+@pytest.fixture
+def short_urls(env: Settings, sim_http: httpx.Client) -> Iterator[httpx.Client]:
+    """URLs signed for one second; the simulator's settings are put back afterwards."""
+    before = sim_http.get("/_sim/config").json()
+    sim_http.post("/_sim/config", json={"url_lifetime_s": 1}).raise_for_status()
+    yield sim_http
+    restore = {k: before[k] for k in ("url_lifetime_s", "task_retention_s")}
+    sim_http.post("/_sim/config", json=restore).raise_for_status()
+
+
+def _finished_task(client: ProviderClient, seed: int) -> tuple[str, str, dict[str, object]]:
+    """A real task made at the simulator and polled until done: (task id, key id, answer)."""
+    page = jpeg_bytes(make_page_image(seed, 700, 990))
+    submitted = client.submit(CORRECT_EDU, page, "image/jpeg", {})
+    deadline = time.monotonic() + 30
+    while True:
+        answer = client.get_result(CORRECT_EDU, submitted.task_id, submitted.key_id)
+        if handler("correct_edu").progress(answer) == Progress.DONE:
+            return submitted.task_id, submitted.key_id, answer
+        assert time.monotonic() < deadline, "the simulator never finished the task"
+        time.sleep(0.2)
+
+
+def _persisted(client: ProviderClient, seed: int, name: str) -> tuple[int, int]:
+    """A finished task persisted, its result images pending: (page id, task row id)."""
+    task_id, key_id, answer = _finished_task(client, seed)
+    recorded = record_finished_task(
+        json.dumps(answer).encode(),
+        api="correct_edu",
+        rel_path=f"{name}.jpg",
+        task_id=task_id,
+        batch_name=name,
+        task={"key_id": key_id},
+    )
+    assert persist.persist_task(recorded.task_row_id, get_store())
+    return recorded.page_id, recorded.task_row_id
+
+
+def _artifacts(task_row_id: int) -> list[Artifact]:
+    with session_scope() as session:
+        rows = session.scalars(
+            select(Artifact).where(
+                Artifact.provider_task_id == task_row_id, Artifact.kind.not_in(["raw_result"])
+            )
+        ).all()
+        session.expunge_all()
+        return list(rows)
+
+
+def _page_state(page_id: int) -> str:
+    with session_scope() as session:
+        return session.get_one(Page, page_id).state
+
+
+def test_expired_urls_are_signed_again_while_the_provider_keeps_the_task(
+    short_urls: httpx.Client,
+) -> None:
+    client = get_client()
+    page_id, task_row_id = _persisted(client, 5101, "expired-refetched")
+    images = [a for a in _artifacts(task_row_id) if a.state == ArtifactState.PENDING]
+    assert images, "the task has result images to archive"
+    time.sleep(1.5)  # every signed URL is now past its expiry
+    before = short_urls.get("/_sim/stats").json()["calls"].get("correct_edu.get_result", {})
+
+    assert archive.archive_task(task_row_id, client, get_store())
+
+    after = short_urls.get("/_sim/stats").json()["calls"].get("correct_edu.get_result", {})
+    assert sum(after.values()) - sum(before.values()) == 1  # one fresh answer for all images
+    rows = {a.s3_key: a for a in _artifacts(task_row_id)}
+    refreshed = [a for a in rows.values() if a.kind == "raw_refreshed"]
+    assert len(refreshed) == 1
+    store = get_store()
+    for image in images:
+        row = rows[image.s3_key]
+        assert row.state == ArtifactState.ARCHIVED, row.error
+        assert store.get(row.s3_key)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert _page_state(page_id) == PageState.DONE
+
+
+def test_expired_urls_of_a_forgotten_task_are_lost_with_the_reason(
+    short_urls: httpx.Client,
+) -> None:
+    client = get_client()
+    page_id, task_row_id = _persisted(client, 5102, "expired-forgotten")
+    short_urls.post("/_sim/config", json={"task_retention_s": 0.5}).raise_for_status()
+    time.sleep(1.5)
+
+    assert archive.archive_task(task_row_id, client, get_store())
+
+    images = [a for a in _artifacts(task_row_id) if a.kind != "raw_refreshed"]
+    assert images and {a.state for a in images} == {ArtifactState.LOST}
+    for image in images:
+        assert image.error is not None
+        assert "expired" in image.error and "no longer keeps task" in image.error
+    assert _page_state(page_id) == PageState.DONE
