@@ -244,6 +244,7 @@ def pipeline_env(scenario: Scenario, scale: float, endpoints: Endpoints) -> dict
         "SCANGRADE_CORRECT_EDU_GET_QPS": f"{scenario.get_qps * scale:g}",
         "SCANGRADE_POLL_POLICY": scenario.poll_policy,
         "SCANGRADE_SETTLE_S": "0",  # the benchmark writes its pages just before enqueueing
+        "SCANGRADE_METRICS_PORT": "0",
         **_poll_times(scale),
         **CONCURRENCY,
     }

@@ -2,6 +2,11 @@
 
 httpx logs every request URL at INFO, and the provider's URLs carry the access token in
 their query string: its loggers are held at WARNING so no token can reach a log line.
+
+Every line carries the ids of the work it is about (``batch_id``, ``document_id``,
+``page_id``, ``task_row_id``, ``celery_task_id``): a task binds its ids once (:func:`bind`,
+done for every task from its arguments in ``workers/app.py``) and each record logged until the
+task ends gets them, as JSON fields or as a ``[batch=3 page=17]`` suffix.
 """
 
 from __future__ import annotations
@@ -9,10 +14,65 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from types import MappingProxyType
 
 from pipeline.settings import Settings
 
 _QUIET = ("httpx", "httpcore", "botocore", "boto3", "urllib3", "s3transfer")
+
+_CONTEXT: ContextVar[Mapping[str, object]] = ContextVar(
+    "scangrade_log_ids", default=MappingProxyType({})
+)
+
+TEXT_IDS = ("batch_id", "document_id", "page_id", "task_row_id")
+"""The ids the plain format shows, in this order (JSON lines carry every bound one)."""
+
+
+def bind(**ids: object) -> None:
+    """Add ids to every record logged from here on in this context (a task, a thread)."""
+    _CONTEXT.set({**_CONTEXT.get(), **{k: v for k, v in ids.items() if v is not None}})
+
+
+def clear() -> None:
+    """Forget every bound id (a task has ended)."""
+    _CONTEXT.set(MappingProxyType({}))
+
+
+@contextmanager
+def bound(**ids: object) -> Iterator[None]:
+    """Ids bound for the records of one block only."""
+    token = _CONTEXT.set({**_CONTEXT.get(), **{k: v for k, v in ids.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+class ContextFilter(logging.Filter):
+    """Puts the bound ids on each record; ids given as ``extra`` win."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Add the ids; never drops a record."""
+        for name, value in _CONTEXT.get().items():
+            record.__dict__.setdefault(name, value)
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    """The plain format, with the record's ids appended: ``... [batch=3 page=17]``."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """Render the record's line and its ids (any traceback follows them)."""
+        text = super().formatMessage(record)
+        ids = [
+            f"{name.removesuffix('_id')}={record.__dict__[name]}"
+            for name in TEXT_IDS
+            if record.__dict__.get(name) is not None
+        ]
+        return f"{text} [{' '.join(ids)}]" if ids else text
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,11 +97,12 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(settings: Settings) -> None:
     """Root handler on stderr, plain or JSON, with the chatty HTTP loggers quieted."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(ContextFilter())
     if settings.log_json:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s")
+            TextFormatter("%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s")
         )
     root = logging.getLogger()
     root.handlers[:] = [handler]

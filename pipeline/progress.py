@@ -36,6 +36,8 @@ class BatchProgress:
     state: str
     documents: dict[str, int] = field(default_factory=dict)
     pages: dict[str, int] = field(default_factory=dict)
+    #: create_task calls repeated after a lost answer: pages that may be billed twice.
+    ambiguous_submits: int = 0
 
     @property
     def total_pages(self) -> int:
@@ -74,12 +76,15 @@ def batch_progress(session: Session, batch_id: int) -> BatchProgress:
         .group_by(Document.state)
     ).all()
     pages = session.execute(
-        select(Page.state, func.count()).where(Page.batch_id == batch_id).group_by(Page.state)
+        select(Page.state, func.count(), func.sum(Page.ambiguous_submits))
+        .where(Page.batch_id == batch_id)
+        .group_by(Page.state)
     ).all()
     return BatchProgress(
         batch_id,
         batch.name,
         batch.state,
         documents={state: count for state, count in docs},
-        pages={state: count for state, count in pages},
+        pages={state: count for state, count, _ in pages},
+        ambiguous_submits=sum(int(ambiguous or 0) for *_, ambiguous in pages),
     )

@@ -64,7 +64,7 @@ def worker_specs(settings: Settings, state_dir: Path) -> list[WorkerSpec]:
         *processes("submit", settings.submit_concurrency),
         *processes("poll", settings.poll_concurrency),
         *processes("persist", settings.persist_concurrency, "persist,archive"),
-        worker("control", "control", "solo", 1),
+        worker("control", "control", "prefork", 1),
         WorkerSpec(
             "beat",
             (

@@ -22,7 +22,7 @@ from pipeline.services import (
     problems,
 )
 from pipeline.settings import Settings, get_settings
-from pipeline.standins import Service, start_s3, start_simulator, start_workers
+from pipeline.standins import Service, free_port, start_s3, start_simulator, start_workers
 
 REDIS_BASE = os.environ.get("SCANGRADE_TEST_REDIS", "redis://127.0.0.1:6379")
 PG_BASE = os.environ.get("SCANGRADE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
@@ -79,6 +79,9 @@ def env(simulator: Service, s3: Service) -> Iterator[Settings]:
         "SCANGRADE_POLL_MAX_INTERVAL_S": "1",
         "SCANGRADE_STALE_AFTER_S": "20",
         "SCANGRADE_INGEST_CONCURRENCY": "2",
+        # The tests write their scans just before enqueueing them.
+        "SCANGRADE_SETTLE_S": "0",
+        "SCANGRADE_METRICS_PORT": str(free_port()),
     }
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)

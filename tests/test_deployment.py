@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.nudges import QUEUES
 from pipeline.settings import Settings
 from pipeline.supervisor import worker_specs
 
@@ -16,8 +17,18 @@ def _compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
+def _option(argv: list[str] | tuple[str, ...], flag: str) -> str | None:
+    return argv[argv.index(flag) + 1] if flag in argv else None
+
+
 def _queues(argv: list[str] | tuple[str, ...]) -> str | None:
-    return argv[argv.index("-Q") + 1] if "-Q" in argv else None
+    return _option(argv, "-Q")
+
+
+def _workers() -> dict[str, dict]:
+    """Compose's worker services by the queues they consume."""
+    services = _compose()["services"].values()
+    return {_queues(s["entrypoint"]): s for s in services if "worker" in s.get("entrypoint", [])}
 
 
 def test_every_worker_kind_has_a_service_with_the_same_queues() -> None:
@@ -26,6 +37,29 @@ def test_every_worker_kind_has_a_service_with_the_same_queues() -> None:
     local = {_queues(spec.argv) for spec in worker_specs(Settings(), Path("var"))}
     assert compose_queues == local
     assert any("beat" in s.get("entrypoint", []) for s in services.values())
+
+
+def test_every_queue_is_consumed_as_the_supervisor_runs_it() -> None:
+    """Same pool and concurrency per process; replicas as many as the supervisor starts."""
+    services = _workers()
+    consumed = {q for queues in services for q in (queues or "").split(",")}
+    assert set(QUEUES) <= consumed
+    specs = [s for s in worker_specs(Settings(), Path("var")) if "worker" in s.argv]
+    for queues, service in services.items():
+        local = [spec for spec in specs if _queues(spec.argv) == queues]
+        assert local, queues
+        argv = service["entrypoint"]
+        for flag in ("-P", "-c"):
+            assert {_option(spec.argv, flag) for spec in local} == {_option(argv, flag)}, queues
+        assert service.get("deploy", {}).get("replicas", 1) == len(local), queues
+        assert _option(argv, "-n") == f"{local[0].name.split('-')[0]}@%h"
+
+
+def test_beat_flower_and_the_dry_run_simulator_exist() -> None:
+    services = _compose()["services"]
+    assert services["beat"]["entrypoint"][:4] == ["celery", "-A", "workers.app", "beat"]
+    assert "flower" in services["flower"]["command"]
+    assert services["simulator"]["profiles"] == ["dry-run"]
 
 
 def test_environment_names_are_settings() -> None:
@@ -38,15 +72,49 @@ def test_environment_names_are_settings() -> None:
 
 def test_services_are_healthy_restarting_and_local_only() -> None:
     services = _compose()["services"]
-    for name in ("postgres", "redis", "minio"):
-        assert "healthcheck" in services[name]
-        assert services[name]["restart"] == "unless-stopped"
-    redis_cmd = services["redis"]["command"]
-    assert "--appendonly" in redis_cmd and "noeviction" in redis_cmd
-    for service in services.values():
+    for name, service in services.items():
+        if name == "migrate":  # one-shot: the others wait for it to complete
+            assert "restart" not in service and "healthcheck" not in service
+            continue
+        assert service.get("restart") == "unless-stopped", name
+        assert service.get("healthcheck", {}).get("test"), name
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:"), port
-    assert services["simulator"]["profiles"] == ["dry-run"]
+    for service in _workers().values():
+        node = _option(service["entrypoint"], "-n").split("@")[0]
+        assert f"inspect ping -d {node}@$$HOSTNAME" in service["healthcheck"]["test"][1]
+
+
+def test_redis_keeps_every_message() -> None:
+    """Append-only, and never evicts a queue to make room (CELERY_NOTES.md, 5)."""
+    command = _compose()["services"]["redis"]["command"]
+    assert _option(command, "--appendonly") == "yes"
+    assert _option(command, "--maxmemory-policy") == "noeviction"
+    volumes = _compose()["volumes"]
+    for name in ("postgres", "redis", "minio"):
+        mounts = _compose()["services"][name]["volumes"]
+        assert any(m.split(":")[0] in volumes for m in mounts), name
+
+
+def test_each_worker_container_serves_its_metrics_inside_the_network() -> None:
+    for queues, service in _workers().items():
+        env = service["environment"]
+        assert env["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/"), queues
+        assert env["SCANGRADE_METRICS_HOST"] == "0.0.0.0" and int(env["SCANGRADE_METRICS_PORT"])
+        assert not any(env["SCANGRADE_METRICS_PORT"] in p for p in service.get("ports", []))
+
+
+def test_make_up_starts_the_compose_file() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\nup:", 1)[1].split("\n\n", 1)[0]
+    assert "docker compose" in recipe and "up -d" in recipe
+
+
+def test_the_readme_explains_scaling_out() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Scaling out", 1)[1].split("\n## ", 1)[0]
+    for words in ("replicas", "SCANGRADE_BAIDU_KEYS", "same Postgres", "limiter"):
+        assert words in section, words
 
 
 def test_every_setting_is_in_the_readme() -> None:
@@ -57,3 +125,9 @@ def test_every_setting_is_in_the_readme() -> None:
         if f"SCANGRADE_{n.upper()}" not in readme
     ]
     assert missing == []
+
+
+def test_no_service_uses_the_hosts_network() -> None:
+    """Host networking would bypass the loopback-only ports: every listener would be public."""
+    for name, service in _compose()["services"].items():
+        assert service.get("network_mode") != "host", name

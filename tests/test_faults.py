@@ -90,6 +90,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "SCANGRADE_POLL_CONCURRENCY": "2",
         "SCANGRADE_PERSIST_CONCURRENCY": "2",
         "SCANGRADE_SETTLE_S": "0",
+        "SCANGRADE_METRICS_PORT": "0",
     }
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)

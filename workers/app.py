@@ -6,12 +6,23 @@ broker's visibility timeout, so a running task is never handed to a second worke
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
-from celery import Celery
-from celery.signals import setup_logging, worker_process_init
+from celery import Celery, Task
+from celery.signals import (
+    setup_logging,
+    task_failure,
+    task_postrun,
+    task_prerun,
+    task_retry,
+    task_success,
+    worker_init,
+    worker_process_init,
+)
 from kombu.entity import Queue
 
+from pipeline import logs, metrics
 from pipeline.logs import configure_logging
 from pipeline.nudges import CONTROL_QUEUE, QUEUES, ROUTES, broker_options
 from pipeline.provider.apis import SPECS
@@ -20,7 +31,6 @@ from pipeline.services import forget_connections
 from pipeline.settings import get_settings
 
 DISPATCH_EVERY_S = 1.0
-RECONCILE_EVERY_S = 30.0
 
 
 def create_app() -> Celery:
@@ -44,7 +54,7 @@ def create_app() -> Celery:
         worker_prefetch_multiplier=1,
         worker_eta_task_limit=100,
         task_time_limit=settings.task_time_limit_s,
-        task_soft_time_limit=settings.task_time_limit_s - 30,
+        task_soft_time_limit=settings.task_time_limit_s - min(30, settings.task_time_limit_s / 5),
         task_default_queue=CONTROL_QUEUE,
         task_queues=[Queue(name) for name in QUEUES],
         task_routes={name: {"queue": queue} for name, queue in ROUTES.values()},
@@ -57,8 +67,8 @@ def create_app() -> Celery:
             },
             "reconcile": {
                 "task": "scangrade.reconcile",
-                "schedule": RECONCILE_EVERY_S,
-                "options": {"expires": RECONCILE_EVERY_S},
+                "schedule": settings.reconcile_every_s,
+                "options": {"expires": settings.reconcile_every_s},
             },
         },
         worker_send_task_events=False,
@@ -78,3 +88,44 @@ def _logging(**_: Any) -> None:
 def _fresh_connections(**_: Any) -> None:
     """A forked child must not reuse its parent's database, Redis or S3 connections."""
     forget_connections()
+
+
+@worker_init.connect
+def _metrics_endpoint(sender: Any = None, **_: Any) -> None:
+    """A worker started on its own (a container) serves its pool's counters, before forking.
+
+    Under ``scangrade workers`` it does not: the supervisor serves every process's.
+    """
+    consumed = sender.app.amqp.queues.consume_from if sender is not None else {}
+    metrics.serve_worker(get_settings(), pages=CONTROL_QUEUE in (consumed or {}))
+
+
+@task_prerun.connect
+def _bind_ids(task_id: str, task: Task[Any, Any], args: Any, kwargs: Any, **_: Any) -> None:
+    """Every line the task logs names its rows: the ``*_id`` arguments it was given."""
+    try:
+        given = inspect.signature(task.run).bind_partial(*args, **kwargs).arguments
+    except TypeError:
+        given = {}
+    logs.clear()
+    logs.bind(celery_task_id=task_id, **{k: v for k, v in given.items() if k.endswith("_id")})
+
+
+@task_postrun.connect
+def _unbind_ids(**_: Any) -> None:
+    logs.clear()
+
+
+@task_success.connect
+def _count_success(sender: Task[Any, Any], **_: Any) -> None:
+    metrics.task_run(sender.name, "succeeded")
+
+
+@task_retry.connect
+def _count_retry(sender: Task[Any, Any], **_: Any) -> None:
+    metrics.task_run(sender.name, "retried")
+
+
+@task_failure.connect
+def _count_failure(sender: Task[Any, Any], **_: Any) -> None:
+    metrics.task_run(sender.name, "failed")

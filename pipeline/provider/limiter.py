@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import redis
 
+from pipeline import metrics
 from pipeline.errors import Transient
 
 STATS_KEY = "scangrade:limiter:stats"
@@ -174,6 +175,7 @@ class Limiter:
     def acquire(self, lanes: Sequence[Lane], max_wait_s: float) -> Grant:
         """Reserve as :meth:`reserve` does, and sleep until the slot if one was granted."""
         grant = self.reserve(lanes, max_wait_s)
+        metrics.limiter_answer(lanes, grant)
         if grant.granted and grant.wait_s > 0:
             time.sleep(grant.wait_s)
         return grant
