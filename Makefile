@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-installed-stamp
 
-.PHONY: install demo test lint format bench enqueue workers migrate simulator up down clean
+.PHONY: install chromium demo test lint format bench enqueue workers migrate simulator up down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,14 @@ install: $(STAMP)
 demo: install
 	$(BIN)/scangrade demo
 
-test: install
+test: install chromium
 	$(BIN)/python -m pytest -q
+
+# tests/test_report.py opens the report in headless Chromium (Debian's package).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  sudo=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 # The whole pipeline against the simulator; options: make bench ARGS="--pages 100 --scale 5"
 bench: $(BENCH_STAMP)
@@ -51,11 +57,13 @@ migrate: install
 simulator: install
 	$(BIN)/scangrade simulator
 
+# Postgres, Redis, MinIO, the workers, beat and Flower; PROFILE=dry-run adds the simulator
+# (with SCANGRADE_BAIDU_BASE_URL=http://simulator:8700).
 up:
-	docker compose up -d
+	docker compose $(if $(PROFILE),--profile $(PROFILE)) up -d
 
 down:
-	docker compose down
+	docker compose $(if $(PROFILE),--profile $(PROFILE)) down
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -92,7 +92,12 @@ class Settings(BaseSettings):
         description="Pool of API keys, a JSON list of {api_key, secret_key, daily_budget, "
         "quotas}; replaces SCANGRADE_BAIDU_API_KEY/SECRET_KEY when set.",
     )
-    http_timeout_s: float = Field(60.0, description="Timeout of one provider HTTP call.")
+    http_timeout_s: float = Field(
+        60.0, gt=0, description="Timeout of one provider HTTP call (read, write, pool wait)."
+    )
+    http_connect_timeout_s: float = Field(
+        5.0, gt=0, description="Timeout of opening a connection to the provider."
+    )
 
     correct_edu_create_qps: float = Field(2.0, description="correct_edu create_task quota per key.")
     correct_edu_get_qps: float = Field(2.0, description="correct_edu get_result quota per key.")
@@ -146,6 +151,14 @@ class Settings(BaseSettings):
     stale_after_s: float = Field(
         300.0, description="Work in one state longer than this is re-nudged by the reconciler."
     )
+    archive_expiry_margin_s: float = Field(
+        7200.0,
+        description="Result images this close to their signed URL's expiry are archived "
+        "ahead of any backlog.",
+    )
+    reconcile_every_s: float = Field(
+        30.0, description="How often beat runs the reconciler that re-nudges lost work."
+    )
     task_time_limit_s: int = Field(
         300, description="Hard time limit of any task (kept below the broker's visibility)."
     )
@@ -153,6 +166,12 @@ class Settings(BaseSettings):
         3600, description="Redis broker visibility timeout; must exceed every time limit."
     )
     max_page_attempts: int = Field(5, description="Transient failures tolerated per page stage.")
+    settle_s: float = Field(
+        5.0,
+        ge=0,
+        description="enqueue leaves a file changed less than this many seconds ago (still being "
+        "written) with that reason, for the next enqueue to take; 0 takes everything.",
+    )
 
     ingest_concurrency: int = Field(2, description="Ingest worker processes per host.")
     submit_concurrency: int = Field(4, description="Submit worker processes per host.")
@@ -161,6 +180,16 @@ class Settings(BaseSettings):
 
     log_json: bool = Field(False, description="Log one JSON object per line.")
     log_level: str = Field("INFO", description="Root log level.")
+    metrics_port: int = Field(
+        9808,
+        ge=0,
+        le=65535,
+        description="Port of the Prometheus /metrics endpoint of scangrade workers (all its "
+        "processes added up); 0: none.",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the /metrics endpoint listens on (0.0.0.0: every one)."
+    )
 
     def api_keys(self) -> list[ApiKeySettings]:
         """The key pool: ``baidu_keys``, else the single configured pair, else none."""
