@@ -117,3 +117,30 @@ def _batch(name: str) -> int:
         batch_id = session.scalar(select(Batch.id).where(Batch.name == name))
         assert batch_id is not None
         return batch_id
+
+
+def test_a_lost_answer_is_resent_counted_and_shown(
+    env: Settings, workers: Service, sim_http: httpx.Client, tmp_path: Path
+) -> None:
+    root = _scans(tmp_path / "night-4", range(6301, 6303))
+    # The provider creates the task, then the connection drops before its answer.
+    rule = {"operation": "correct_edu.create_task", "drop": True, "performed": True, "count": 1}
+    sim_http.post("/_sim/faults", json={"rules": [rule]}).raise_for_status()
+    try:
+        report = enqueue_directory(root, get_store(), batch_name="lost-answer")
+        wait_until_done(report.batch_id)
+    finally:
+        sim_http.post("/_sim/faults", json={"rules": []})
+    with session_scope() as session:
+        pages = session.scalars(select(Page).where(Page.batch_id == report.batch_id)).all()
+        assert {p.state for p in pages} == {PageState.DONE}
+        resent = [p for p in pages if p.ambiguous_submits]
+        assert [p.ambiguous_submits for p in resent] == [1]
+        sha = resent[0].sha256
+    uploads = sim_http.get("/_sim/uploads").json()["uploads"]
+    assert uploads[sha]["performed"] == 2 and uploads[sha]["answered"] == 1  # paid twice
+
+    status = CliRunner().invoke(main, ["status", "lost-answer"])
+
+    assert status.exit_code == 0, status.output
+    assert "resent after a lost answer" in status.output

@@ -4,6 +4,8 @@
 not know whether the provider had accepted the page (a crash or a lost answer between the
 call and the commit of its task id): the only way a page is ever paid for twice.
 
+``batches.cancelled_at`` marks a batch the operator cancelled.
+
 ``documents.duplicate_of`` links a document skipped because the same content was already
 sent to the same API with the same options; the index finds such earlier documents.
 
@@ -47,6 +49,16 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_documents_content", "documents", ["sha256", "api"])
+    op.add_column(
+        "batches",
+        sa.Column(
+            "cancelled_at",
+            sa.DateTime(timezone=True),
+            nullable=True,
+            comment="When the operator cancelled the batch: pages not yet sent are failed "
+            "(error_code cancelled); pages already sent finish.",
+        ),
+    )
     op.alter_column(
         "documents",
         "state",
@@ -64,6 +76,7 @@ def downgrade() -> None:
         existing_nullable=False,
         comment="pending, ingesting, ingested or failed.",
     )
+    op.drop_column("batches", "cancelled_at")
     op.drop_index("ix_documents_content", table_name="documents")
     op.drop_column("documents", "duplicate_of")
     op.drop_column("pages", "ambiguous_submits")

@@ -43,6 +43,10 @@ class Batch(Base):
     finished_at: Mapped[datetime | None] = mapped_column(
         comment="When the last page reached done or failed."
     )
+    cancelled_at: Mapped[datetime | None] = mapped_column(
+        comment="When the operator cancelled the batch: pages not yet sent are failed "
+        "(error_code cancelled); pages already sent finish."
+    )
 
 
 class Document(Base):

@@ -84,7 +84,7 @@ def retry_failed(batch_id: int) -> Retried:
             session.execute(
                 update(Batch)
                 .where(Batch.id == batch_id)
-                .values(state=BatchState.RUNNING, finished_at=None)
+                .values(state=BatchState.RUNNING, finished_at=None, cancelled_at=None)
             )
         name = session.scalar(select(Batch.name).where(Batch.id == batch_id))
     nudges.send("submit", pages)

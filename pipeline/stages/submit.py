@@ -17,7 +17,7 @@ from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
 
 from pipeline import nudges
-from pipeline.db.models import Document, Page, ProviderTask
+from pipeline.db.models import Batch, Document, Page, ProviderTask
 from pipeline.db.session import session_scope
 from pipeline.db.states import PageState, TaskState
 from pipeline.db.transitions import move
@@ -27,6 +27,7 @@ from pipeline.provider.apis import ApiSpec, spec
 from pipeline.provider.client import KeysParked, ProviderClient, Submitted, Throttled
 from pipeline.settings import Settings
 from pipeline.stages.answers import put_raw_answer, record_raw_answer
+from pipeline.stages.cancel import CANCELLED
 from pipeline.stages.observed import processing_times
 from pipeline.storage import ObjectStore
 
@@ -94,6 +95,18 @@ def _claim(page_id: int) -> _Claimed | None:
             log.info("page %d is not ready; duplicate nudge ignored", page_id)
             return None
         page = session.get_one(Page, page_id)
+        if session.get_one(Batch, page.batch_id).cancelled_at is not None:
+            move(
+                session,
+                Page,
+                page_id,
+                PageState.SUBMITTING,
+                PageState.FAILED,
+                submit_attempts=Page.submit_attempts - 1,
+                error=CANCELLED,
+                error_code="cancelled",
+            )
+            return None
         document = session.get_one(Document, page.document_id)
         assert page.image_key is not None
         return _Claimed(
