@@ -17,6 +17,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import select
 
 from pipeline.db.models import Batch, Document, Page
@@ -82,12 +83,19 @@ def migrate_cmd() -> None:
 @click.option(
     "--wait", is_flag=True, help="Show progress until every page ended; exit 1 if any failed."
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Send files again even when the same content already went to the same API with "
+    "the same options (done or on its way); each such page is paid for again.",
+)
 def enqueue(
     directory: Path,
     batch_name: str | None,
     api: str | None,
     manifest: Path | None,
     wait: bool,
+    force: bool,
     **choices: Any,
 ) -> None:
     """Record DIRECTORY's scans as a batch and queue them for grading."""
@@ -105,14 +113,18 @@ def enqueue(
     except ConfigurationError as e:
         raise click.UsageError(str(e)) from e
     _services_or_exit()
-    report = enqueue_directory(directory, get_store(), batch_name=batch_name, routes=routes)
+    report = enqueue_directory(
+        directory, get_store(), batch_name=batch_name, routes=routes, force=force
+    )
     console.print(
         f"batch [bold]{report.batch_name}[/] (id {report.batch_id}): "
         f"{len(report.queued)} documents queued, {len(report.already_known)} already known, "
-        f"{len(report.rejected)} rejected"
+        f"{len(report.duplicates)} already sent, {len(report.rejected)} rejected"
     )
+    for skipped in report.duplicates:
+        _print_failure("skipped", _shown(skipped.rel_path), skipped.reason, skipped.code)
     for rejected in report.rejected:
-        console.print(f"  [red]rejected[/] {rejected.rel_path}: {rejected.reason}")
+        _print_failure("rejected", _shown(rejected.rel_path), rejected.reason, rejected.code)
     if wait:
         sys.exit(wait_for_batch(report.batch_id))
 
@@ -132,6 +144,134 @@ def status(batch: str | None) -> None:
             if batch is not None:
                 _print_failures(batch_id)
     _print_parked_keys()
+
+
+@main.command()
+@click.argument("batch")
+def retry(batch: str) -> None:
+    """Queue BATCH's failed pages and documents again (name or id).
+
+    Pages go back to ready with their retry counts cleared; documents that failed to ingest
+    go back to pending. Files rejected before ingest (not a scan, unreadable) need
+    ``enqueue`` once fixed.
+    """
+    from pipeline.stages.retry import retry_failed
+
+    _services_or_exit()
+    again = retry_failed(_batch_id(batch))
+    console.print(
+        f"batch [bold]{batch}[/]: {again.pages} failed pages and {again.documents} failed "
+        "documents queued again"
+    )
+    if not again.pages and not again.documents:
+        console.print("nothing had failed; nothing to do")
+
+
+@main.command()
+@click.argument("batch")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="HTML file to write (default: report-BATCH.html in the current directory).",
+)
+def report(batch: str, output: Path | None) -> None:
+    """Write BATCH's teachers' report (name or id): one HTML file that opens anywhere.
+
+    Correct rates per class and per question as charts, a line per student, and every page
+    with its question and answer boxes drawn over it, pictures included.
+    """
+    from pipeline.errors import Transient
+    from pipeline.report import write_report
+    from pipeline.storage import get_store
+
+    _services_or_exit()
+    batch_id = _batch_id(batch)
+    safe_name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in batch)
+    try:
+        written = write_report(batch_id, output or Path(f"report-{safe_name}.html"), get_store())
+    except Transient as e:
+        console.print(f"the page images could not be read: {e}", markup=False)
+        sys.exit(EXIT_SERVICE)
+    console.print(
+        f"wrote {written.path} ({written.size / 1_000_000:.1f} MB): {written.pages} pages, "
+        f"{written.pictures} pictures",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@main.command()
+@click.argument("batch")
+def cancel(batch: str) -> None:
+    """Stop BATCH (name or id): pages not yet sent fail as cancelled; sent ones finish.
+
+    Nothing already paid for is thrown away; ``scangrade retry BATCH`` takes it up again.
+    """
+    from pipeline.stages.cancel import cancel_batch
+
+    _services_or_exit()
+    stopped = cancel_batch(_batch_id(batch))
+    console.print(
+        f"batch [bold]{batch}[/] cancelled: {stopped.pages} pages and {stopped.documents} "
+        "documents will not be sent; pages already sent finish"
+    )
+
+
+@main.command()
+@click.argument("batch")
+def replay(batch: str) -> None:
+    """Rebuild BATCH's result rows from the raw answers archived in S3, with no provider call."""
+    from pipeline.stages.replay import replay_batch
+    from pipeline.storage import get_store
+
+    _services_or_exit()
+    done = replay_batch(_batch_id(batch), get_store())
+    console.print(
+        f"batch [bold]{batch}[/]: {done.tasks} tasks rebuilt from S3"
+        + (f"; {done.skipped} not yet persisted were left to their workers" if done.skipped else "")
+    )
+
+
+@main.command()
+@click.argument("batch")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet"]),
+    default="csv",
+    show_default=True,
+    help="File format.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="File to write (default: slots-BATCH.FORMAT in the current directory).",
+)
+def export(batch: str, fmt: str, output: Path | None) -> None:
+    """Write BATCH's graded answer slots (name or id) as CSV or Parquet, one row per slot.
+
+    The columns are the v_slot_results view's (docs/analysts.md): batch, class, student,
+    document, page, question, the answer read and its grade.
+    """
+    from pipeline.export import export_slots
+
+    _services_or_exit()
+    batch_id = _batch_id(batch)
+    safe_name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in batch)
+    path = output or Path(f"slots-{safe_name}.{fmt}")
+    try:
+        written = export_slots(batch_id, path, fmt)
+    except OSError as e:
+        raise click.FileError(str(path), hint=e.strerror or str(e)) from e
+    console.print(
+        f"wrote {written.path}: {written.rows} slots, {len(written.columns)} columns",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @main.command()
@@ -233,6 +373,10 @@ def _print_status(progress: BatchProgress) -> None:
     for state in PageState:
         if progress.pages.get(state):
             table.add_row(f"pages {state}", str(progress.pages[state]))
+    if progress.ambiguous_submits:
+        table.add_row(
+            "resent after a lost answer (may be billed twice)", str(progress.ambiguous_submits)
+        )
     console.print(table)
 
 
@@ -247,21 +391,46 @@ def _print_parked_keys() -> None:
 
 
 def _print_failures(batch_id: int) -> None:
+    """Every file and page of the batch that failed: one line each, with its reason and code."""
     with session_scope() as session:
         docs = session.execute(
-            select(Document.rel_path, Document.error_code, Document.error).where(
-                Document.batch_id == batch_id, Document.state == DocumentState.FAILED
-            )
+            select(Document.rel_path, Document.kind, Document.error_code, Document.error)
+            .where(Document.batch_id == batch_id, Document.state == DocumentState.FAILED)
+            .order_by(Document.rel_path)
         ).all()
         pages = session.execute(
             select(Document.rel_path, Page.page_no, Page.error_code, Page.error)
             .join(Document, Document.id == Page.document_id)
             .where(Page.batch_id == batch_id, Page.state == PageState.FAILED)
+            .order_by(Document.rel_path, Page.page_no)
         ).all()
-    for path, code, error in docs:
-        console.print(f"[red]failed[/] {path}: {error} [{code}]")
+    if docs or pages:
+        console.print(f"{len(docs)} files and {len(pages)} pages failed:")
+    for path, kind, code, error in docs:
+        # "rejected": never taken from the directory; "failed": taken, but unusable.
+        label = "rejected" if kind == "rejected" else "failed"
+        _print_failure(label, _shown(path), error, code)
     for path, page_no, code, error in pages:
-        console.print(f"[red]failed[/] {path} page {page_no}: {error} [{code}]")
+        _print_failure("failed", f"{_shown(path)} page {page_no}", error, code)
+
+
+def _print_failure(label: str, what: str, reason: str | None, code: str | None) -> None:
+    """One line, never wrapped (so it greps), with no markup read from names or reasons."""
+    line = Text.assemble(
+        (f"  {label:<8} ", "red"),
+        what,
+        ": ",
+        _shown(reason or "no reason recorded"),
+        (f" [{code}]", "dim") if code else "",
+    )
+    console.print(line, soft_wrap=True)
+
+
+def _shown(text: str) -> str:
+    """``text`` on one line: control characters (a newline in a file name) as escapes."""
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
 
 
 def _batch_id(name_or_id: str) -> int:
