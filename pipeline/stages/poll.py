@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, update
 
-from pipeline import nudges
+from pipeline import logs, nudges
 from pipeline.db.models import Page, ProviderTask
 from pipeline.db.session import session_scope
 from pipeline.db.states import PageState, TaskState
@@ -90,6 +90,7 @@ def _load(task_row_id: int) -> _Task | None:
         row = session.get(ProviderTask, task_row_id)
         if row is None or row.state != TaskState.RUNNING:
             return None
+        logs.bind(page_id=row.page_id)
         return _Task(row.id, row.api, row.key_id, row.page_id, row.task_id, row.submitted_at)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
 
-from pipeline import nudges
+from pipeline import logs, nudges
 from pipeline.db.models import Batch, Document, Page, ProviderTask
 from pipeline.db.session import session_scope
 from pipeline.db.states import PageState, TaskState
@@ -95,6 +95,7 @@ def _claim(page_id: int) -> _Claimed | None:
             log.info("page %d is not ready; duplicate nudge ignored", page_id)
             return None
         page = session.get_one(Page, page_id)
+        logs.bind(batch_id=page.batch_id)
         if session.get_one(Batch, page.batch_id).cancelled_at is not None:
             move(
                 session,
