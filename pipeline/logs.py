@@ -13,15 +13,37 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from types import MappingProxyType
+from typing import TextIO
 
 from pipeline.settings import Settings
 
 _QUIET = ("httpx", "httpcore", "botocore", "boto3", "urllib3", "s3transfer")
+
+# Query parameters that are credentials: the access token, the OAuth client's key and secret,
+# a signed URL's signature. No code of ours logs them; this catches a library that would.
+_CREDENTIALS = re.compile(
+    r"\b(access_token|client_id|client_secret|authorization)=[^&\s\"'<>]+", re.IGNORECASE
+)
+
+
+def redact(text: str) -> str:
+    """The text with the value of every credential of a URL's query string masked."""
+    return _CREDENTIALS.sub(r"\1=<redacted>", text)
+
+
+class RedactingHandler(logging.StreamHandler[TextIO]):
+    """A stream handler whose lines, tracebacks included, never show a URL's credentials."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The formatted record, redacted."""
+        return redact(super().format(record))
+
 
 _CONTEXT: ContextVar[Mapping[str, object]] = ContextVar(
     "scangrade_log_ids", default=MappingProxyType({})
@@ -96,7 +118,7 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(settings: Settings) -> None:
     """Root handler on stderr, plain or JSON, with the chatty HTTP loggers quieted."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = RedactingHandler(sys.stderr)
     handler.addFilter(ContextFilter())
     if settings.log_json:
         handler.setFormatter(JsonFormatter())

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Api = Literal["correct_edu", "paper_cut", "composition", "formula", "custom_ocr"]
@@ -33,6 +33,9 @@ QPS_FIELDS: dict[tuple[Api, Operation], str] = {
 
 class ApiKeySettings(BaseModel):
     """One API key of the pool (``SCANGRADE_BAIDU_KEYS`` is a JSON list of these)."""
+
+    # A rejected value would otherwise be echoed into the error, keys and secrets included.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     api_key: SecretStr
     secret_key: SecretStr
@@ -59,7 +62,9 @@ class ApiKeySettings(BaseModel):
 class Settings(BaseSettings):
     """Deployment configuration, from the environment (or a ``.env`` file)."""
 
-    model_config = SettingsConfigDict(env_prefix="SCANGRADE_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SCANGRADE_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         "postgresql+psycopg://postgres@127.0.0.1:5432/scangrade",

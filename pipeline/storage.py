@@ -8,9 +8,10 @@ where the store supports it).
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 from botocore.config import Config
@@ -21,6 +22,9 @@ from pipeline.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import PublicAccessBlockConfigurationTypeDef
+
+log = logging.getLogger(__name__)
 
 
 class ObjectMissing(ScangradeError):
@@ -35,6 +39,15 @@ class StoredObject:
     sha256: str
     size: int
     content_type: str
+
+
+PUBLIC_ACCESS_BLOCKED: Final[PublicAccessBlockConfigurationTypeDef] = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
+"""Every switch of the bucket's public access block on: objects stay private whatever ACL."""
 
 
 def original_key(batch_id: int, document_id: int, index: int, suffix: str) -> str:
@@ -79,17 +92,28 @@ class ObjectStore:
             self._client.head_bucket(Bucket=self.bucket)
         except ClientError:
             self._call(self._client.create_bucket, Bucket=self.bucket)
-        block = {
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        }
-        self._call(
-            self._client.put_public_access_block,
-            Bucket=self.bucket,
-            PublicAccessBlockConfiguration=block,
-        )
+        self._block_public_access()
+
+    def _block_public_access(self) -> None:
+        """On S3, no ACL or bucket policy can then make an object public.
+
+        MinIO has no public access block (it answers NotImplemented): its buckets are
+        private unless an operator gives them an anonymous policy, so there is nothing to do.
+        """
+        try:
+            self._client.put_public_access_block(
+                Bucket=self.bucket, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCKED
+            )
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") != "NotImplemented":
+                raise Transient(f"S3 put_public_access_block failed: {_describe(e)}") from e
+            log.info(
+                "bucket %s: the store has no public access block (MinIO); its objects stay "
+                "private as long as no bucket policy grants anonymous access",
+                self.bucket,
+            )
+        except BotoCoreError as e:
+            raise Transient(f"S3 put_public_access_block failed: {_describe(e)}") from e
 
     def put(self, key: str, data: bytes, content_type: str) -> StoredObject:
         """Write an object (idempotent: the same key and bytes give the same object)."""
