@@ -2,11 +2,12 @@
 
 The directory is written by people and scanners we do not control, so the walk trusts nothing:
 symlinks may point outside it or in circles, names may hold newlines or invalid UTF-8, entries
-may be FIFOs. Every file ends up as exactly one of: part of a document, a :class:`Rejected`
-with a reason an operator can act on, or silently skipped (hidden files, OS thumbnail caches).
+may be FIFOs, and a scanner may still be writing a file while we look. Every file ends up as
+exactly one of: part of a document, a :class:`Rejected` with a reason an operator can act on,
+or silently skipped (hidden files, OS thumbnail caches, empty folders).
 
 Codes of :class:`Rejected`: ``unsupported_type``, ``empty_file``, ``outside_root``,
-``broken_link``, ``unreadable``, ``bad_name``.
+``broken_link``, ``unreadable``, ``bad_name``, ``still_being_written``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import os
 import re
 import stat
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -70,8 +72,13 @@ def natural_key(name: str) -> tuple[tuple[int, str], ...]:
     return (*key, (0, name))
 
 
-def discover(root: Path) -> DiscoveryResult:
-    """Walk ``root`` and classify every entry; raise BadInput only if root is not a directory."""
+def discover(root: Path, *, settle_s: float = 0.0) -> DiscoveryResult:
+    """Walk ``root`` and classify every entry; raise BadInput only if root is not a directory.
+
+    A file changed less than ``settle_s`` seconds ago may be half written (a scanner or a
+    copy still at work), and so may an image folder with such a file: they are rejected as
+    ``still_being_written`` for a later run to take once they have settled.
+    """
     try:
         real_root = root.resolve(strict=True)
     except OSError as e:
@@ -80,7 +87,7 @@ def discover(root: Path) -> DiscoveryResult:
         ) from e
     if not real_root.is_dir():
         raise BadInput(f"scan directory {root} is not a directory", code="not_a_directory")
-    walk = _Walk(real_root)
+    walk = _Walk(real_root, settle_s)
     walk.run()
     documents = _without_duplicates(walk.candidates)
     log.info(
@@ -169,8 +176,10 @@ def _without_duplicates(candidates: list[_Candidate]) -> list[DiscoveredDocument
 class _Walk:
     """One walk of the tree; directories reached through symlinks wait for the real tree."""
 
-    def __init__(self, real_root: Path) -> None:
+    def __init__(self, real_root: Path, settle_s: float) -> None:
         self.real_root = real_root
+        self.settle_s = settle_s
+        self.started = time.time()
         self.candidates: list[_Candidate] = []
         self.rejected: list[Rejected] = []
         self._seen_dirs: set[tuple[int, int]] = set()
@@ -252,6 +261,9 @@ class _Walk:
             self.candidates.append(_Candidate(document, (entry.identity,), entry.via_link))
 
     def _add_image_set(self, directory: _Entry, files: list[_Entry]) -> None:
+        # A page still arriving means the folder is not complete: take all of it, or none.
+        if self._is_unsettled(directory, newest=max([directory, *files], key=_changed_at)):
+            return
         members = [entry for entry in files if self._file_kind(entry) is not None]
         if not members:
             return
@@ -263,6 +275,30 @@ class _Walk:
         )
         identities = tuple(entry.identity for entry in members)
         self.candidates.append(_Candidate(document, identities, directory.via_link))
+
+    def _is_unsettled(self, entry: _Entry, *, newest: _Entry | None = None) -> bool:
+        """Reject ``entry`` if it changed (a folder: ``newest`` of it and its files) too lately.
+
+        A change time in the future (clocks that disagree) counts as now: waiting is safer
+        than taking a file half written.
+        """
+        newest = newest or entry
+        age = self.started - _changed_at(newest)
+        if self.settle_s <= 0 or age >= self.settle_s:
+            return False
+        if newest is not entry:
+            what = f"{_printable(PurePosixPath(newest.rel.name))} modified"
+        elif entry.is_dir:
+            what = "a file added or removed"
+        else:
+            what = "modified"
+        self.reject(
+            entry.rel,
+            f"still being written ({what} {max(age, 0.0):.1f} s ago); "
+            "enqueue again once the scanner is done",
+            "still_being_written",
+        )
+        return True
 
     def _file_kind(self, entry: _Entry) -> Literal["pdf", "image"] | None:
         """The file's document kind, or None after recording why it cannot be one."""
@@ -279,6 +315,8 @@ class _Walk:
                 entry.rel, f"{what} are not scans (expected PDF or image)", "unsupported_type"
             )
             return None
+        if self._is_unsettled(entry):
+            return None  # before the size check: a scanner creates the file, then fills it
         if entry.info.st_size == 0:
             self.reject(entry.rel, "file is empty (0 bytes)", "empty_file")
             return None
@@ -288,6 +326,11 @@ class _Walk:
             self.reject(entry.rel, f"cannot open file ({e.strerror or e})", "unreadable")
             return None
         return kind
+
+
+def _changed_at(entry: _Entry) -> float:
+    """When the entry last changed: ctime too, which copies that keep the mtime still update."""
+    return max(entry.info.st_mtime, entry.info.st_ctime)
 
 
 def _is_image_set(entries: list[_Entry]) -> bool:

@@ -171,6 +171,7 @@ def normalise(
     _load(img)
     if not notes and _passes_as_is(img, data, limits):
         return _page(data, _CONTENT_TYPES[str(img.format)], img.size, source_hint, ())
+    notes += _container_notes(img, data, limits)
     if source_hint != "embedded":
         img = _apply_orientation(img, notes)
     elif _orientation(img) not in (None, 1):
@@ -303,6 +304,19 @@ def _passes_as_is(img: Image.Image, data: bytes, limits: Limits) -> bool:
         and max(width, height) <= limits.max_side
         and b64_size(data) <= limits.max_b64_bytes
     )
+
+
+def _container_notes(img: Image.Image, data: bytes, limits: Limits) -> list[str]:
+    """Why the file itself cannot be sent, when its pixels might be: its format or weight."""
+    if img.format not in limits.formats or img.format not in _CONTENT_TYPES:
+        return [f"re-encoded: the API does not take {img.format} files"]
+    if b64_size(data) > limits.max_b64_bytes:
+        mib = 1024 * 1024
+        return [
+            f"re-encoded: the file ({len(data) / mib:.3g} MiB) is over the API's "
+            f"{limits.max_b64_bytes / mib:.3g} MiB once base64-encoded"
+        ]
+    return []
 
 
 def _orientation(img: Image.Image) -> int | None:

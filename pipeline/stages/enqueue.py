@@ -12,17 +12,19 @@ import mimetypes
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from pipeline import nudges
 from pipeline.db.artifacts import record_archived
 from pipeline.db.models import Batch, Document
 from pipeline.db.session import session_scope
-from pipeline.db.states import DocumentState
+from pipeline.db.states import BatchState, DocumentState
+from pipeline.db.transitions import move
 from pipeline.errors import BadInput
 from pipeline.ingest.discover import DiscoveredDocument, Rejected, discover, sha256_files
 from pipeline.manifest import Route, Routing
+from pipeline.settings import get_settings
 from pipeline.storage import ObjectStore, original_key
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ class EnqueueReport:
     queued: list[str] = field(default_factory=list)
     already_known: list[str] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    duplicates: list[Rejected] = field(default_factory=list)
 
 
 def enqueue_directory(
@@ -45,14 +48,20 @@ def enqueue_directory(
     *,
     batch_name: str | None = None,
     routes: Routing | None = None,
+    settle_s: float | None = None,
+    force: bool = False,
 ) -> EnqueueReport:
     """Discover ``root``, upload new originals, record them and nudge ingest.
 
     Each document goes to the API its folder's route names (the batch default otherwise).
+    Files changed within ``settle_s`` (default: the setting) wait for a later run. A file
+    whose content was already sent to the same API with the same options, and is done or on
+    its way, is skipped (state ``skipped``, ``duplicate_of`` the earlier document) unless
+    ``force``.
     """
     root = root.resolve()
     routes = routes or Routing(Route("correct_edu", {}))
-    found = discover(root)
+    found = discover(root, settle_s=get_settings().settle_s if settle_s is None else settle_s)
     name = batch_name or root.name
     batch_id = _batch(name, root, routes.default)
     rejected = [r for r in found.rejected if not _is_manifest(root, r.rel_path, routes)]
@@ -71,14 +80,20 @@ def enqueue_directory(
         if document_id is None:
             report.already_known.append(doc.rel_path)
             continue
+        earlier = _skip_if_already_sent(document_id, force=force)
+        if earlier is not None:
+            report.duplicates.append(Rejected(doc.rel_path, earlier, "duplicate"))
+            continue
         _upload_originals(store, batch_id, document_id, doc)
         report.queued.append(doc.rel_path)
+        _reopen(batch_id)
         nudges.send("ingest", [document_id])
     log.info(
-        "batch %s: %d documents queued, %d already known, %d rejected",
+        "batch %s: %d documents queued, %d already known, %d already sent, %d rejected",
         name,
         len(report.queued),
         len(report.already_known),
+        len(report.duplicates),
         len(report.rejected),
     )
     return report
@@ -102,23 +117,40 @@ def _batch(name: str, root: Path, default: Route) -> int:
         return batch_id
 
 
-def _document(batch_id: int, doc: DiscoveredDocument, route: Route) -> int | None:
-    """Insert the document; None if it is known and already has its originals."""
+def _reopen(batch_id: int) -> None:
+    """A batch an earlier run closed is running again while a late file is on its way."""
     with session_scope() as session:
-        stmt = (
-            insert(Document)
-            .values(
-                batch_id=batch_id,
-                rel_path=doc.rel_path,
-                kind=doc.kind,
-                api=route.api,
-                options=route.options,
-                sha256=sha256_files(doc.files),
-                size_bytes=doc.size_bytes,
-            )
-            .on_conflict_do_nothing(index_elements=["batch_id", "rel_path"])
+        session.execute(
+            update(Batch)
+            .where(Batch.id == batch_id, Batch.state == BatchState.DONE)
+            .values(state=BatchState.RUNNING, finished_at=None)
         )
-        session.execute(stmt)
+
+
+def _document(batch_id: int, doc: DiscoveredDocument, route: Route) -> int | None:
+    """Insert the document; None if it is known and already has its originals.
+
+    A file an earlier run rejected (still being written, unreadable then) is taken once it
+    qualifies: its row becomes a pending document.
+    """
+    with session_scope() as session:
+        stmt = insert(Document).values(
+            batch_id=batch_id,
+            rel_path=doc.rel_path,
+            kind=doc.kind,
+            api=route.api,
+            options=route.options,
+            sha256=sha256_files(doc.files),
+            size_bytes=doc.size_bytes,
+        )
+        retaken = ("kind", "api", "options", "sha256", "size_bytes", "state", "error", "error_code")
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["batch_id", "rel_path"],
+                set_={name: stmt.excluded[name] for name in retaken} | {"updated_at": func.now()},
+                where=Document.kind == "rejected",
+            )
+        )
         row = session.execute(
             select(Document.id, Document.original_keys, Document.state).where(
                 Document.batch_id == batch_id, Document.rel_path == doc.rel_path
@@ -160,4 +192,60 @@ def _record_rejected(batch_id: int, rejected: Rejected, route: Route) -> None:
             error=rejected.reason,
             error_code=rejected.code,
         )
-        session.execute(stmt.on_conflict_do_nothing(index_elements=["batch_id", "rel_path"]))
+        # A file still rejected keeps its row, with the reason of this run.
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["batch_id", "rel_path"],
+                set_={"error": stmt.excluded.error, "error_code": stmt.excluded.error_code},
+                where=Document.kind == "rejected",
+            )
+        )
+
+
+_EARLIER_COPY = text(
+    """
+    SELECT e.id, e.rel_path, b.name AS batch
+    FROM documents d
+    JOIN documents e ON e.sha256 = d.sha256 AND e.api = d.api AND e.options = d.options
+                    AND e.id <> d.id
+    JOIN batches b ON b.id = e.batch_id
+    WHERE d.id = :document_id AND d.sha256 IS NOT NULL
+      AND e.state <> 'skipped'
+      AND (e.state IN ('pending', 'ingesting')
+           OR EXISTS (SELECT 1 FROM pages p WHERE p.document_id = e.id AND p.state <> 'failed'))
+    ORDER BY e.id
+    LIMIT 1
+    """
+)
+
+
+def _skip_if_already_sent(document_id: int, *, force: bool) -> str | None:
+    """Mark the document skipped if its content is already done or on its way; why, or None.
+
+    Content means the file's SHA-256 with the API and options it goes to. With ``force``, or
+    once the earlier copy has failed, a skipped document goes back to pending.
+    """
+    with session_scope() as session:
+        earlier = (
+            None if force else session.execute(_EARLIER_COPY, {"document_id": document_id}).first()
+        )
+        if earlier is None:
+            move(session, Document, document_id, DocumentState.SKIPPED, DocumentState.PENDING)
+            return None
+        reason = (
+            f"already sent as {earlier.rel_path!r} in batch {earlier.batch!r} (same content, "
+            "API and options); enqueue with --force to pay for it again"
+        )
+        session.execute(
+            update(Document)
+            .where(Document.id == document_id, Document.state.in_(["pending", "skipped"]))
+            .values(
+                state=DocumentState.SKIPPED,
+                duplicate_of=earlier.id,
+                error=reason,
+                error_code="duplicate",
+                updated_at=func.now(),
+            )
+        )
+    log.info("document %d skipped: %s", document_id, reason)
+    return reason

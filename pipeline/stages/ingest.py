@@ -11,10 +11,11 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from pipeline import nudges
+from pipeline import logs, nudges
 from pipeline.db.artifacts import record_archived
 from pipeline.db.models import Document, Page
 from pipeline.db.session import session_scope
@@ -23,6 +24,7 @@ from pipeline.db.transitions import move
 from pipeline.errors import BadInput
 from pipeline.ingest.images import NormalisedPage, normalise, split_image
 from pipeline.ingest.pdf import PDF_CONTENT_TYPE, iter_pdf_page_files, iter_pdf_pages
+from pipeline.progress import finish_batch_if_done
 from pipeline.provider.apis import ApiSpec, spec
 from pipeline.storage import ObjectStore, StoredObject, page_key
 
@@ -57,6 +59,16 @@ def ingest_document(document_id: int, store: ObjectStore) -> int:
     except BadInput as e:
         _fail(document_id, e)
         return 0
+    except SoftTimeLimitExceeded:
+        _fail(
+            document_id,
+            BadInput(
+                "splitting it into pages took longer than the task time limit "
+                "(SCANGRADE_TASK_TIME_LIMIT_S); the file may be damaged or far too large",
+                code="time_limit",
+            ),
+        )
+        return 0
     except Exception:
         with session_scope() as session:  # let the retry, or the reconciler, run it again
             move(session, Document, document_id, DocumentState.INGESTING, DocumentState.PENDING)
@@ -79,6 +91,7 @@ def _claim(document_id: int) -> _Claimed | None:
             log.info("document %d is not pending; duplicate nudge ignored", document_id)
             return None
         doc = session.get_one(Document, document_id)
+        logs.bind(batch_id=doc.batch_id)
         return _Claimed(doc.id, doc.batch_id, doc.kind, list(doc.original_keys), spec(doc.api))
 
 
@@ -96,7 +109,15 @@ def _pages(
         return
     number = 0
     for data in originals:
-        frames = split_image(data, api.limits)
+        try:
+            frames = split_image(data, api.limits)
+        except BadInput as e:
+            if len(originals) == 1:
+                raise
+            # One file of an image set that cannot be opened is one failed page.
+            number += 1
+            yield number, e
+            continue
         for frame in frames:
             number += 1
             try:
@@ -162,6 +183,8 @@ def _record_pages(doc: _Claimed, rows: list[_PageRow]) -> list[int]:
         ready = session.scalars(
             select(Page.id).where(Page.document_id == doc.id, Page.state == PageState.READY)
         ).all()
+        if not ready:  # every page failed: this may have been the batch's last work
+            finish_batch_if_done(session, doc.batch_id)
     log.info("document %d: %d pages, %d ready to submit", doc.id, len(rows), len(ready))
     return list(ready)
 
@@ -169,7 +192,7 @@ def _record_pages(doc: _Claimed, rows: list[_PageRow]) -> list[int]:
 def _fail(document_id: int, error: BadInput) -> None:
     log.warning("document %d cannot be ingested: %s", document_id, error)
     with session_scope() as session:
-        move(
+        if move(
             session,
             Document,
             document_id,
@@ -177,4 +200,6 @@ def _fail(document_id: int, error: BadInput) -> None:
             DocumentState.FAILED,
             error=str(error),
             error_code=error.code,
-        )
+        ):
+            # The batch may have been waiting for this document alone.
+            finish_batch_if_done(session, session.get_one(Document, document_id).batch_id)

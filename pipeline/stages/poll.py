@@ -21,6 +21,7 @@ from pipeline.db.states import PageState, TaskState
 from pipeline.db.transitions import move
 from pipeline.errors import BadInput, Gone, RateLimited, ScangradeError, Stop, Transient
 from pipeline.polling import next_delay
+from pipeline.progress import finish_batch_if_done
 from pipeline.provider.answers.common import Progress
 from pipeline.provider.apis import spec
 from pipeline.provider.client import KeysParked, ProviderClient, Throttled
@@ -141,7 +142,7 @@ def _fail(task: _Task, error: ScangradeError) -> None:
             .where(ProviderTask.id == task.id)
             .values(state=TaskState.FAILED, error=str(error), error_code=code, lease_until=None)
         )
-        move(
+        if move(
             session,
             Page,
             task.page_id,
@@ -149,4 +150,5 @@ def _fail(task: _Task, error: ScangradeError) -> None:
             PageState.FAILED,
             error=str(error),
             error_code=code,
-        )
+        ):
+            finish_batch_if_done(session, session.get_one(Page, task.page_id).batch_id)

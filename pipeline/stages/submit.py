@@ -23,6 +23,7 @@ from pipeline.db.states import PageState, TaskState
 from pipeline.db.transitions import move
 from pipeline.errors import AmbiguousSubmit, BadInput, RateLimited
 from pipeline.polling import first_delay
+from pipeline.progress import finish_batch_if_done
 from pipeline.provider.apis import ApiSpec, spec
 from pipeline.provider.client import KeysParked, ProviderClient, Submitted, Throttled
 from pipeline.settings import Settings
@@ -212,4 +213,7 @@ def fail_page(page_id: int, expected: str, error: Exception, *, code: str | None
     """Record a page's permanent failure where the operator will see it."""
     log.warning("page %d failed: %s", page_id, error)
     with session_scope() as session:
-        move(session, Page, page_id, expected, PageState.FAILED, error=str(error), error_code=code)
+        if move(
+            session, Page, page_id, expected, PageState.FAILED, error=str(error), error_code=code
+        ):
+            finish_batch_if_done(session, session.get_one(Page, page_id).batch_id)
