@@ -137,25 +137,28 @@ def _nudge_tasks(stage: nudges.Stage, state: str, before: datetime) -> int:
 
 
 def _nudge_expiring(now: datetime, settings: Settings) -> int:
-    """Archive at once, backlog or not, whatever would otherwise outlive its signed URLs.
+    """Archive at once, backlog or not, whatever would otherwise outlive its signed URLs."""
+    return nudges.send("archive", expiring_tasks(now, settings))
 
-    A page waiting behind a long archive queue is nudged again when its first URL is within
-    ``SCANGRADE_ARCHIVE_EXPIRY_MARGIN_S`` of expiring (and again each pass until archived).
+
+def expiring_tasks(now: datetime, settings: Settings) -> list[int]:
+    """Tasks with an image to archive whose signed URL expires within the margin.
+
+    ``SCANGRADE_ARCHIVE_EXPIRY_MARGIN_S``; only pages that have waited a while, and again on
+    each pass until archived.
     """
     with session_scope() as session:
-        ids = list(
-            session.scalars(
-                select(Artifact.provider_task_id)
-                .join(Page, Page.id == Artifact.page_id)
-                .where(
-                    Artifact.state == ArtifactState.PENDING,
-                    Artifact.source_expires_at
-                    < now + timedelta(seconds=settings.archive_expiry_margin_s),
-                    Page.state == PageState.ARCHIVING,
-                    Page.updated_at < now - timedelta(seconds=settings.stale_after_s / 4),
-                )
-                .distinct()
-                .limit(1000)
+        ids = session.scalars(
+            select(Artifact.provider_task_id)
+            .join(Page, Page.id == Artifact.page_id)
+            .where(
+                Artifact.state == ArtifactState.PENDING,
+                Artifact.source_expires_at
+                < now + timedelta(seconds=settings.archive_expiry_margin_s),
+                Page.state == PageState.ARCHIVING,
+                Page.updated_at < now - timedelta(seconds=settings.stale_after_s / 4),
             )
+            .distinct()
+            .limit(1000)
         )
-    return nudges.send("archive", [i for i in ids if i is not None])
+        return [task_id for task_id in ids if task_id is not None]
