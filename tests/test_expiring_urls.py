@@ -94,6 +94,7 @@ def test_expired_urls_are_signed_again_while_the_provider_keeps_the_task(
     images = [a for a in _artifacts(task_row_id) if a.state == ArtifactState.PENDING]
     assert images, "the task has result images to archive"
     time.sleep(1.5)  # every signed URL is now past its expiry
+    short_urls.post("/_sim/config", json={"url_lifetime_s": 3600}).raise_for_status()
     before = short_urls.get("/_sim/stats").json()["calls"].get("correct_edu.get_result", {})
 
     assert archive.archive_task(task_row_id, client, get_store())

@@ -88,7 +88,7 @@ def archive_task(task_row_id: int, client: ProviderClient, store: ObjectStore) -
         api_handler = handler(task.api)
         answer = api_handler.parse(json.loads(store.get(task.raw_key)))
         sources = api_handler.images(task.raw_key, answer)
-        refreshed: dict[str, ResultImage] | None = None
+        refreshed: _Refreshed | None = None
         for artifact in pending:
             source = sources[artifact.s3_key]
             if _expired(artifact.expires_at) or not _copy(artifact, source, task, client, store):
@@ -117,17 +117,27 @@ def _copy(
     return True
 
 
-def _fresh_urls(task: _Task, client: ProviderClient, store: ObjectStore) -> dict[str, ResultImage]:
-    """The task's images at freshly signed URLs, or {} when the provider cannot sign them.
+@dataclass(frozen=True)
+class _Refreshed:
+    """The task's images at freshly signed URLs, or why there are none."""
+
+    images: dict[str, ResultImage]
+    why_not: str = ""
+
+
+def _fresh_urls(task: _Task, client: ProviderClient, store: ObjectStore) -> _Refreshed:
+    """Ask get_result again for freshly signed URLs, when the provider can still sign them.
 
     The new answer is archived beside the first one (``result.refreshed-<n>.json``).
     """
     if task.mode == "sync":
-        return {}  # a synchronous answer cannot be asked for again
+        return _Refreshed({}, "a synchronous answer cannot be asked for again")
+    if task.key_id not in client.pool:
+        return _Refreshed({}, f"the API key {task.key_id} that created it is no longer configured")
     try:
         answer = client.get_result(spec(task.api), task.task_id, task.key_id)
     except Gone:
-        return {}
+        return _Refreshed({}, f"the provider no longer keeps task {task.task_id}")
     folder = task.raw_key.rsplit("/", 1)[0]
     with session_scope() as session:
         count = session.scalar(
@@ -150,23 +160,19 @@ def _fresh_urls(task: _Task, client: ProviderClient, store: ObjectStore) -> dict
             provider_task_id=task.row_id,
         )
     api_handler = handler(task.api)
-    return api_handler.images(task.raw_key, api_handler.parse(answer))
+    return _Refreshed(api_handler.images(task.raw_key, api_handler.parse(answer)))
 
 
 def _copy_refreshed(
     artifact: _Pending,
-    refreshed: dict[str, ResultImage],
+    refreshed: _Refreshed,
     task: _Task,
     client: ProviderClient,
     store: ObjectStore,
 ) -> None:
-    source = refreshed.get(artifact.s3_key)
+    source = refreshed.images.get(artifact.s3_key)
     if source is None:
-        why = (
-            "a synchronous answer cannot be asked for again"
-            if task.mode == "sync"
-            else f"the provider no longer keeps task {task.task_id}"
-        )
+        why = refreshed.why_not or "the fresh answer no longer shows this image"
         _mark(artifact.id, ArtifactState.LOST, error=f"signed URL expired and {why}")
         return
     try:
