@@ -1,15 +1,16 @@
 """Signed result URLs expire: archiving asks get_result again for freshly signed ones while the
 provider keeps the task, and otherwise marks the image lost with the reason.
 
-The simulator signs URLs for one second here, so they expire between persist and archive;
-the stages run for real against Postgres, S3 and the simulator over HTTP.
+The simulator signs URLs for one second here, so they have expired by the time the page is
+persisted; the real archive workers then find them expired, against Postgres, S3 and the
+simulator over HTTP.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -26,7 +27,8 @@ from pipeline.provider.client import ProviderClient
 from pipeline.results import handler
 from pipeline.samples import jpeg_bytes, make_page_image
 from pipeline.settings import Settings
-from pipeline.stages import archive, persist
+from pipeline.stages import persist
+from pipeline.standins import Service
 from pipeline.storage import get_store
 
 CORRECT_EDU = SPECS["correct_edu"]
@@ -55,8 +57,14 @@ def _finished_task(client: ProviderClient, seed: int) -> tuple[str, str, dict[st
         time.sleep(0.2)
 
 
-def _persisted(client: ProviderClient, seed: int, name: str) -> tuple[int, int]:
-    """A finished task persisted, its result images pending: (page id, task row id)."""
+def _persisted(
+    client: ProviderClient, seed: int, name: str, meanwhile: Callable[[], None]
+) -> tuple[int, int]:
+    """A finished task whose URLs expire before it is persisted: (page id, task row id).
+
+    ``meanwhile`` runs once the URLs have expired; then persist hands the page to the real
+    archive workers, which find every URL expired.
+    """
     task_id, key_id, answer = _finished_task(client, seed)
     recorded = record_finished_task(
         json.dumps(answer).encode(),
@@ -66,8 +74,19 @@ def _persisted(client: ProviderClient, seed: int, name: str) -> tuple[int, int]:
         batch_name=name,
         task={"key_id": key_id},
     )
+    time.sleep(1.5)  # every signed URL of the answer is now past its expiry
+    meanwhile()
     assert persist.persist_task(recorded.task_row_id, get_store())
     return recorded.page_id, recorded.task_row_id
+
+
+def _archived(page_id: int, task_row_id: int) -> list[Artifact]:
+    """The task's result image rows, once the archive workers closed its page."""
+    deadline = time.monotonic() + 60
+    while _page_state(page_id) != PageState.DONE:
+        assert time.monotonic() < deadline, "the archive workers never closed the page"
+        time.sleep(0.2)
+    return _artifacts(task_row_id)
 
 
 def _artifacts(task_row_id: int) -> list[Artifact]:
@@ -86,48 +105,51 @@ def _page_state(page_id: int) -> str:
         return session.get_one(Page, page_id).state
 
 
+def _get_results(sim_http: httpx.Client) -> int:
+    calls = sim_http.get("/_sim/stats").json()["calls"].get("correct_edu.get_result", {})
+    return sum(calls.values())
+
+
 def test_expired_urls_are_signed_again_while_the_provider_keeps_the_task(
-    short_urls: httpx.Client,
+    short_urls: httpx.Client, workers: Service
 ) -> None:
     client = get_client()
-    page_id, task_row_id = _persisted(client, 5101, "expired-refetched")
-    images = [a for a in _artifacts(task_row_id) if a.state == ArtifactState.PENDING]
-    assert images, "the task has result images to archive"
-    time.sleep(1.5)  # every signed URL is now past its expiry
-    short_urls.post("/_sim/config", json={"url_lifetime_s": 3600}).raise_for_status()
-    before = short_urls.get("/_sim/stats").json()["calls"].get("correct_edu.get_result", {})
+    calls: list[int] = []
 
-    assert archive.archive_task(task_row_id, client, get_store())
+    def sign_for_an_hour_from_now_on() -> None:
+        short_urls.post("/_sim/config", json={"url_lifetime_s": 3600}).raise_for_status()
+        calls.append(_get_results(short_urls))
 
-    after = short_urls.get("/_sim/stats").json()["calls"].get("correct_edu.get_result", {})
-    assert sum(after.values()) - sum(before.values()) == 1  # one fresh answer for all images
-    rows = {a.s3_key: a for a in _artifacts(task_row_id)}
-    refreshed = [a for a in rows.values() if a.kind == "raw_refreshed"]
-    assert len(refreshed) == 1
+    page_id, task_row_id = _persisted(
+        client, 5101, "expired-refetched", sign_for_an_hour_from_now_on
+    )
+    rows = _archived(page_id, task_row_id)
+
+    assert _get_results(short_urls) - calls[0] == 1  # one fresh answer for all the images
+    images = [a for a in rows if a.kind != "raw_refreshed"]
+    assert images and [a.kind for a in rows].count("raw_refreshed") == 1
     store = get_store()
     for image in images:
-        row = rows[image.s3_key]
-        assert row.state == ArtifactState.ARCHIVED, row.error
-        assert store.get(row.s3_key)[:8] == b"\x89PNG\r\n\x1a\n"
-    assert _page_state(page_id) == PageState.DONE
+        assert image.state == ArtifactState.ARCHIVED, image.error
+        assert store.get(image.s3_key)[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_expired_urls_of_a_forgotten_task_are_lost_with_the_reason(
-    short_urls: httpx.Client,
+    short_urls: httpx.Client, workers: Service
 ) -> None:
     client = get_client()
-    page_id, task_row_id = _persisted(client, 5102, "expired-forgotten")
-    short_urls.post("/_sim/config", json={"task_retention_s": 0.5}).raise_for_status()
-    time.sleep(1.5)
 
-    assert archive.archive_task(task_row_id, client, get_store())
+    def forget_finished_tasks() -> None:
+        short_urls.post("/_sim/config", json={"task_retention_s": 0.5}).raise_for_status()
+        time.sleep(1.2)  # past the simulator's sweep interval
 
-    images = [a for a in _artifacts(task_row_id) if a.kind != "raw_refreshed"]
+    page_id, task_row_id = _persisted(client, 5102, "expired-forgotten", forget_finished_tasks)
+    images = _archived(page_id, task_row_id)
+
     assert images and {a.state for a in images} == {ArtifactState.LOST}
     for image in images:
         assert image.error is not None
         assert "expired" in image.error and "no longer keeps task" in image.error
-    assert _page_state(page_id) == PageState.DONE
 
 
 def test_reconciler_archives_ahead_of_the_backlog_what_is_about_to_expire(env: Settings) -> None:

@@ -118,12 +118,16 @@ def test_limiter_slots_and_pages_done(graded) -> None:
 
 
 def test_worker_log_lines_name_their_page(graded, logs_dir: Path) -> None:
-    """``page N submitted`` comes from the submit stage; the ``[page=N]`` from the task."""
+    """``page N submitted`` comes from the submit stage; ``[batch=B page=N]`` from the ids
+    the task and the stage bound."""
     _, _, pages = graded
+    with session_scope() as session:
+        batch_id = session.scalar(select(Page.batch_id).where(Page.id == pages[0]))
     lines = (logs_dir / "workers.log").read_text(errors="replace").splitlines()
     for page_id in pages:
         assert any(
-            f"page {page_id} submitted" in line and f"[page={page_id}]" in line for line in lines
+            f"page {page_id} submitted" in line and f"[batch={batch_id} page={page_id}]" in line
+            for line in lines
         ), page_id
 
 
