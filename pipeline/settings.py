@@ -181,7 +181,9 @@ class Settings(BaseSettings):
     ingest_concurrency: int = Field(2, description="Ingest worker processes per host.")
     submit_concurrency: int = Field(4, description="Submit worker processes per host.")
     poll_concurrency: int = Field(4, description="Poll worker processes per host.")
-    persist_concurrency: int = Field(4, description="Persist and archive worker threads per host.")
+    persist_concurrency: int = Field(
+        4, description="Persist and archive worker processes per host."
+    )
 
     log_json: bool = Field(False, description="Log one JSON object per line.")
     log_level: str = Field("INFO", description="Root log level.")

@@ -1,11 +1,12 @@
 """``scangrade workers``: every worker kind and Celery beat for one host, restarted if they die.
 
-A worker per queue, so a slow stage never starves another, each with the concurrency it needs:
-separate processes for CPU-bound ingest and for the provider stages (each sleeps for its own
-quota slot; they share the quota through the limiter in Redis), threads for the I/O-bound
-persist and archive stages. The processes are single-threaded workers rather than one prefork
-pool: with Redis and late acks, a prefork pool's parent can sit on free children while messages
-wait until another message arrives (celery#4378), which showed here as ingest stalls.
+A worker per queue, so a slow stage never starves another, each run as several worker
+processes (each sleeps for its own quota slot; they share the quota through the limiter in
+Redis). Every worker is a prefork pool of one child: the pool is what enforces the hard and
+soft time limits (thread and solo pools ignore them), and one child per worker rather than
+one pool of many: with Redis and late acks, a many-child pool's parent can sit on free
+children while messages wait until another message arrives (celery#4378), which showed here
+as ingest stalls.
 """
 
 from __future__ import annotations
