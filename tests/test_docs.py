@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -141,8 +142,20 @@ def persist_at(
         )
     page_id, task_row_id = finished.page_id, finished.task_row_id
     assert persist_task(task_row_id, store)
-    assert archive_task(task_row_id, get_client(), store)
+    # Archive here; when the session's workers run, one of them may take the nudge first.
+    archive_task(task_row_id, get_client(), store)
+    _wait_for_done(page_id)
     return page_id
+
+
+def _wait_for_done(page_id: int) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        with session_scope() as session:
+            if session.get_one(Page, page_id).state == "done":
+                return
+        assert time.monotonic() < deadline, f"page {page_id} was never archived"
+        time.sleep(0.1)
 
 
 def _graded_with_mistakes() -> dict[str, Any]:
