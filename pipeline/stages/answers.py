@@ -29,7 +29,12 @@ class KeptAnswer:
 
 
 def put_raw_answer(
-    store: ObjectStore, page_id: int, task_id: str, answer: dict[str, Any]
+    store: ObjectStore,
+    page_id: int,
+    task_id: str,
+    answer: dict[str, Any],
+    *,
+    name: str = "result.json",
 ) -> KeptAnswer:
     """Write the answer, byte-stable (sorted keys), beside the page's other results."""
     with session_scope() as session:
@@ -37,16 +42,18 @@ def put_raw_answer(
         prefix = result_prefix(page.batch_id, page.document_id, page.page_no, task_id)
         batch_id, document_id = page.batch_id, page.document_id
     raw = json.dumps(answer, ensure_ascii=False, sort_keys=True).encode()
-    stored = store.put(f"{prefix}/result.json", raw, "application/json")
+    stored = store.put(f"{prefix}/{name}", raw, "application/json")
     return KeptAnswer(stored, batch_id, document_id, page_id)
 
 
-def record_raw_answer(session: Session, kept: KeptAnswer, task_row_id: int) -> None:
-    """The artifact row of a kept answer."""
+def record_raw_answer(
+    session: Session, kept: KeptAnswer, task_row_id: int, *, kind: str = "raw_result"
+) -> None:
+    """The artifact row of a kept answer (``raw_refreshed``: asked again for fresh URLs)."""
     record_archived(
         session,
         kept.stored,
-        "raw_result",
+        kind,
         batch_id=kept.batch_id,
         document_id=kept.document_id,
         page_id=kept.page_id,

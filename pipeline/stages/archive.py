@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
-from pipeline.db.artifacts import record_archived
 from pipeline.db.models import Artifact, Page, ProviderTask, Question
 from pipeline.db.session import session_scope
 from pipeline.db.states import ArtifactState, PageState
@@ -30,6 +30,7 @@ from pipeline.provider.answers.common import signed_url_expiry
 from pipeline.provider.apis import spec
 from pipeline.provider.client import ProviderClient, UrlExpired
 from pipeline.results import ResultImage, handler
+from pipeline.stages.answers import put_raw_answer, record_raw_answer
 from pipeline.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,6 @@ class _Task:
 
     row_id: int
     page_id: int
-    batch_id: int
-    document_id: int
     api: str
     mode: str
     task_id: str
@@ -67,8 +66,6 @@ def archive_task(task_row_id: int, client: ProviderClient, store: ObjectStore) -
         task = _Task(
             row.id,
             page.id,
-            page.batch_id,
-            page.document_id,
             row.api,
             row.mode,
             row.task_id,
@@ -138,27 +135,17 @@ def _fresh_urls(task: _Task, client: ProviderClient, store: ObjectStore) -> _Ref
         answer = client.get_result(spec(task.api), task.task_id, task.key_id)
     except Gone:
         return _Refreshed({}, f"the provider no longer keeps task {task.task_id}")
-    folder = task.raw_key.rsplit("/", 1)[0]
     with session_scope() as session:
         count = session.scalar(
             select(func.count())
             .select_from(Artifact)
             .where(Artifact.provider_task_id == task.row_id, Artifact.kind == "raw_refreshed")
         )
-    raw = json.dumps(answer, ensure_ascii=False, sort_keys=True).encode()
-    stored = store.put(
-        f"{folder}/result.refreshed-{(count or 0) + 1}.json", raw, "application/json"
+    kept = put_raw_answer(
+        store, task.page_id, task.task_id, answer, name=f"result.refreshed-{(count or 0) + 1}.json"
     )
     with session_scope() as session:
-        record_archived(
-            session,
-            stored,
-            "raw_refreshed",
-            batch_id=task.batch_id,
-            document_id=task.document_id,
-            page_id=task.page_id,
-            provider_task_id=task.row_id,
-        )
+        record_raw_answer(session, kept, task.row_id, kind="raw_refreshed")
     api_handler = handler(task.api)
     return _Refreshed(api_handler.images(task.raw_key, api_handler.parse(answer)))
 
@@ -206,16 +193,21 @@ def _record_copy(
                 source_expires_at=signed_url_expiry(source.url),
             )
         )
-        if source.kind == "crop" and source.sequence is not None:
-            session.execute(
-                update(Question)
-                .where(
-                    Question.page_id == page_id,
-                    Question.image_index == source.image_index,
-                    Question.sequence == source.sequence,
-                )
-                .values(crop_key=stored.key)
+        link_crop(session, page_id, source, stored.key)
+
+
+def link_crop(session: Session, page_id: int, image: ResultImage, key: str) -> None:
+    """Point the question a crop shows at its archived copy (other images link nothing)."""
+    if image.kind == "crop" and image.sequence is not None:
+        session.execute(
+            update(Question)
+            .where(
+                Question.page_id == page_id,
+                Question.image_index == image.image_index,
+                Question.sequence == image.sequence,
             )
+            .values(crop_key=key)
+        )
 
 
 def _mark(artifact_id: int, state: ArtifactState, *, error: str) -> None:

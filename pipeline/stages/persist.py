@@ -9,6 +9,7 @@ here and copied by the archive stage.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -21,7 +22,7 @@ from pipeline.db.states import PageState
 from pipeline.db.transitions import move
 from pipeline.provider.answers.common import signed_url_expiry
 from pipeline.provider.client import strip_query
-from pipeline.results import Answer, ResultImage, handler
+from pipeline.results import Answer, Handler, ResultImage, handler
 from pipeline.storage import ObjectStore
 
 
@@ -40,17 +41,29 @@ def persist_task(task_row_id: int, store: ObjectStore) -> bool:
         page = session.get_one(Page, task.page_id, with_for_update=True)
         if page.state != PageState.PERSISTING:
             return False
-        api_handler.write(session, page.id, task_row_id, parsed)
-        session.execute(
-            update(ProviderTask)
-            .where(ProviderTask.id == task_row_id)
-            .values(**api_handler.task_fields(answer))
-        )
+        write_answer(session, api_handler, page.id, task_row_id, answer, parsed)
         images = api_handler.images(raw_key, parsed)
         _record_result_images(session, page, task_row_id, images)
         move(session, Page, page.id, PageState.PERSISTING, PageState.ARCHIVING)
     nudges.send("archive", [task_row_id])
     return True
+
+
+def write_answer(
+    session: Session,
+    api_handler: Handler[Any],
+    page_id: int,
+    task_row_id: int,
+    answer: Answer,
+    parsed: Any,
+) -> None:
+    """The task's result rows and the provider_tasks fields read from its raw answer."""
+    api_handler.write(session, page_id, task_row_id, parsed)
+    session.execute(
+        update(ProviderTask)
+        .where(ProviderTask.id == task_row_id)
+        .values(**api_handler.task_fields(answer))
+    )
 
 
 def _record_result_images(

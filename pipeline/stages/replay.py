@@ -12,13 +12,15 @@ import json
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, delete, select
 
 from pipeline.db.base import Base
-from pipeline.db.models import Artifact, Page, ProviderTask, Question
+from pipeline.db.models import Artifact, Page, ProviderTask
 from pipeline.db.session import session_scope
 from pipeline.db.states import ArtifactState, PageState, TaskState
 from pipeline.results import handler
+from pipeline.stages.archive import link_crop
+from pipeline.stages.persist import write_answer
 from pipeline.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -72,12 +74,7 @@ def _replay_task(task_row_id: int, api: str, raw_key: str, store: ObjectStore) -
         session.get_one(Page, task.page_id, with_for_update=True)
         for table in result_tables():
             session.execute(delete(table).where(table.c.provider_task_id == task_row_id))
-        api_handler.write(session, task.page_id, task_row_id, parsed)
-        session.execute(
-            update(ProviderTask)
-            .where(ProviderTask.id == task_row_id)
-            .values(**api_handler.task_fields(answer))
-        )
+        write_answer(session, api_handler, task.page_id, task_row_id, answer, parsed)
         archived = set(
             session.scalars(
                 select(Artifact.s3_key).where(
@@ -87,13 +84,5 @@ def _replay_task(task_row_id: int, api: str, raw_key: str, store: ObjectStore) -
             )
         )
         for key, image in api_handler.images(raw_key, parsed).items():
-            if image.kind == "crop" and image.sequence is not None and key in archived:
-                session.execute(
-                    update(Question)
-                    .where(
-                        Question.page_id == task.page_id,
-                        Question.image_index == image.image_index,
-                        Question.sequence == image.sequence,
-                    )
-                    .values(crop_key=key)
-                )
+            if key in archived:
+                link_crop(session, task.page_id, image, key)
