@@ -1,13 +1,18 @@
-"""Batches in the tests: waiting for real workers, and pages with a finished task."""
+"""Batches in the tests: waiting for real workers, pages with a finished task, and what the
+simulator answered."""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from pipeline.db.models import Batch, Document, Page, ProviderTask
 from pipeline.db.session import session_scope
+from pipeline.db.states import PageState
 from pipeline.progress import batch_progress
 from pipeline.storage import StoredObject, get_store, result_prefix
 
@@ -23,6 +28,23 @@ def wait_until_done(batch_id: int, timeout: float = 180) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"batch did not finish: {progress}")
         time.sleep(0.5)
+
+
+def wait_for_page(page_id: int, state: str = PageState.DONE, timeout: float = 60) -> None:
+    """Return once the page reached ``state``; fail on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with session_scope() as session:
+            if session.get_one(Page, page_id).state == state:
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"page {page_id} never reached {state}")
+        time.sleep(0.1)
+
+
+def sim_answers(sim_http: httpx.Client, operation: str) -> Counter[str]:
+    """The simulator's answers to one operation so far, by outcome ("ok", "18", "drop"…)."""
+    return Counter(sim_http.get("/_sim/stats").json()["calls"].get(operation, {}))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from batches import record_finished_task
+from batches import record_finished_task, wait_for_page
 from seed_examples import load_example
 from sqlalchemy import text
 
@@ -144,18 +143,8 @@ def persist_at(
     assert persist_task(task_row_id, store)
     # Archive here; when the session's workers run, one of them may take the nudge first.
     archive_task(task_row_id, get_client(), store)
-    _wait_for_done(page_id)
+    wait_for_page(page_id)
     return page_id
-
-
-def _wait_for_done(page_id: int) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        with session_scope() as session:
-            if session.get_one(Page, page_id).state == "done":
-                return
-        assert time.monotonic() < deadline, f"page {page_id} was never archived"
-        time.sleep(0.1)
 
 
 def _graded_with_mistakes() -> dict[str, Any]:

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from batches import record_finished_task
+from batches import record_finished_task, sim_answers, wait_for_page
 from sqlalchemy import select
 
-from pipeline.db.models import Artifact, Page
+from pipeline.db.models import Artifact
 from pipeline.db.session import session_scope
 from pipeline.db.states import ArtifactState, PageState
 from pipeline.provider import get_client
@@ -82,10 +82,7 @@ def _persisted(
 
 def _archived(page_id: int, task_row_id: int) -> list[Artifact]:
     """The task's result image rows, once the archive workers closed its page."""
-    deadline = time.monotonic() + 60
-    while _page_state(page_id) != PageState.DONE:
-        assert time.monotonic() < deadline, "the archive workers never closed the page"
-        time.sleep(0.2)
+    wait_for_page(page_id)
     return _artifacts(task_row_id)
 
 
@@ -100,14 +97,8 @@ def _artifacts(task_row_id: int) -> list[Artifact]:
         return list(rows)
 
 
-def _page_state(page_id: int) -> str:
-    with session_scope() as session:
-        return session.get_one(Page, page_id).state
-
-
 def _get_results(sim_http: httpx.Client) -> int:
-    calls = sim_http.get("/_sim/stats").json()["calls"].get("correct_edu.get_result", {})
-    return sum(calls.values())
+    return sim_answers(sim_http, "correct_edu.get_result").total()
 
 
 def test_expired_urls_are_signed_again_while_the_provider_keeps_the_task(

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from batches import wait_until_done
+from batches import sim_answers, wait_until_done
 from chaos import Outage, PrivatePostgres, PrivateRedis
 from sqlalchemy import func, select
 
@@ -287,8 +287,7 @@ def _sim_config(stack: Stack, **values: float) -> None:
 
 
 def _answers(stack: Stack, operation: str) -> Counter[str]:
-    """The simulator's answers to one operation so far, by outcome ("ok", "18", "drop"…)."""
-    return Counter(stack.simulator.get("/_sim/stats").json()["calls"].get(operation, {}))
+    return sim_answers(stack.simulator, operation)
 
 
 def test_provider_transient_errors_and_token_invalidation(stack: Stack) -> None:

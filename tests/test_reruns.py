@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from batches import wait_until_done
+from batches import sim_answers, wait_until_done
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -32,8 +32,7 @@ def _scans(root: Path, seeds: range) -> Path:
 
 
 def _creates(sim_http: httpx.Client) -> int:
-    calls = sim_http.get("/_sim/stats").json()["calls"].get("correct_edu.create_task", {})
-    return sum(calls.values())
+    return sim_answers(sim_http, "correct_edu.create_task").total()
 
 
 def _documents(batch_id: int) -> list[Document]:
