@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from pipeline.db.models import Batch, Document, Page
-from pipeline.db.states import DocumentState, PageState
+from pipeline.db.states import BatchState, DocumentState, PageState
 
 _FINISH = text(
     """
@@ -25,6 +26,15 @@ _FINISH = text(
 def finish_batch_if_done(session: Session, batch_id: int) -> None:
     """Mark the batch done once no document or page is still on its way."""
     session.execute(_FINISH, {"batch_id": batch_id})
+
+
+def reopen_batch(session: Session, batch_id: int, **values: Any) -> None:
+    """The batch is running again: work was queued after it was closed (and ``values``)."""
+    session.execute(
+        update(Batch)
+        .where(Batch.id == batch_id)
+        .values(state=BatchState.RUNNING, finished_at=None, **values)
+    )
 
 
 @dataclass

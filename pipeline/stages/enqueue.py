@@ -19,11 +19,12 @@ from pipeline import nudges
 from pipeline.db.artifacts import record_archived
 from pipeline.db.models import Batch, Document
 from pipeline.db.session import session_scope
-from pipeline.db.states import BatchState, DocumentState
+from pipeline.db.states import DocumentState
 from pipeline.db.transitions import move
 from pipeline.errors import BadInput
 from pipeline.ingest.discover import DiscoveredDocument, Rejected, discover, sha256_files
 from pipeline.manifest import Route, Routing
+from pipeline.progress import reopen_batch
 from pipeline.settings import get_settings
 from pipeline.storage import ObjectStore, original_key
 
@@ -120,11 +121,7 @@ def _batch(name: str, root: Path, default: Route) -> int:
 def _reopen(batch_id: int) -> None:
     """A batch an earlier run closed is running again while a late file is on its way."""
     with session_scope() as session:
-        session.execute(
-            update(Batch)
-            .where(Batch.id == batch_id, Batch.state == BatchState.DONE)
-            .values(state=BatchState.RUNNING, finished_at=None)
-        )
+        reopen_batch(session, batch_id)
 
 
 def _document(batch_id: int, doc: DiscoveredDocument, route: Route) -> int | None:
@@ -238,7 +235,10 @@ def _skip_if_already_sent(document_id: int, *, force: bool) -> str | None:
         )
         session.execute(
             update(Document)
-            .where(Document.id == document_id, Document.state.in_(["pending", "skipped"]))
+            .where(
+                Document.id == document_id,
+                Document.state.in_([DocumentState.PENDING, DocumentState.SKIPPED]),
+            )
             .values(
                 state=DocumentState.SKIPPED,
                 duplicate_of=earlier.id,

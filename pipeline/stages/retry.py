@@ -16,7 +16,8 @@ from sqlalchemy import delete, func, select, update
 from pipeline import nudges
 from pipeline.db.models import Batch, Document, Page
 from pipeline.db.session import session_scope
-from pipeline.db.states import BatchState, DocumentState, PageState
+from pipeline.db.states import DocumentState, PageState
+from pipeline.progress import reopen_batch
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +82,7 @@ def retry_failed(batch_id: int) -> Retried:
             )
         )
         if pages or documents:
-            session.execute(
-                update(Batch)
-                .where(Batch.id == batch_id)
-                .values(state=BatchState.RUNNING, finished_at=None, cancelled_at=None)
-            )
+            reopen_batch(session, batch_id, cancelled_at=None)
         name = session.scalar(select(Batch.name).where(Batch.id == batch_id))
     nudges.send("submit", pages)
     nudges.send("ingest", documents)
