@@ -1,0 +1,363 @@
+"""Blank-page detection on synthetic scans: what a duplex back looks like, and what it is not.
+
+Every page is A4 at 150 dpi (1240x1754 px) unless its name says otherwise, built here from a
+seed so the same bytes come back on every run.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from collections.abc import Callable
+
+import pytest
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
+
+from pipeline.errors import BadInput
+from pipeline.ingest.blank import DEFAULT_BLANK_INK_RATIO, InkMeasure, ink, is_blank
+from pipeline.samples import (
+    A4_150DPI,
+    blank_page,
+    jpeg_bytes,
+    make_page_image,
+    make_vector_pdf,
+    pdf_from_jpegs,
+    png_bytes,
+)
+
+JPEG, PNG, BMP, PDF = "image/jpeg", "image/png", "image/bmp", "application/pdf"
+Page = tuple[bytes, str]
+
+
+def noise(seed: int, mean: float, sigma: float, size: tuple[int, int] = A4_150DPI) -> Image.Image:
+    """Gray noise, close to gaussian (the mean of four uniform layers), seeded."""
+    rng = random.Random(seed)
+    layers = [Image.frombytes("L", size, rng.randbytes(size[0] * size[1])) for _ in range(4)]
+    low = ImageChops.add(layers[0], layers[1], scale=2.0)
+    high = ImageChops.add(layers[2], layers[3], scale=2.0)
+    # The mean of four uniform bytes has a standard deviation of about 36.9.
+    return ImageChops.add(low, high, scale=2.0).point(
+        lambda v: round(mean + (v - 127.5) * sigma / 36.9)
+    )
+
+
+def paper(seed: int, level: int = 240, sigma: float = 4) -> Image.Image:
+    """A sheet of plain paper as a scanner sees it."""
+    return noise(seed, level, sigma)
+
+
+def with_noise(img: Image.Image, seed: int, sigma: float = 4) -> Image.Image:
+    """``img`` plus zero-mean sensor noise."""
+    return ImageChops.add(img, noise(seed, 128, sigma, img.size), offset=-128)
+
+
+def bmp_bytes(img: Image.Image) -> bytes:
+    out = io.BytesIO()
+    img.save(out, "BMP")
+    return out.getvalue()
+
+
+def scribble(
+    draw: ImageDraw.ImageDraw,
+    rng: random.Random,
+    origin: tuple[int, int],
+    length: int,
+    height: int,
+    fill: int | tuple[int, int, int],
+) -> None:
+    """A few jittery handwriting strokes, 2 px wide, covering ``length`` px to the right."""
+    x0, y0 = origin
+    strokes = 3
+    span = length // strokes
+    for index in range(strokes):
+        x = x0 + index * span
+        points = [(x, y0 + rng.randint(0, height))]
+        for _ in range(6):
+            x += span // 7
+            points.append((x, y0 + rng.randint(0, height)))
+        draw.line(points, fill=fill, width=2, joint="curve")
+
+
+# --- blank backs ---------------------------------------------------------------------------
+
+
+def noisy_white_q60() -> Page:
+    return jpeg_bytes(paper(1, level=238, sigma=10), quality=60), JPEG
+
+
+def grey_paper() -> Page:
+    return jpeg_bytes(paper(2, level=205)), JPEG
+
+
+def yellowish_paper() -> Page:
+    channels = (paper(3, 238), paper(4, 232), paper(5, 205))
+    return jpeg_bytes(Image.merge("RGB", channels), quality=70), JPEG
+
+
+def gradient_and_edge_shadow() -> Page:
+    """Light falling off from 250 to 190 across the page, and a dark band along the bottom.
+
+    The band is 6 % of the height (twice the ignored margin) and reaches 60 at the edge.
+    """
+    width, height = A4_150DPI
+    across = Image.new("L", (width, 1))
+    across.putdata([round(250 - 60 * x / (width - 1)) for x in range(width)])
+    band = round(height * 0.06)
+    down = Image.new("L", (1, height))
+    down.putdata(
+        [255 - round(195 * max(0.0, 1 - (height - 1 - y) / band) ** 2) for y in range(height)]
+    )
+    lit = ImageChops.multiply(across.resize((width, height)), down.resize((width, height)))
+    return jpeg_bytes(with_noise(lit, 6)), JPEG
+
+
+def dust(seed: int) -> Page:
+    """30 dark specks of 1 to 3 px anywhere on the sheet."""
+    img = paper(100 + seed)
+    draw = ImageDraw.Draw(img)
+    rng = random.Random(seed)
+    for _ in range(30):
+        x, y = rng.randrange(A4_150DPI[0] - 3), rng.randrange(A4_150DPI[1] - 3)
+        side = rng.randint(1, 3)
+        draw.rectangle((x, y, x + side - 1, y + side - 1), fill=rng.randint(10, 90))
+    return jpeg_bytes(img), JPEG
+
+
+def dust_in_pairs() -> Page:
+    """40 pairs of 3 px specks 1 mm apart: a cluster of dust is still dust."""
+    img = paper(31)
+    draw = ImageDraw.Draw(img)
+    rng = random.Random(31)
+    for _ in range(40):
+        x, y = rng.randrange(60, 1170), rng.randrange(60, 1680)
+        draw.rectangle((x, y, x + 2, y + 2), fill=30)
+        dy = rng.randint(-3, 3)
+        draw.rectangle((x + 9, y + dy, x + 11, y + dy + 2), fill=30)
+    return jpeg_bytes(img), JPEG
+
+
+def bleed_through() -> Page:
+    """The other side's page, mirrored, blurred and faint: text at 215 on paper at 240."""
+    other = make_page_image(7).convert("L").transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    faint = other.point(lambda v: round(215 + v * 25 / 255)).filter(ImageFilter.GaussianBlur(1))
+    return jpeg_bytes(with_noise(faint, 8), quality=70), JPEG
+
+
+def blank_png() -> Page:
+    return png_bytes(paper(9, level=235)), PNG
+
+
+def blank_bmp_rgb() -> Page:
+    return bmp_bytes(Image.merge("RGB", (paper(10), paper(11), paper(12, 230)))), BMP
+
+
+def blank_300dpi() -> Page:
+    big = paper(13, sigma=6).resize((2480, 3508), Image.Resampling.BILINEAR)
+    return jpeg_bytes(with_noise(big, 14), quality=70), JPEG
+
+
+def blank_scanned_pdf() -> Page:
+    return pdf_from_jpegs([jpeg_bytes(paper(15, sigma=6), quality=60)]), PDF
+
+
+def pure_white() -> Page:
+    return blank_page(), JPEG
+
+
+BLANK: dict[str, Callable[[], Page]] = {
+    "pure white": pure_white,
+    "noise sigma 10, JPEG q60": noisy_white_q60,
+    "grey paper (205)": grey_paper,
+    "yellowish paper": yellowish_paper,
+    "gradient + edge shadow": gradient_and_edge_shadow,
+    **{f"dust, 30 specks (seed {seed})": (lambda s=seed: dust(s)) for seed in range(1, 6)},
+    "dust, 40 close pairs": dust_in_pairs,
+    "bleed-through 215 on 240": bleed_through,
+    "noisy paper as PNG": blank_png,
+    "tinted paper as BMP": blank_bmp_rgb,
+    "noisy paper at 300 dpi": blank_300dpi,
+    "scanned PDF of a blank page": blank_scanned_pdf,
+}
+
+# --- pages with something on them --------------------------------------------------------
+
+
+def pencil_word_image(seed: int = 21) -> Image.Image:
+    """One short word in light pencil (150): 3.4 cm long, 2 px strokes, mid-page."""
+    img = paper(seed)
+    scribble(ImageDraw.Draw(img), random.Random(seed), (500, 800), 200, 30, 150)
+    return img
+
+
+def sample_page() -> Page:
+    return jpeg_bytes(make_page_image(5)), JPEG
+
+
+def pencil_word() -> Page:
+    return jpeg_bytes(pencil_word_image(), quality=70), JPEG
+
+
+def pencil_word_on_shadowed_paper() -> Page:
+    """The pencil word over the gradient and edge shadow of a blank back."""
+    shadowed = Image.open(io.BytesIO(gradient_and_edge_shadow()[0]))
+    img = ImageChops.darker(shadowed.convert("L"), pencil_word_image(22))
+    return jpeg_bytes(img, quality=70), JPEG
+
+
+def pencil_word_300dpi() -> Page:
+    big = pencil_word_image(23).resize((2480, 3508), Image.Resampling.BICUBIC)
+    return jpeg_bytes(big, quality=70), JPEG
+
+
+def pencil_word_in_scanned_pdf() -> Page:
+    return pdf_from_jpegs([jpeg_bytes(pencil_word_image(24), quality=60)]), PDF
+
+
+def pencil_word_16_bit_png() -> Page:
+    """A 16-bit gray PNG, as some scanners save: its white is 65535, its pencil 38550."""
+    wide = pencil_word_image(32).convert("I").point(lambda v: v * 257).convert("I;16")
+    return png_bytes(wide), PNG
+
+
+def one_printed_line() -> Page:
+    img = paper(25)
+    font = ImageFont.load_default(size=25)  # 12 pt at 150 dpi
+    ImageDraw.Draw(img).text((150, 400), "3. Solve for x: 3x + 5 = 20", fill=0, font=font)
+    return jpeg_bytes(img), JPEG
+
+
+def name_in_corner() -> Page:
+    """Only the student's name, in blue pen, at the top right."""
+    img = Image.merge("RGB", (paper(26), paper(27), paper(28)))
+    font = ImageFont.load_default(size=25)
+    ImageDraw.Draw(img).text((1080, 70), "Li Wei", fill=(20, 40, 160), font=font)
+    return jpeg_bytes(img), JPEG
+
+
+def solid_box() -> Page:
+    """A single large filled shape (a shaded answer box): no thin strokes at all."""
+    img = paper(29)
+    ImageDraw.Draw(img).rectangle((400, 600, 800, 900), fill=40)
+    return jpeg_bytes(img), JPEG
+
+
+def vector_pdf() -> Page:
+    return make_vector_pdf(1), PDF
+
+
+INKED: dict[str, Callable[[], Page]] = {
+    "sample page": sample_page,
+    "pencil word (150), 3.4 cm": pencil_word,
+    "pencil word on shadowed paper": pencil_word_on_shadowed_paper,
+    "pencil word at 300 dpi": pencil_word_300dpi,
+    "pencil word in a scanned PDF": pencil_word_in_scanned_pdf,
+    "pencil word, 16-bit PNG": pencil_word_16_bit_png,
+    "one printed line": one_printed_line,
+    "name in the top corner": name_in_corner,
+    "one solid box": solid_box,
+    "vector PDF": vector_pdf,
+}
+
+
+@pytest.fixture(scope="module")
+def measured() -> dict[str, InkMeasure]:
+    return {name: ink(*make()) for name, make in {**BLANK, **INKED}.items()}
+
+
+@pytest.mark.parametrize("name", BLANK)
+def test_blank_backs_are_blank(name: str, measured: dict[str, InkMeasure]) -> None:
+    assert is_blank(measured[name]), f"{name}: {measured[name]}"
+
+
+@pytest.mark.parametrize("name", INKED)
+def test_pages_with_ink_are_not_blank(name: str, measured: dict[str, InkMeasure]) -> None:
+    assert not is_blank(measured[name]), f"{name}: {measured[name]}"
+
+
+def test_threshold_is_far_from_both_groups(measured: dict[str, InkMeasure]) -> None:
+    table = "\n".join(f"{m.ratio:10.6f} {m.pixels:7d}  {name}" for name, m in measured.items())
+    most_blank = max(measured[name].ratio for name in BLANK)
+    least_inked = min(measured[name].ratio for name in INKED)
+    assert most_blank < DEFAULT_BLANK_INK_RATIO / 3, table
+    assert least_inked > DEFAULT_BLANK_INK_RATIO * 3, table
+
+
+def test_pure_white_has_no_ink(measured: dict[str, InkMeasure]) -> None:
+    assert measured["pure white"] == InkMeasure(ratio=0.0, pixels=0)
+
+
+def test_a_written_page_is_a_few_percent_ink(measured: dict[str, InkMeasure]) -> None:
+    sample = measured["sample page"]
+    assert 0.005 < sample.ratio < 0.2
+    assert sample.pixels > 1000
+
+
+def test_ratio_does_not_depend_on_resolution_or_format() -> None:
+    """The same pencil word weighs the same however it was scanned and stored."""
+    img = pencil_word_image(40)
+    at_200 = img.resize((1653, 2339), Image.Resampling.BICUBIC)
+    at_300 = img.resize((2480, 3508), Image.Resampling.BICUBIC)
+    ratios = [
+        ink(jpeg_bytes(img), JPEG).ratio,
+        ink(png_bytes(img), PNG).ratio,
+        ink(jpeg_bytes(at_200), JPEG).ratio,
+        ink(jpeg_bytes(at_300), JPEG).ratio,
+        ink(pdf_from_jpegs([jpeg_bytes(img)]), PDF).ratio,
+    ]
+    assert max(ratios) < 1.4 * min(ratios), ratios
+
+
+def test_ink_in_the_margin_is_ignored() -> None:
+    """A dark border 2 % deep (scanner edge, punch holes) does not count; moved inward it does."""
+    edge = paper(30)
+    ImageDraw.Draw(edge).rectangle((0, 0, 24, 1753), fill=20)
+    inward = paper(30)
+    ImageDraw.Draw(inward).rectangle((200, 300, 224, 1453), fill=20)
+    assert is_blank(ink(jpeg_bytes(edge), JPEG))
+    assert not is_blank(ink(jpeg_bytes(inward), JPEG))
+
+
+def test_threshold_is_the_first_non_blank_ratio() -> None:
+    assert is_blank(InkMeasure(ratio=DEFAULT_BLANK_INK_RATIO * 0.99, pixels=1))
+    assert not is_blank(InkMeasure(ratio=DEFAULT_BLANK_INK_RATIO, pixels=1))
+    assert not is_blank(InkMeasure(ratio=0.002, pixels=900), threshold=0.001)
+    assert is_blank(InkMeasure(ratio=0.002, pixels=900), threshold=0.01)
+
+
+def _truncated_jpeg() -> bytes:
+    data = jpeg_bytes(make_page_image(1))
+    return data[: len(data) // 3]
+
+
+def _two_page_pdf() -> bytes:
+    return make_vector_pdf(2)
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [
+        (b"", JPEG),
+        (b"definitely not an image", PNG),
+        (b"<html><body>502 Bad Gateway</body></html>", BMP),
+        (_truncated_jpeg(), JPEG),
+        (b"%PDF-1.4\n1 0 obj broken", PDF),
+        (blank_page(), PDF),
+        (_two_page_pdf(), PDF),
+        (blank_page(), "text/plain"),
+    ],
+    ids=[
+        "empty",
+        "text",
+        "html",
+        "truncated jpeg",
+        "broken pdf",
+        "jpeg called pdf",
+        "two-page pdf",
+        "unknown type",
+    ],
+)
+def test_undecodable_pages_are_bad_input(data: bytes, content_type: str) -> None:
+    with pytest.raises(BadInput) as caught:
+        ink(data, content_type)
+    assert caught.value.code == "blank_check_failed"
+    assert str(caught.value)
