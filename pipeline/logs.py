@@ -53,6 +53,13 @@ TEXT_IDS = ("batch_id", "document_id", "page_id", "task_row_id")
 """The ids the plain format shows, in this order (JSON lines carry every bound one)."""
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line: control characters (a newline in a file name) as escapes."""
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
+
+
 def bind(**ids: object) -> None:
     """Add ids to every record logged from here on in this context (a task, a thread)."""
     _CONTEXT.set({**_CONTEXT.get(), **{k: v for k, v in ids.items() if v is not None}})

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from pipeline.db.models import Batch, Document, Page
-from pipeline.db.states import BatchState, DocumentState, PageState
+from pipeline.db.states import TERMINAL_PAGE_STATES, BatchState, DocumentState, PageState
 
 _FINISH = text(
     """
@@ -18,22 +18,33 @@ _FINISH = text(
       AND NOT EXISTS (SELECT 1 FROM documents
                       WHERE batch_id = :batch_id AND state IN ('pending', 'ingesting'))
       AND NOT EXISTS (SELECT 1 FROM pages
-                      WHERE batch_id = :batch_id AND state NOT IN ('done', 'failed'))
+                      WHERE batch_id = :batch_id AND state NOT IN ('done', 'failed', 'skipped'))
+    RETURNING notify_url
     """
 )
 
 
 def finish_batch_if_done(session: Session, batch_id: int) -> None:
-    """Mark the batch done once no document or page is still on its way."""
-    session.execute(_FINISH, {"batch_id": batch_id})
+    """Mark the batch done once no document or page is still on its way.
+
+    If this closed it and it has a ``--notify`` URL, its summary is sent after the commit.
+    """
+    closed = session.execute(_FINISH, {"batch_id": batch_id}).first()
+    if closed is not None and closed.notify_url:
+        from pipeline.notify import announce_after_commit  # notify reads this module
+
+        announce_after_commit(session, batch_id)
 
 
 def reopen_batch(session: Session, batch_id: int, **values: Any) -> None:
-    """The batch is running again: work was queued after it was closed (and ``values``)."""
+    """The batch is running again: work was queued after it was closed (and ``values``).
+
+    Its next end is announced again (``notified_at`` cleared).
+    """
     session.execute(
         update(Batch)
         .where(Batch.id == batch_id)
-        .values(state=BatchState.RUNNING, finished_at=None, **values)
+        .values(state=BatchState.RUNNING, finished_at=None, notified_at=None, **values)
     )
 
 
@@ -56,8 +67,8 @@ class BatchProgress:
 
     @property
     def ended_pages(self) -> int:
-        """Pages done or failed."""
-        return self.pages.get(PageState.DONE, 0) + self.pages.get(PageState.FAILED, 0)
+        """Pages done, failed, or skipped (blank)."""
+        return sum(self.pages.get(state, 0) for state in TERMINAL_PAGE_STATES)
 
     @property
     def ingesting(self) -> int:

@@ -221,21 +221,25 @@ def make_multipage_tiff(seeds: list[int]) -> bytes:
 
 
 def write_sample_batch(root: Path) -> dict[str, int]:
-    """A small nightly directory of every document kind; returns rel_path -> page count."""
+    """A small nightly directory of every document kind; returns rel_path -> page count.
+
+    Laid out as schools do: ``<class>/<student>/<work>``, an image-set folder per student,
+    and one loose file nobody can be matched to.
+    """
     expected: dict[str, int] = {}
-    class_a = root / "7A"
-    class_a.mkdir(parents=True, exist_ok=True)
-    for name, seeds in (("alice.pdf", [1, 2, 3]), ("bao.pdf", [4, 5]), ("chen.pdf", [6, 7])):
-        (class_a / name).write_bytes(make_scanned_pdf(seeds))
-        expected[f"7A/{name}"] = len(seeds)
-    class_b = root / "7B"
-    worksheet = class_b / "worksheet-lee"
+    for student, seeds in (("alice", [1, 2, 3]), ("bao", [4, 5]), ("chen", [6, 7])):
+        folder = root / "7A" / student
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "homework.pdf").write_bytes(make_scanned_pdf(seeds))
+        expected[f"7A/{student}/homework.pdf"] = len(seeds)
+    (root / "7B" / "dana").mkdir(parents=True, exist_ok=True)
+    (root / "7B" / "dana" / "quiz.pdf").write_bytes(make_vector_pdf(2))
+    expected["7B/dana/quiz.pdf"] = 2
+    worksheet = root / "7B" / "lee"
     worksheet.mkdir(parents=True, exist_ok=True)
-    (class_b / "quiz-dana.pdf").write_bytes(make_vector_pdf(2))
-    expected["7B/quiz-dana.pdf"] = 2
     for name, seed in (("page1.jpg", 21), ("page2.jpg", 22), ("page10.jpg", 23)):
         (worksheet / name).write_bytes(jpeg_bytes(make_page_image(seed), quality=60))
-    expected["7B/worksheet-lee"] = 3
+    expected["7B/lee"] = 3
     (root / "extra.png").write_bytes(png_bytes(make_page_image(31).convert("L")))
     expected["extra.png"] = 1
     return expected

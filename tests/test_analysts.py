@@ -32,7 +32,7 @@ from sqlalchemy.engine import make_url
 
 from pipeline.cli import main
 from pipeline.db.session import get_engine
-from pipeline.report.data import NO_CLASS, assignment, page_owner
+from pipeline.report.data import assignment
 from pipeline.samples import jpeg_bytes, make_page_image
 from pipeline.services import ROOT, drop_database, migrate
 from pipeline.settings import Settings
@@ -40,6 +40,7 @@ from pipeline.simulator.grading import grade
 from pipeline.stages.enqueue import enqueue_directory
 from pipeline.standins import Service
 from pipeline.storage import get_store
+from pipeline.students import Students
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "analysts.md"
 DOC_TEXT = DOC.read_text(encoding="utf-8")
@@ -150,8 +151,8 @@ class Night:
     slots: list[dict[str, Any]]  # every slot of the batch, from the base tables
 
     def owner(self, slot: dict[str, Any]) -> tuple[str | None, str | None]:
-        klass, student = page_owner(slot["rel_path"], image_set=slot["kind"] == "image_set")
-        return (None, None) if klass == NO_CLASS else (klass, student)
+        found = Students().owner(slot["rel_path"], slot["kind"])
+        return (None, None) if found.student is None else (found.class_name, found.student.name)
 
     def position(self, slot: dict[str, Any]) -> tuple[Any, ...]:
         work = assignment(slot["rel_path"], image_set=slot["kind"] == "image_set")

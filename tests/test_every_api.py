@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,7 +34,7 @@ from pipeline.db.models import (
 from pipeline.db.session import session_scope
 from pipeline.manifest import routing
 from pipeline.provider.apis import Choices
-from pipeline.samples import write_mixed_batch
+from pipeline.samples import blank_page, write_mixed_batch
 from pipeline.settings import Settings
 from pipeline.stages.enqueue import enqueue_directory
 from pipeline.standins import Service
@@ -76,16 +77,34 @@ def test_each_document_went_to_its_api_and_ended(night) -> None:
         assert len(rows) == count, rel_path
         for page, doc, task in rows:
             assert doc.api == api
+            if rel_path == "essays/blank.jpg":  # a duplex back: never sent, never billed
+                assert (page.state, page.error_code, task) == ("skipped", "blank", None)
+                assert page.ink_ratio is not None and page.image_key is not None
+                continue
             assert task is not None and task.api == api
-            if rel_path == "essays/blank.jpg":
-                assert page.state == "failed"
-                assert page.error_code == "216100"
-                assert "not a composition" in (page.error or "")
-            else:
-                assert page.state == "done", (rel_path, page.error)
-                assert task.state == "finished"
-                sync = api in ("formula", "custom_ocr") or "cut-only" in rel_path
-                assert task.mode == ("sync" if sync else "async")
+            assert page.state == "done", (rel_path, page.error)
+            assert task.state == "finished"
+            sync = api in ("formula", "custom_ocr") or "cut-only" in rel_path
+            assert task.mode == ("sync" if sync else "async")
+
+
+def test_a_blank_page_sent_anyway_is_refused_as_no_essay(
+    env: Settings, workers: Service, tmp_path: Path
+) -> None:
+    """With skip_blank off the page is paid for, and fails with the provider's 216100."""
+    (tmp_path / "essays").mkdir()
+    (tmp_path / "essays" / "blank.jpg").write_bytes(blank_page())
+    routes = routing(
+        tmp_path, api="composition", choices=Choices(), manifest=None, default_endpoint=None
+    )
+    report = enqueue_directory(
+        tmp_path, get_store(), batch_name="blank-essay", routes=routes, skip_blank=False, force=True
+    )
+    wait_until_done(report.batch_id)
+    [(page, _, task)] = _pages(report.batch_id)["essays/blank.jpg"]
+    assert (page.state, page.error_code, page.ink_ratio) == ("failed", "216100", None)
+    assert "not a composition" in (page.error or "")
+    assert task is not None and task.api == "composition"
 
 
 def test_pdfs_reach_paper_cut_as_one_page_pdfs(night) -> None:

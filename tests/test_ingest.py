@@ -64,8 +64,8 @@ def test_sample_batch_round_trip(tmp_path: Path) -> None:
     assert result.rejected == []
     assert [d.rel_path for d in result.documents] == sorted(expected)
     kinds = {d.rel_path: d.kind for d in result.documents}
-    assert kinds["7A/alice.pdf"] == "pdf"
-    assert kinds["7B/worksheet-lee"] == "image_set"
+    assert kinds["7A/alice/homework.pdf"] == "pdf"
+    assert kinds["7B/lee"] == "image_set"
     assert kinds["extra.png"] == "image"
     assert sum(f.stat().st_size for f in tmp_path.rglob("*") if f.is_file()) < 3_000_000
 

@@ -23,7 +23,6 @@ from sqlalchemy import func, select
 from pipeline.cli import main
 from pipeline.db.models import Page, Question
 from pipeline.db.session import session_scope
-from pipeline.report import page_owner
 from pipeline.report.pictures import MAX_WIDTH, NoPicture, Picture, page_picture
 from pipeline.samples import jpeg_bytes, make_page_image, make_scanned_pdf
 from pipeline.settings import Settings
@@ -77,14 +76,6 @@ def report_html(graded_batch: int, tmp_path_factory: pytest.TempPathFactory) -> 
     assert f"wrote report-report-night.html ({out.stat().st_size / 1e6:.1f} MB)" in result.output
     assert f"{PAGES} pages, {PAGES} pictures" in result.output
     return out
-
-
-def test_page_owner_follows_the_directory_layout() -> None:
-    assert page_owner("3A/li-lei/homework.pdf") == ("3A", "li-lei")
-    assert page_owner("3A/li-lei/week 2/scan.jpg") == ("3A", "li-lei")
-    assert page_owner("3A/li-lei", image_set=True) == ("3A", "li-lei")
-    assert page_owner("3A/li-lei.pdf") == ("—", "li-lei.pdf")
-    assert page_owner("loose.jpg") == ("—", "loose.jpg")
 
 
 def test_report_is_self_contained_with_every_page_charts_and_students(

@@ -47,6 +47,46 @@ class Batch(Base):
         comment="When the operator cancelled the batch: pages not yet sent are failed "
         "(error_code cancelled); pages already sent finish."
     )
+    notify_url: Mapped[str | None] = mapped_column(
+        Text, comment="Where the batch's summary is POSTed (JSON) when it ends."
+    )
+    notified_at: Mapped[datetime | None] = mapped_column(
+        comment="When notify_url accepted the summary."
+    )
+
+
+class SchoolClass(Base):
+    """A school class: the students' group in reports and views."""
+
+    __tablename__ = "classes"
+    __table_args__ = ({"comment": "School classes the students belong to."},)
+
+    id: Mapped[int] = id_column()
+    name: Mapped[str] = mapped_column(Text, unique=True, comment="e.g. 7A.")
+    created_at: Mapped[datetime] = created_column()
+
+
+class Student(Base):
+    """A student, as a manifest, a roster or a ``<class>/<student>/`` folder names them."""
+
+    __tablename__ = "students"
+    __table_args__ = (
+        UniqueConstraint("class_id", "code"),
+        {"comment": "Students, from manifests, rosters and the <class>/<student>/ folders."},
+    )
+
+    id: Mapped[int] = id_column()
+    class_id: Mapped[int] = mapped_column(
+        BigInteger,
+        ForeignKey("classes.id", ondelete="RESTRICT"),
+        comment="The class (classes.id).",
+    )
+    code: Mapped[str] = mapped_column(
+        Text,
+        comment="The school's student id (manifest, roster), or the student's folder name.",
+    )
+    name: Mapped[str] = mapped_column(Text, comment="The name teachers read.")
+    created_at: Mapped[datetime] = created_column()
 
 
 class Document(Base):
@@ -93,6 +133,33 @@ class Document(Base):
         comment="The earlier document with the same content, API and options, when this "
         "one was skipped (state skipped) rather than sent again.",
     )
+    class_id: Mapped[int | None] = mapped_column(
+        BigInteger,
+        ForeignKey("classes.id", ondelete="SET NULL"),
+        comment="The class of the whole document, when known (its student's, or the "
+        "roster's for a class scanned as one PDF).",
+    )
+    student_id: Mapped[int | None] = mapped_column(
+        BigInteger,
+        ForeignKey("students.id", ondelete="SET NULL"),
+        comment="The student of the whole document; NULL for a roster split or no match.",
+    )
+    assignment: Mapped[str | None] = mapped_column(Text, comment="The work, from the manifest.")
+    owner_source: Mapped[str | None] = mapped_column(
+        Text,
+        comment="How its student(s) were found: manifest, directory or roster; NULL "
+        "when unmatched.",
+    )
+    pages_per_student: Mapped[int | None] = mapped_column(
+        Integer, comment="A class scanned as one file: pages per student, in roster order."
+    )
+    roster: Mapped[list[Any]] = mapped_column(
+        server_default=text("'[]'::jsonb"),
+        comment="students.id in scan order, for pages_per_student.",
+    )
+    skip_blank: Mapped[bool] = mapped_column(
+        server_default=text("true"), comment="Whether blank pages are skipped rather than sent."
+    )
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = mapped_column(
         server_default=func.now(), comment="Last state change."
@@ -133,7 +200,8 @@ class Page(Base):
     )
     state: Mapped[str] = state_column(
         PageState.READY,
-        "ready, submitting, submitted, persisting, archiving, done or failed.",
+        "ready, submitting, submitted, persisting, archiving, done, failed, or skipped "
+        "(blank: never sent).",
     )
     error: Mapped[str | None] = mapped_column(Text, comment="Why it failed, for the operator.")
     error_code: Mapped[str | None] = mapped_column(Text, comment="Provider error code or our slug.")
@@ -148,6 +216,16 @@ class Page(Base):
         server_default="0",
         comment="create_task calls repeated because the provider may have accepted the "
         "page already (a lost answer or a crash before its task id was committed).",
+    )
+    student_id: Mapped[int | None] = mapped_column(
+        BigInteger,
+        ForeignKey("students.id", ondelete="SET NULL"),
+        index=True,
+        comment="Whose page it is; NULL when no student matched (listed, never guessed).",
+    )
+    ink_ratio: Mapped[float | None] = mapped_column(
+        comment="Share of the page that is ink, measured at ingest; under the blank "
+        "threshold the page is skipped (error_code blank) and never sent."
     )
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = mapped_column(

@@ -5,7 +5,8 @@ Postgres holds the state; every transition is a compare-and-set (``UPDATE … WH
 that finds its row in another state is a duplicate and does nothing.
 
 Page: ``ready → submitting → submitted → persisting → archiving → done``, and ``failed`` from
-any stage with a readable ``error``. ``submitting → ready`` when a submit must be retried.
+any stage with a readable ``error``; ``skipped`` at ingest for a blank page (never sent).
+``submitting → ready`` when a submit must be retried.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ class PageState(StrEnum):
     ARCHIVING = "archiving"
     DONE = "done"
     FAILED = "failed"
+    SKIPPED = "skipped"  # blank (a duplex back): never sent, never billed
 
 
-TERMINAL_PAGE_STATES = frozenset({PageState.DONE, PageState.FAILED})
+TERMINAL_PAGE_STATES = frozenset({PageState.DONE, PageState.FAILED, PageState.SKIPPED})
 
 
 class TaskState(StrEnum):

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from pipeline.report.data import page_owner
 from pipeline.report.render import ReportSummary, write_report
 
-__all__ = ["ReportSummary", "page_owner", "write_report"]
+__all__ = ["ReportSummary", "write_report"]

@@ -14,36 +14,25 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pipeline.db.models import Batch, Document, Page, Question, Slot
+from pipeline.db.models import Batch, Document, Page, Question, SchoolClass, Slot
+from pipeline.db.models import Student as StudentRow
 
 CORRECT, WRONG, UNANSWERED = 1, 2, 3
 NO_CLASS: Final = "—"
 
 
-def page_owner(rel_path: str, *, image_set: bool = False) -> tuple[str, str]:
-    """The (class, student) a document belongs to, from the directory layout.
-
-    Stand-in until pages are linked to real student and class rows: swap this function for
-    a lookup then. The convention is ``<class>/<student>/…`` (at least three parts), or a
-    folder ``<class>/<student>`` holding only images (one ``image_set`` document, two
-    parts), as in ``docs/schema.md``; anything else has no class and is named by its file.
-    """
-    parts = PurePosixPath(rel_path).parts
-    if len(parts) >= 3 or (image_set and len(parts) == 2):
-        return parts[0], parts[1]
-    return NO_CLASS, parts[-1] if parts else rel_path
-
-
-def assignment(rel_path: str, *, image_set: bool = False) -> str:
-    """The file a question is on, when it names the work rather than the student.
+def assignment(rel_path: str, *, image_set: bool = False, given: str | None = None) -> str:
+    """The work a question belongs to: the manifest's assignment, else the file's name.
 
     ``3A/li/homework.pdf`` gives ``homework.pdf``, so every student's question 2 of page 1
     of the homework is the same question; an image set's or a loose file's name is the
     student's, so their questions are compared by page and number alone.
     """
+    if given:
+        return given
     parts = PurePosixPath(rel_path).parts
     if len(parts) >= 3 and not image_set:
         return parts[-1]
@@ -115,6 +104,7 @@ class PageView:
     page_no: int
     class_name: str
     student: str
+    student_id: int | None  # None: no student matched (named by its file)
     state: str
     error: str | None
     image_key: str | None
@@ -203,8 +193,15 @@ def _pages(session: Session, batch_id: int) -> Iterable[Any]:
             Page.height,
             Document.rel_path,
             Document.kind,
+            Page.student_id,
+            StudentRow.name.label("student"),
+            SchoolClass.name.label("class_name"),
         )
         .join(Document, Document.id == Page.document_id)
+        .outerjoin(StudentRow, StudentRow.id == Page.student_id)
+        .outerjoin(
+            SchoolClass, SchoolClass.id == func.coalesce(StudentRow.class_id, Document.class_id)
+        )
         .where(Page.batch_id == batch_id)
         .order_by(Document.rel_path, Page.page_no)
     ).all()
@@ -244,7 +241,6 @@ def _slots(session: Session, batch_id: int) -> dict[tuple[int, int], list[Any]]:
 def _page_view(
     page: Any, questions: list[Any], slots: Mapping[tuple[int, int], list[Any]]
 ) -> PageView:
-    class_name, student = page_owner(page.rel_path, image_set=page.kind == "image_set")
     tally = Tally()
     boxes: list[Box] = []
     for question in questions:
@@ -259,8 +255,9 @@ def _page_view(
         page_id=page.id,
         rel_path=page.rel_path,
         page_no=page.page_no,
-        class_name=class_name,
-        student=student,
+        class_name=page.class_name or NO_CLASS,
+        student=page.student or PurePosixPath(page.rel_path).name,
+        student_id=page.student_id,
         state=page.state,
         error=page.error,
         image_key=page.image_key,
@@ -287,11 +284,14 @@ def _box(area: Any, result: int | None, kind: str, label: str) -> list[Box]:
 
 
 def _students(pages: list[PageView]) -> list[Student]:
-    grouped: dict[tuple[str, str], list[PageView]] = {}
+    grouped: dict[tuple[str, int | str], list[PageView]] = {}
     for page in pages:
-        grouped.setdefault((page.class_name, page.student), []).append(page)
+        # Students by id (two may share a name); an unmatched file stands alone.
+        who = page.student_id if page.student_id is not None else page.rel_path
+        grouped.setdefault((page.class_name, who), []).append(page)
     students = []
-    for (class_name, name), own in grouped.items():
+    for (class_name, _), own in grouped.items():
+        name = own[0].student
         tally = Tally()
         for page in own:
             tally += page.tally
@@ -318,8 +318,8 @@ def _classes(students: list[Student]) -> list[Row]:
 def _question_rows(session: Session, batch_id: int) -> list[Row]:
     """Correct rate of each question by position, over every student of the batch."""
     rows = session.execute(
-        select(Document.rel_path, Document.kind, Page.page_no, Question.sequence)
-        .add_columns(Question.correct_result)
+        select(Document.rel_path, Document.kind, Document.assignment, Page.page_no)
+        .add_columns(Question.sequence, Question.correct_result)
         .join(Page, Page.id == Question.page_id)
         .join(Document, Document.id == Page.document_id)
         .where(Page.batch_id == batch_id)
@@ -327,7 +327,7 @@ def _question_rows(session: Session, batch_id: int) -> list[Row]:
     tallies: dict[tuple[str, int, int], Tally] = {}
     for row in rows:
         key = (
-            assignment(row.rel_path, image_set=row.kind == "image_set"),
+            assignment(row.rel_path, image_set=row.kind == "image_set", given=row.assignment),
             row.page_no,
             row.sequence,
         )

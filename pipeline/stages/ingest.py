@@ -8,7 +8,6 @@ DO NOTHING, so a second run of the same document (a crash, a duplicate nudge) ad
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -22,11 +21,15 @@ from pipeline.db.session import session_scope
 from pipeline.db.states import DocumentState, PageState
 from pipeline.db.transitions import move
 from pipeline.errors import BadInput
-from pipeline.ingest.images import NormalisedPage, normalise, split_image
-from pipeline.ingest.pdf import PDF_CONTENT_TYPE, iter_pdf_page_files, iter_pdf_pages
+from pipeline.ingest.blank import ink, is_blank
+from pipeline.ingest.document import document_pages
+from pipeline.ingest.images import NormalisedPage
+from pipeline.ingest.pdf import PDF_CONTENT_TYPE
 from pipeline.progress import finish_batch_if_done
 from pipeline.provider.apis import ApiSpec, spec
+from pipeline.settings import get_settings
 from pipeline.storage import ObjectStore, StoredObject, page_key
+from pipeline.students import page_student
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,13 @@ class _Claimed:
     kind: str
     original_keys: list[str]
     api: ApiSpec
+    student_id: int | None
+    roster: list[int]
+    pages_per_student: int | None
+    blank_below: float  # ink ratio under which a page is skipped; 0 sends every page
+
+    def student_of(self, page_no: int) -> int | None:
+        return page_student(self.student_id, self.roster, self.pages_per_student, page_no)
 
 
 def ingest_document(document_id: int, store: ObjectStore) -> int:
@@ -54,7 +64,7 @@ def ingest_document(document_id: int, store: ObjectStore) -> int:
         return 0
     try:
         originals = [store.get(key) for key in doc.original_keys]
-        pages = _pages(doc.kind, originals, doc.api)
+        pages = document_pages(doc.kind, originals, doc.api.limits, sends_pdf=doc.api.sends_pdf)
         rows = [_page_row(store, doc, number, page) for number, page in pages]
     except BadInput as e:
         _fail(document_id, e)
@@ -92,40 +102,17 @@ def _claim(document_id: int) -> _Claimed | None:
             return None
         doc = session.get_one(Document, document_id)
         logs.bind(batch_id=doc.batch_id)
-        return _Claimed(doc.id, doc.batch_id, doc.kind, list(doc.original_keys), spec(doc.api))
-
-
-def _pages(
-    kind: str, originals: list[bytes], api: ApiSpec
-) -> Iterator[tuple[int, NormalisedPage | BadInput]]:
-    """Every page of the document in order, within the API's limits, or why it cannot be.
-
-    APIs that read PDFs get each page as a one-page PDF; the others get images.
-    """
-    if kind == "pdf":
-        split = iter_pdf_page_files if api.sends_pdf else iter_pdf_pages
-        for pdf_page in split(originals[0], api.limits):
-            yield pdf_page.number, pdf_page.image or pdf_page.error  # type: ignore[misc]
-        return
-    number = 0
-    for data in originals:
-        try:
-            frames = split_image(data, api.limits)
-        except BadInput as e:
-            if len(originals) == 1:
-                raise
-            # One file of an image set that cannot be opened is one failed page.
-            number += 1
-            yield number, e
-            continue
-        for frame in frames:
-            number += 1
-            try:
-                yield number, normalise(frame, api.limits)
-            except BadInput as e:
-                if len(originals) == 1 and len(frames) == 1:
-                    raise  # a single image that cannot be used fails its document
-                yield number, e
+        return _Claimed(
+            doc.id,
+            doc.batch_id,
+            doc.kind,
+            list(doc.original_keys),
+            spec(doc.api),
+            doc.student_id,
+            [int(student) for student in doc.roster],
+            doc.pages_per_student,
+            get_settings().blank_ink_ratio if doc.skip_blank else 0.0,
+        )
 
 
 _PageRow = tuple[dict[str, object], StoredObject | None]
@@ -134,8 +121,17 @@ _PageRow = tuple[dict[str, object], StoredObject | None]
 def _page_row(
     store: ObjectStore, doc: _Claimed, number: int, page: NormalisedPage | BadInput
 ) -> _PageRow:
-    """The page's row, and its image once stored (None for a page that failed)."""
-    row: dict[str, object] = {"batch_id": doc.batch_id, "document_id": doc.id, "page_no": number}
+    """The page's row, and its image once stored (None for a page that failed).
+
+    A blank page (the back of a duplex scan) is stored, for the report, but skipped: it is
+    never sent, so never paid for.
+    """
+    row: dict[str, object] = {
+        "batch_id": doc.batch_id,
+        "document_id": doc.id,
+        "page_no": number,
+        "student_id": doc.student_of(number),
+    }
     if isinstance(page, BadInput):
         failed = {"state": PageState.FAILED, "error": str(page), "error_code": page.code}
         return row | failed, None
@@ -151,7 +147,23 @@ def _page_row(
         "notes": list(page.notes),
         "state": PageState.READY,
     }
-    return row | ready, stored
+    return row | ready | _blank_check(page, doc.blank_below), stored
+
+
+def _blank_check(page: NormalisedPage, blank_below: float) -> dict[str, object]:
+    """The page's ink ratio, and the skipped state if it is blank; nothing when disabled."""
+    if blank_below <= 0:
+        return {}
+    measured = ink(page.data, page.content_type)
+    if not is_blank(measured, blank_below):
+        return {"ink_ratio": measured.ratio}
+    return {
+        "ink_ratio": measured.ratio,
+        "state": PageState.SKIPPED,
+        "error_code": "blank",
+        "error": f"blank page ({measured.ratio:.4%} ink, under the {blank_below:.4%} of "
+        "SCANGRADE_BLANK_INK_RATIO): not sent; enqueue with --keep-blank to send such pages",
+    }
 
 
 def _record_pages(doc: _Claimed, rows: list[_PageRow]) -> list[int]:

@@ -1,0 +1,198 @@
+"""What ``enqueue --dry-run`` shows: what would be sent, what not and why, calls and time.
+
+Runs the enqueue's own discovery, routing, student matching and page splitting (with the
+blank-page check) on the operator's host, and records, uploads and sends nothing. The
+provider calls and the time they take are estimated at the configured quotas of the key pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.exc import OperationalError
+
+from pipeline.db.session import session_scope
+from pipeline.errors import BadInput
+from pipeline.ingest.blank import ink, is_blank
+from pipeline.ingest.discover import DiscoveredDocument, Rejected, discover, sha256_files
+from pipeline.ingest.document import document_pages
+from pipeline.manifest import Routing
+from pipeline.provider.apis import spec
+from pipeline.settings import Settings
+from pipeline.stages.enqueue import earlier_copy, own_files
+from pipeline.students import ManifestRow, Owner, Students
+
+log = logging.getLogger(__name__)
+
+#: get_result calls per task the adaptive poller spends (make bench measures 1.1).
+POLLS_PER_TASK = 1.1
+
+
+@dataclass
+class PlannedDocument:
+    """One document as enqueue would record it, with its pages sorted out."""
+
+    rel_path: str
+    api: str
+    sync: bool  # one call answers (sync APIs, only_split)
+    owner: Owner
+    pages: int = 0
+    to_send: list[int] = field(default_factory=list)
+    blank: list[int] = field(default_factory=list)
+    bad: list[tuple[int, BadInput]] = field(default_factory=list)
+    no_student: list[int] = field(default_factory=list)
+    error: BadInput | None = None
+    already_sent: str | None = None
+
+
+@dataclass
+class ApiPlan:
+    """Calls and time for one API, whose quotas are independent of the others'."""
+
+    api: str
+    sync: bool
+    pages: int = 0
+    calls: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    quota: str = ""
+
+
+@dataclass
+class Plan:
+    """Everything a dry run found."""
+
+    documents: list[PlannedDocument]
+    rejected: list[Rejected]
+    unused_rows: list[ManifestRow]
+    apis: dict[str, ApiPlan]
+    keys: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        """Time the provider needs for every API, all running side by side."""
+        return max((plan.seconds for plan in self.apis.values()), default=0.0)
+
+    @property
+    def problems(self) -> int:
+        """Files and pages that would fail: rejected, unreadable or unusable."""
+        return (
+            len(self.rejected)
+            + sum(1 for doc in self.documents if doc.error is not None)
+            + sum(len(doc.bad) for doc in self.documents)
+        )
+
+    @property
+    def calls(self) -> int:
+        """Provider calls of every kind (get_result estimated)."""
+        return sum(sum(plan.calls.values()) for plan in self.apis.values())
+
+
+def plan_directory(
+    root: Path,
+    settings: Settings,
+    *,
+    routes: Routing,
+    students: Students,
+    skip_blank: bool = True,
+    force: bool = False,
+) -> Plan:
+    """What enqueueing ``root`` would do; nothing is recorded, uploaded or sent."""
+    root = root.resolve()
+    found = discover(root, settle_s=settings.settle_s)
+    mine = own_files(routes, students)
+    rejected = [r for r in found.rejected if not _is_own(root, r.rel_path, mine)]
+    blank_below = settings.blank_ink_ratio if skip_blank else 0.0
+    documents = [_document(doc, routes, students, blank_below) for doc in found.documents]
+    plan = Plan(
+        documents,
+        rejected,
+        students.unused_rows((doc.rel_path, doc.kind) for doc in found.documents),
+        {},
+        keys=max(1, len(settings.api_keys())),
+    )
+    if not force:
+        _mark_already_sent(plan, found.documents, routes)
+    if not settings.api_keys():
+        plan.notes.append("no API key configured: times are for one key at the default quotas")
+    plan.apis = _apis(plan.documents, settings, plan.keys)
+    return plan
+
+
+def _is_own(root: Path, rel_path: str, own: set[Path]) -> bool:
+    return (root / rel_path).resolve() in {path.resolve() for path in own}
+
+
+def _document(
+    doc: DiscoveredDocument, routes: Routing, students: Students, blank_below: float
+) -> PlannedDocument:
+    route = routes.route(doc.rel_path)
+    api = spec(route.api)
+    owner = students.owner(doc.rel_path, doc.kind)
+    planned = PlannedDocument(doc.rel_path, route.api, api.is_sync(route.options), owner)
+    try:
+        originals = [path.read_bytes() for path in doc.files]
+        for number, page in document_pages(
+            doc.kind, originals, api.limits, sends_pdf=api.sends_pdf
+        ):
+            planned.pages += 1
+            if owner.source is not None and owner.student_of_page(number) is None:
+                planned.no_student.append(number)
+            if isinstance(page, BadInput):
+                planned.bad.append((number, page))
+            elif blank_below > 0 and is_blank(ink(page.data, page.content_type), blank_below):
+                planned.blank.append(number)
+            else:
+                planned.to_send.append(number)
+    except OSError as e:
+        planned.error = BadInput(f"cannot read it: {e.strerror}", code="unreadable")
+    except BadInput as e:
+        planned.error = e
+    return planned
+
+
+def _mark_already_sent(plan: Plan, found: Iterable[DiscoveredDocument], routes: Routing) -> None:
+    """Documents whose content already went to the same API: enqueue would skip them."""
+    by_path = {doc.rel_path: doc for doc in found}
+    try:
+        with session_scope() as session:
+            for planned in plan.documents:
+                route = routes.route(planned.rel_path)
+                digest = sha256_files(by_path[planned.rel_path].files)
+                earlier = earlier_copy(session, digest, route.api, route.options)
+                planned.already_sent = earlier.reason if earlier is not None else None
+    except OperationalError:
+        plan.notes.append(
+            "Postgres is unreachable: files already sent in earlier batches are counted as new"
+        )
+
+
+def _apis(documents: list[PlannedDocument], settings: Settings, keys: int) -> dict[str, ApiPlan]:
+    """Calls and time per API; one-call pages (only_split) share the create quota."""
+    plans: dict[str, ApiPlan] = {}
+    for doc in documents:
+        if doc.error is None and doc.already_sent is None and doc.to_send:
+            plan = plans.setdefault(doc.api, ApiPlan(doc.api, doc.sync))
+            plan.pages += len(doc.to_send)
+            plan.sync = plan.sync and doc.sync
+    for plan in plans.values():
+        api = spec(plan.api)
+        if api.asynchronous:
+            create = settings.qps(api.name, "create_task") * keys
+            get = settings.qps(api.name, "get_result") * keys
+            polls = 0 if plan.sync else math.ceil(plan.pages * POLLS_PER_TASK)
+            plan.calls = {"create_task": plan.pages, "get_result": polls}
+            # Creates and polls run side by side; the last results come a processing time later.
+            tail = 0.0 if plan.sync else settings.poll_first_max_s
+            plan.seconds = max(plan.pages / create, polls / get) + tail
+            plan.quota = f"{create:g} create/s, {get:g} get/s"
+        else:
+            rate = settings.qps(api.name, "call") * keys
+            plan.calls = {"call": plan.pages}
+            plan.seconds = plan.pages / rate
+            plan.quota = f"{rate:g} calls/s"
+    return plans
