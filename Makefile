@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-installed-stamp
 
-.PHONY: install chromium demo test lint format bench enqueue workers migrate simulator up down clean
+.PHONY: install chromium demo test lint format bench enqueue watch status workers migrate simulator up down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,16 @@ format: install
 enqueue: install
 	@test -n "$(DIR)" || (echo "usage: make enqueue DIR=/scans/2026-11-21" >&2; exit 2)
 	$(BIN)/scangrade enqueue "$(DIR)" --wait
+
+# Keep taking what a scanner drops into DIR (a batch per day); Ctrl-C stops.
+watch: install
+	@test -n "$(DIR)" || (echo "usage: make watch DIR=/srv/scanner-share [NOTIFY=https://...]" >&2; exit 2)
+	$(BIN)/scangrade watch "$(DIR)" $(if $(NOTIFY),--notify "$(NOTIFY)")
+
+# A batch's live progress until it ends: make status BATCH=2026-11-21
+status: install
+	@test -n "$(BATCH)" || (echo "usage: make status BATCH=name-or-id" >&2; exit 2)
+	$(BIN)/scangrade status "$(BATCH)" --watch
 
 workers: install
 	$(BIN)/scangrade workers

@@ -1,17 +1,23 @@
 """``scangrade``: the operator's commands.
 
 Exit codes: 0 success; 1 the batch ended with failures; 2 usage error; 3 a service
-(Postgres, Redis, S3) is unreachable; 4 configuration error.
+(Postgres, Redis, S3, a webhook) is unreachable; 4 configuration error (a webhook refused);
+130 stopped with Ctrl-C (``status --watch``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -24,14 +30,18 @@ from pipeline.db.models import Batch, Document, Page
 from pipeline.db.session import session_scope
 from pipeline.db.states import DocumentState, PageState
 from pipeline.errors import ConfigurationError
-from pipeline.logs import configure_logging
-from pipeline.manifest import MANIFEST_NAME, routing
+from pipeline.logs import configure_logging, one_line
+from pipeline.manifest import MANIFEST_NAME, Routing, routing
 from pipeline.progress import BatchProgress, batch_progress
 from pipeline.provider.apis import API_NAMES, SCENES, Choices
 from pipeline.services import ServiceDown, ensure_services, migrate
 from pipeline.settings import get_settings
+from pipeline.students import STUDENT_MANIFEST_NAME, Students, read_students
 
-EXIT_FAILURES, EXIT_SERVICE = 1, 3
+if TYPE_CHECKING:
+    from pipeline.watchdir import WatchEvent
+
+EXIT_FAILURES, EXIT_SERVICE, EXIT_CONFIG, EXIT_INTERRUPTED = 1, 3, 4, 130
 console = Console(stderr=True)
 
 
@@ -60,8 +70,40 @@ def migrate_cmd() -> None:
 )
 @click.option(
     "--manifest",
+    "manifests",
+    multiple=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help=f"TOML file choosing the API per sub-directory (default: DIRECTORY/{MANIFEST_NAME}).",
+    help=f"A .toml choosing the API per sub-directory (default: DIRECTORY/{MANIFEST_NAME}), "
+    "or a .csv naming each file's student: file,student_id,name,class,assignment (default: "
+    f"DIRECTORY/{STUDENT_MANIFEST_NAME}). Give both by repeating the option.",
+)
+@click.option(
+    "--pages-per-student",
+    type=click.IntRange(min=1),
+    help="A class scanned as one file: every N pages are the next student of --roster.",
+)
+@click.option(
+    "--roster",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV of student_id,name,class in scan order, for --pages-per-student.",
+)
+@click.option(
+    "--keep-blank",
+    is_flag=True,
+    help="Send blank pages too (by default a page with almost no ink, such as the back of "
+    "a duplex scan, is stored but not sent).",
+)
+@click.option(
+    "--notify",
+    "notify_url",
+    metavar="URL",
+    help="POST the batch's summary as JSON to this http(s) URL when it ends (webhooks only).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Show what would be sent, rejected and skipped, the provider calls and the time "
+    "they take at the configured quotas; record, upload and send nothing.",
 )
 @click.option("--scene", type=click.Choice(SCENES), help="paper_cut: paper or answer_sheet.")
 @click.option("--enhance", is_flag=True, default=None, help="paper_cut: correct the page image.")
@@ -93,57 +135,322 @@ def enqueue(
     directory: Path,
     batch_name: str | None,
     api: str | None,
-    manifest: Path | None,
+    manifests: tuple[Path, ...],
+    pages_per_student: int | None,
+    roster: Path | None,
+    keep_blank: bool,
+    notify_url: str | None,
+    dry_run: bool,
     wait: bool,
     force: bool,
     **choices: Any,
 ) -> None:
-    """Record DIRECTORY's scans as a batch and queue them for grading."""
+    """Record DIRECTORY's scans as a batch and queue them for grading.
+
+    Each file's student comes from the CSV manifest, else from the folders
+    DIRECTORY/<class>/<student>/, else (with --pages-per-student) from the roster in scan
+    order; files matched to no student are listed and sent all the same.
+    """
     from pipeline.stages.enqueue import enqueue_directory
     from pipeline.storage import get_store
 
+    settings = get_settings()
     try:
-        routes = routing(
-            directory,
-            api=api,
-            choices=Choices(**choices),
-            manifest=manifest,
-            default_endpoint=get_settings().custom_ocr_endpoint_path,
-        )
+        routes, students = _sources(directory, api, manifests, pages_per_student, roster, choices)
+        if notify_url is not None:
+            _check_notify_url(notify_url)
     except ConfigurationError as e:
         raise click.UsageError(str(e)) from e
+    if dry_run:
+        from pipeline.plan_view import print_plan
+        from pipeline.stages.plan import plan_directory
+
+        plan = plan_directory(
+            directory,
+            settings,
+            routes=routes,
+            students=students,
+            skip_blank=not keep_blank,
+            force=force,
+        )
+        print_plan(console, plan)
+        sys.exit(EXIT_FAILURES if plan.problems else 0)
     _services_or_exit()
     report = enqueue_directory(
-        directory, get_store(), batch_name=batch_name, routes=routes, force=force
+        directory,
+        get_store(),
+        batch_name=batch_name,
+        routes=routes,
+        force=force,
+        students=students,
+        skip_blank=not keep_blank,
+        notify_url=notify_url,
     )
     console.print(
         f"batch [bold]{report.batch_name}[/] (id {report.batch_id}): "
         f"{len(report.queued)} documents queued, {len(report.already_known)} already known, "
-        f"{len(report.duplicates)} already sent, {len(report.rejected)} rejected"
+        f"{len(report.duplicates)} already sent, {len(report.rejected)} rejected, "
+        f"{len(report.unmatched)} with no student"
     )
     for skipped in report.duplicates:
         _print_failure("skipped", _shown(skipped.rel_path), skipped.reason, skipped.code)
     for rejected in report.rejected:
         _print_failure("rejected", _shown(rejected.rel_path), rejected.reason, rejected.code)
+    for unmatched in report.unmatched:
+        _print_failure("unowned", _shown(unmatched.rel_path), unmatched.reason, unmatched.code)
+    for row in report.unused_rows:
+        _print_failure(
+            "unused",
+            f"manifest line {row.line}",
+            f"{row.path} is not in the directory",
+            "no_file",
+        )
     if wait:
         sys.exit(wait_for_batch(report.batch_id))
 
 
+def _check_notify_url(url: str) -> None:
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigurationError(f"--notify {url!r}: give the http:// or https:// URL of a webhook")
+
+
+def _sources(
+    directory: Path,
+    api: str | None,
+    manifests: tuple[Path, ...],
+    pages_per_student: int | None,
+    roster: Path | None,
+    choices: dict[str, Any],
+) -> tuple[Routing, Students]:
+    """The batch's routes (TOML manifest) and students (CSV manifest, roster)."""
+    by_kind: dict[str, Path] = {}
+    for path in manifests:
+        kind = {".toml": "toml", ".csv": "csv"}.get(path.suffix.lower())
+        if kind is None:
+            raise ConfigurationError(f"--manifest {path}: a manifest is a .toml or a .csv file")
+        if kind in by_kind:
+            raise ConfigurationError(f"--manifest: two .{kind} files given; give one of each")
+        by_kind[kind] = path
+    routes = routing(
+        directory,
+        api=api,
+        choices=Choices(**choices),
+        manifest=by_kind.get("toml"),
+        default_endpoint=get_settings().custom_ocr_endpoint_path,
+    )
+    students = read_students(
+        directory,
+        manifest=by_kind.get("csv"),
+        roster=roster,
+        pages_per_student=pages_per_student,
+    )
+    return routes, students
+
+
 @main.command()
 @click.argument("batch", required=False)
-def status(batch: str | None) -> None:
+@click.option(
+    "--watch",
+    "live",
+    is_flag=True,
+    help="Redraw BATCH's progress per stage, pages/min, ETA, failures by code and each API "
+    "key's calls against its quota until the batch ends; exit 1 if anything failed, 130 on "
+    "Ctrl-C.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.2),
+    default=2.0,
+    show_default=True,
+    help="Seconds between two refreshes of --watch.",
+)
+def status(batch: str | None, live: bool, interval: float) -> None:
     """Progress of BATCH (name or id), or of the latest batches."""
+    from pipeline.live import batch_rates, db_now
+    from pipeline.screens import rates_line
+
     _services_or_exit()
+    if live:
+        if batch is None:
+            raise click.UsageError("--watch needs a BATCH; `scangrade status` lists them")
+        sys.exit(_watch_status(_batch_id(batch), interval))
     with session_scope() as session:
         if batch is None:
             ids = list(session.scalars(select(Batch.id).order_by(Batch.id.desc()).limit(10)))
         else:
             ids = [_batch_id(batch)]
         for batch_id in ids:
-            _print_status(batch_progress(session, batch_id))
+            progress = batch_progress(session, batch_id)
+            _print_status(progress)
+            if not progress.finished:
+                rates = batch_rates(session, progress, db_now(session))
+                console.print(rates_line(rates, finished=False), markup=False, highlight=False)
             if batch is not None:
                 _print_failures(batch_id)
     _print_parked_keys()
+
+
+def _watch_status(batch_id: int, interval_s: float) -> int:
+    from pipeline.live import StatusWatch
+    from pipeline.provider import get_redis
+    from pipeline.provider.keys import pool_from
+    from pipeline.screens import watch_batch
+
+    settings = get_settings()
+    watch = StatusWatch(
+        batch_id, pool_from(settings), get_redis(), poll_floor_s=settings.poll_give_up_s
+    )
+    try:
+        last = watch_batch(console, watch, interval_s)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    _print_failures(batch_id)
+    return EXIT_FAILURES if last.progress.failed else 0
+
+
+@main.command("watch")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--batch",
+    "batch_name",
+    help="Put every file in this batch (default: one batch per local day, "
+    "DIRECTORY-NAME-YYYY-MM-DD).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    help="Seconds between two looks at DIRECTORY (default: SCANGRADE_WATCH_INTERVAL_S).",
+)
+@click.option(
+    "--api",
+    type=click.Choice(API_NAMES),
+    help="Provider API of the files (default: DIRECTORY's manifest's, else correct_edu).",
+)
+@click.option(
+    "--notify",
+    "notify_url",
+    metavar="URL",
+    help="POST a batch's summary as JSON to this http(s) URL each time it ends (webhooks "
+    "only; mailto: is not supported).",
+)
+def watch_cmd(
+    directory: Path,
+    batch_name: str | None,
+    interval: float | None,
+    api: str | None,
+    notify_url: str | None,
+) -> None:
+    """Keep queueing the scans dropped into DIRECTORY (a scanner's share) until stopped.
+
+    A file is taken once it has not changed for SCANGRADE_SETTLE_S seconds, and only once;
+    one line is printed each time a file's outcome changes (queued, waiting, rejected,
+    already sent). The manifests in DIRECTORY are read at start. Stop with Ctrl-C or
+    SIGTERM: it says what it did and exits 0.
+    """
+    from pipeline.storage import get_store
+    from pipeline.watchdir import DirectoryWatch
+
+    settings = get_settings()
+    try:
+        routes, students = _sources(directory, api, (), None, None, {})
+        if notify_url is not None:
+            _check_notify_url(notify_url)
+    except ConfigurationError as e:
+        raise click.UsageError(str(e)) from e
+    _services_or_exit()
+    watcher = DirectoryWatch(
+        directory,
+        get_store(),
+        settle_s=settings.settle_s,
+        batch_name=batch_name,
+        routes=routes,
+        students=students,
+        notify_url=notify_url,
+    )
+    every = interval or settings.watch_interval_s
+    console.print(
+        f"watching {_shown(str(directory))} every {every:g} s (files settle for "
+        f"{settings.settle_s:g} s); batch {watcher.batch_name()}; Ctrl-C stops",
+        markup=False,
+        highlight=False,
+    )
+    stop = threading.Event()
+    with _stopped_by_signals(stop):
+        done = watcher.run(stop, every, _print_watch_event)
+    console.print(
+        f"stopped: {done.queued} files queued, {done.rejected} rejected, {done.duplicates} "
+        f"already sent, into {', '.join(done.batches) or 'no batch'}"
+        + (f"; {done.failed_passes} passes failed" if done.failed_passes else ""),
+        markup=False,
+        highlight=False,
+    )
+
+
+@contextlib.contextmanager
+def _stopped_by_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM stop the loop after the pass in progress; a second one at once."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def stop_soon(*_: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    for sig in previous:
+        signal.signal(sig, stop_soon)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _print_watch_event(event: WatchEvent) -> None:
+    when = time.strftime("%H:%M:%S")
+    path = _shown(event.rel_path)
+    if event.outcome == "queued":
+        console.print(f"{when} queued   {path} (batch {event.batch_name})", markup=False)
+    elif event.outcome == "waiting":
+        console.print(f"{when} waiting  {path}: still being written", markup=False)
+    elif event.outcome == "error":
+        _print_failure("error", f"{when} this pass", f"{event.reason}; trying again", None)
+    else:
+        label = "skipped" if event.outcome == "already sent" else "rejected"
+        _print_failure(label, f"{when} {path}", event.reason, event.code)
+
+
+@main.command("notify")
+@click.argument("batch")
+@click.option(
+    "--url",
+    metavar="URL",
+    help="Send to this http(s) URL instead of the batch's own --notify URL (not recorded).",
+)
+def notify_cmd(batch: str, url: str | None) -> None:
+    """POST BATCH's summary (JSON) to its --notify URL now, e.g. once the receiver is fixed.
+
+    Webhooks only (http, https). Exit 0 accepted; 3 unreachable or answering 5xx; 4 refused
+    (3xx, 4xx).
+    """
+    from pipeline.errors import Transient
+    from pipeline.notify import deliver
+
+    if url is not None:
+        try:
+            _check_notify_url(url)
+        except ConfigurationError as e:
+            raise click.UsageError(str(e)) from e
+    _services_or_exit()
+    try:
+        sent = deliver(_batch_id(batch), get_settings(), url=url)
+    except Transient as e:
+        console.print(f"not sent, try again later: {e}", markup=False)
+        sys.exit(EXIT_SERVICE)
+    except ConfigurationError as e:
+        console.print(f"not sent: {e}", markup=False)
+        sys.exit(EXIT_CONFIG)
+    console.print(f"summary of batch {batch} accepted (HTTP {sent.status})", markup=False)
 
 
 @main.command()
@@ -428,9 +735,7 @@ def _print_failure(label: str, what: str, reason: str | None, code: str | None) 
 
 def _shown(text: str) -> str:
     """``text`` on one line: control characters (a newline in a file name) as escapes."""
-    return "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
-    )
+    return one_line(text)
 
 
 def _batch_id(name_or_id: str) -> int:

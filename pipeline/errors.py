@@ -16,6 +16,7 @@ ScangradeError
  │   └─ ProviderRejected      the provider refused the page for good (216201, 282810…)
  ├─ Gone                      the provider no longer knows the task id (282808)
  └─ ConfigurationError        an option or setting is wrong: the operator must fix it
+     └─ WebhookRefused        a --notify URL answered 3xx/4xx: sending again cannot help
 ```
 
 Adapters translate library exceptions into these with ``raise ... from e``; callers branch on
@@ -93,3 +94,7 @@ class Gone(ScangradeError):
 
 class ConfigurationError(ScangradeError):
     """An option, manifest entry or setting is wrong; nothing was sent or changed."""
+
+
+class WebhookRefused(ConfigurationError):
+    """The ``--notify`` URL refused the batch summary (HTTP 3xx or 4xx other than 408/429)."""

@@ -33,6 +33,8 @@ ROUTES: dict[Stage, tuple[str, str]] = {
 }
 CONTROL_QUEUE = "control"
 QUEUES = (*sorted({queue for _, queue in ROUTES.values()}), CONTROL_QUEUE)
+#: A batch ended: POST its summary to its --notify URL (a rare, light task).
+NOTIFY_TASK = "scangrade.notify_batch"
 
 
 def broker_options(settings: Settings) -> dict[str, Any]:
@@ -76,6 +78,16 @@ def send(stage: Stage, ids: Iterable[int]) -> int:
     except Exception as e:
         log.warning("could not nudge %s (%s); the reconciler will resend", stage, e)
     return sent
+
+
+def notify(batch_id: int) -> bool:
+    """Nudge the control worker to send a batch's summary; False if the broker is away."""
+    try:
+        _producer().send_task(NOTIFY_TASK, args=[batch_id], queue=CONTROL_QUEUE)
+    except Exception as e:
+        log.warning("could not nudge notify for batch %d (%s); the reconciler will", batch_id, e)
+        return False
+    return True
 
 
 def queue_length(queue: str) -> int | None:

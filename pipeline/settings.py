@@ -171,11 +171,30 @@ class Settings(BaseSettings):
         3600, description="Redis broker visibility timeout; must exceed every time limit."
     )
     max_page_attempts: int = Field(5, description="Transient failures tolerated per page stage.")
+    blank_ink_ratio: float = Field(
+        7e-5,
+        ge=0,
+        lt=1,
+        description="A page with less ink than this share of its area is blank (a duplex "
+        "back): stored but not sent. 0 sends every page.",
+    )
     settle_s: float = Field(
         5.0,
         ge=0,
         description="enqueue leaves a file changed less than this many seconds ago (still being "
         "written) with that reason, for the next enqueue to take; 0 takes everything.",
+    )
+    notify_timeout_s: float = Field(
+        10.0, gt=0, description="Timeout of one POST of a batch's summary to its --notify URL."
+    )
+    notify_horizon_s: float = Field(
+        86400.0,
+        ge=0,
+        description="How long after a batch ended the reconciler keeps sending its summary "
+        "to a --notify URL that has not accepted it (down, or answering 5xx).",
+    )
+    watch_interval_s: float = Field(
+        5.0, gt=0, description="How often `scangrade watch` looks for new files in its directory."
     )
 
     ingest_concurrency: int = Field(2, description="Ingest worker processes per host.")

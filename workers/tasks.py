@@ -10,6 +10,8 @@ Retry policy, by error type (see ``pipeline.errors``):
   reconciler offers it again; no message waits in a worker meanwhile.
 - Stop (bad key): retry in five minutes; the operator is told in the log.
 - BadInput: recorded by the stage; never retried.
+- Notify (a batch's summary to its webhook): Retryable with backoff, a bounded number of
+  times; the reconciler asks again later. A refusal (4xx) is logged and not retried.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from celery import Task
 
+from pipeline import notify, nudges
 from pipeline.db import DB_UNAVAILABLE
 from pipeline.db.states import PageState
 from pipeline.errors import Retryable, Stop
@@ -43,6 +46,10 @@ RETRY_POLICY: dict[str, Any] = {
     "retry_jitter": True,
     "max_retries": None,
 }
+
+
+#: About 8 minutes of retries (backoff 2, 4, … 256 s, full jitter), then the reconciler.
+NOTIFY_RETRY_POLICY: dict[str, Any] = RETRY_POLICY | {"max_retries": 8, "retry_backoff_max": 300}
 
 
 def _backoff(retries: int) -> float:
@@ -105,3 +112,9 @@ def dispatch_polls() -> int:
 def reconcile_all() -> dict[str, int]:
     """Re-nudge work whose message was lost."""
     return reconcile.reconcile(get_settings())
+
+
+@app.task(name=nudges.NOTIFY_TASK, **NOTIFY_RETRY_POLICY)
+def notify_batch(batch_id: int) -> bool:
+    """POST an ended batch's summary to its --notify URL, on the control worker."""
+    return notify.send_notification(batch_id, get_settings())

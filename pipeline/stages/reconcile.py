@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from pipeline import nudges
+from pipeline import notify, nudges
 from pipeline.db.models import Artifact, Batch, Document, Page, ProviderTask
 from pipeline.db.session import session_scope
 from pipeline.db.states import ArtifactState, BatchState, DocumentState, PageState, TaskState
@@ -53,6 +53,7 @@ def reconcile(settings: Settings) -> dict[str, int]:
     with session_scope() as session:
         for batch_id in session.scalars(select(Batch.id).where(Batch.state == BatchState.RUNNING)):
             finish_batch_if_done(session, batch_id)
+    report["notify_nudged"] = notify.resend_overdue(settings)
     touched = {step: count for step, count in report.items() if count}
     if touched:
         log.info("reconciler: %s", touched)
