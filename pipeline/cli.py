@@ -684,6 +684,8 @@ def _print_status(progress: BatchProgress) -> None:
         table.add_row(
             "resent after a lost answer (may be billed twice)", str(progress.ambiguous_submits)
         )
+    if progress.unowned_pages:
+        table.add_row("pages with no student (see enqueue's list)", str(progress.unowned_pages))
     console.print(table)
 
 

@@ -59,6 +59,8 @@ class BatchProgress:
     pages: dict[str, int] = field(default_factory=dict)
     #: create_task calls repeated after a lost answer: pages that may be billed twice.
     ambiguous_submits: int = 0
+    #: Pages no student was matched to (listed by enqueue, never guessed).
+    unowned_pages: int = 0
 
     @property
     def total_pages(self) -> int:
@@ -97,7 +99,12 @@ def batch_progress(session: Session, batch_id: int) -> BatchProgress:
         .group_by(Document.state)
     ).all()
     pages = session.execute(
-        select(Page.state, func.count(), func.sum(Page.ambiguous_submits))
+        select(
+            Page.state,
+            func.count(),
+            func.sum(Page.ambiguous_submits),
+            func.count().filter(Page.student_id.is_(None)),
+        )
         .where(Page.batch_id == batch_id)
         .group_by(Page.state)
     ).all()
@@ -106,6 +113,7 @@ def batch_progress(session: Session, batch_id: int) -> BatchProgress:
         batch.name,
         batch.state,
         documents={state: count for state, count in docs},
-        pages={state: count for state, count, _ in pages},
-        ambiguous_submits=sum(int(ambiguous or 0) for *_, ambiguous in pages),
+        pages={state: count for state, count, *_ in pages},
+        ambiguous_submits=sum(int(ambiguous or 0) for _, _, ambiguous, _ in pages),
+        unowned_pages=sum(unowned for *_, unowned in pages),
     )

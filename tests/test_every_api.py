@@ -101,7 +101,7 @@ def test_a_blank_page_sent_anyway_is_refused_as_no_essay(
         tmp_path, get_store(), batch_name="blank-essay", routes=routes, skip_blank=False, force=True
     )
     wait_until_done(report.batch_id)
-    [(page, _, task)] = _pages(report.batch_id)["essays/blank.jpg"]
+    [(page, _, task)] = _pages(report.batch_id)["essays"]  # a folder of images: one document
     assert (page.state, page.error_code, page.ink_ratio) == ("failed", "216100", None)
     assert "not a composition" in (page.error or "")
     assert task is not None and task.api == "composition"

@@ -311,3 +311,13 @@ def test_dry_run_lists_everything_and_records_nothing(
     with session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Batch)) == batches_before
     assert sim_http.get("/_sim/stats").json() == calls_before
+
+
+def test_status_shows_blank_and_unowned_pages(night: Any) -> None:
+    _, report = night
+    result = CliRunner().invoke(main, ["status", str(report.batch_id)])
+    assert result.exit_code == 0, result.output
+    lines = [" ".join(line.replace("│", " ").split()) for line in result.output.splitlines()]
+    assert "pages skipped 2" in lines
+    # 7C.pdf's page past the roster (loose.jpg has a student since the corrected manifest).
+    assert "pages with no student (see enqueue's list) 1" in lines
