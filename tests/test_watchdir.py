@@ -56,9 +56,9 @@ def test_a_file_is_taken_once_it_stopped_changing_and_only_once(
         for chunk in chunks:  # a scanner writing slowly: never SETTLE_S without a change
             with path.open("ab") as f:
                 f.write(chunk)
+            written = time.monotonic()
             time.sleep(SETTLE_S * 0.5)
             assert not any(e.outcome == "queued" for e in events), events
-        written = time.monotonic()
         while not any(e.outcome == "queued" for e in events):
             assert time.monotonic() - written < SETTLE_S + 10, events
             time.sleep(0.05)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import io
 import math
-import struct
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ import pypdfium2 as pdfium
 from PIL import Image, ImageChops, ImageFilter, ImageOps
 
 from pipeline.errors import BadInput
+from pipeline.ingest.images import PILLOW_FAILURES
 
 DEFAULT_BLANK_INK_RATIO: Final = 7e-5
 """Pages with less ink than this share of their area are blank.
@@ -68,18 +68,7 @@ _CONTRAST: Final = 48
 _MIN_MARK_EXTENT: Final = 5
 _INK: Final = b"\xff"
 _PAPER: Final = b"\x00"
-# Pillow's plugins let all of these out on malformed files, not only OSError.
-_PILLOW_FAILURES: Final = (
-    OSError,
-    ValueError,
-    TypeError,
-    SyntaxError,
-    EOFError,
-    KeyError,
-    IndexError,
-    struct.error,
-    Image.DecompressionBombError,
-)
+_PILLOW_FAILURES: Final = (*PILLOW_FAILURES, Image.DecompressionBombError)
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ class NormalisedPage:
 _CONTENT_TYPES: Final = {"JPEG": "image/jpeg", "PNG": "image/png", "BMP": "image/bmp"}
 _QUALITIES: Final = (90, 80, 70, 60)
 # Pillow's plugins let all of these out on malformed files, not only OSError.
-_PILLOW_FAILURES: Final = (
+PILLOW_FAILURES: Final = (
     OSError,
     ValueError,
     TypeError,
@@ -203,7 +203,7 @@ def split_image(data: bytes, limits: Limits = CORRECT_EDU_LIMITS) -> list[bytes]
     with img:
         try:
             frames = getattr(img, "n_frames", 1)  # TIFF reads every frame header to count
-        except _PILLOW_FAILURES as e:
+        except PILLOW_FAILURES as e:
             raise BadInput(f"multi-page image is damaged ({e})", code="truncated_image") from e
         if frames <= 1:
             return [data]
@@ -211,7 +211,7 @@ def split_image(data: bytes, limits: Limits = CORRECT_EDU_LIMITS) -> list[bytes]
         for index in range(frames):
             try:
                 img.seek(index)
-            except _PILLOW_FAILURES as e:
+            except PILLOW_FAILURES as e:
                 raise BadInput(
                     f"frame {index + 1} of {frames} cannot be read ({e})", code="truncated_image"
                 ) from e
@@ -250,7 +250,7 @@ def _open(data: bytes, limits: Limits) -> Image.Image:
         raise BadInput(
             f"image claims too many pixels to decode safely ({e})", code="decompression_bomb"
         ) from e
-    except _PILLOW_FAILURES as e:
+    except PILLOW_FAILURES as e:
         raise _not_an_image(data, e) from e
     _check_pixels(img.size, limits)
     return img
@@ -284,7 +284,7 @@ def _check_pixels(size: tuple[int, int], limits: Limits) -> None:
 def _load(img: Image.Image) -> None:
     try:
         img.load()
-    except _PILLOW_FAILURES as e:
+    except PILLOW_FAILURES as e:
         # Pillow reports short and damaged pixel data alike as OSError; the header was fine.
         raise BadInput(
             f"image data is truncated or damaged ({img.format} {img.size[0]}x{img.size[1]}: {e})",
@@ -322,7 +322,7 @@ def _container_notes(img: Image.Image, data: bytes, limits: Limits) -> list[str]
 def _orientation(img: Image.Image) -> int | None:
     try:
         value = img.getexif().get(ExifTags.Base.Orientation)
-    except _PILLOW_FAILURES:
+    except PILLOW_FAILURES:
         return None  # unreadable EXIF: show the pixels as stored, as most viewers do
     return value if isinstance(value, int) and 1 <= value <= 8 else None
 
