@@ -1,9 +1,11 @@
-"""The shared limiter: the quota holds across processes, one Redis round trip per call, keys
-are spread and skipped when parked or out of budget."""
+"""The shared limiter: the quota holds across processes, one Redis round trip per reservation,
+keys are spread and skipped when parked or out of budget, and a lane's window keeps any second
+within the quota however late its calls arrive."""
 
 from __future__ import annotations
 
 import multiprocessing
+import random
 import time
 import uuid
 
@@ -114,3 +116,60 @@ def test_daily_budget_closes_the_lane(env: Settings) -> None:
     spent = limiter.reserve([lane], max_wait_s=1)
     assert not spent.granted and spent.lane is None and spent.spent == (lane,)
     assert int(client.get(calls_key(lane.key_id)) or 0) == 3
+
+
+def _call_slowly(url: str, lane: Lane, calls: int, seed: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    limiter = Limiter(redis.Redis.from_url(url))
+    rng = random.Random(seed)
+    spans = []
+    while len(spans) < calls:
+        if not limiter.acquire([lane], max_wait_s=2.0).granted:
+            continue
+        call_id = limiter.enter_window(lane, max_wait_s=5.0)
+        assert call_id is not None
+        sent = time.time()
+        time.sleep(rng.uniform(0.0, 0.15))  # the call: it arrives somewhere in there
+        answered = time.time()
+        limiter.leave_window(lane, call_id)
+        spans.append((sent, answered))
+    out.put(spans)
+
+
+def test_window_holds_however_late_calls_arrive(env: Settings) -> None:
+    """Each call may arrive anywhere between sending and its answer: no second ever holds
+    more than the quota, even with every earlier call as late and every later one as early
+    as possible."""
+    lane = _lane()
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=_call_slowly, args=(env.redis_url, lane, 6, seed, out))
+        for seed in range(4)
+    ]
+    started = time.time()
+    for proc in procs:
+        proc.start()
+    spans = [span for _ in procs for span in out.get(timeout=60)]
+    for proc in procs:
+        proc.join(timeout=10)
+    assert len(spans) == 24
+    for sent, _ in spans:
+        # Calls that may still be arriving in the second before this one at its earliest.
+        before = [s for s, answered in spans if s <= sent and answered > sent - 1.0]
+        assert len(before) <= QPS  # this call included
+    # 24 calls at 5/s with answers up to 0.15 s late: about 5 s, not much more.
+    assert time.time() - started < 15
+
+
+def test_unanswered_calls_fill_the_window_until_answered(env: Settings) -> None:
+    limiter = Limiter(redis.Redis.from_url(env.redis_url))
+    lane = _lane(qps=2.0)
+    first, second = limiter.enter_window(lane, 0), limiter.enter_window(lane, 0)
+    assert first is not None and second is not None
+    assert limiter.enter_window(lane, max_wait_s=0.2) is None
+    limiter.leave_window(lane, first)
+    answered = time.monotonic()
+    assert limiter.enter_window(lane, max_wait_s=2.0) is not None
+    assert 0.95 < time.monotonic() - answered < 1.3  # a second after the first answer
+    unlimited = _lane(qps=0)
+    assert all(limiter.enter_window(unlimited, 0) for _ in range(10))

@@ -108,3 +108,26 @@ def test_tolerant_models_accept_documented_variants(seed_answer: bytes, variant:
     assert q.slots[0].handwriting_area is not None and q.slots[0].handwriting_area.left_x == 312
     assert q.extra() == {"newField": {"kept": True}}
     assert parsed.finished and parsed.stat is not None and parsed.stat.all == 1
+
+
+def test_a_question_given_twice_keeps_its_last_values(env: Settings, seed_answer: bytes) -> None:
+    """The rows of one answer go in one statement each: a question the answer repeats (same
+    image, same sequence) must not break it, and ends up as row-by-row upserts would leave it."""
+    answer = json.loads(seed_answer)
+    results = answer["imageResults"][0]["result"]
+    again = json.loads(json.dumps(results[0]))
+    again["correctResult"] = 2
+    again["slot"] = again["slot"][:3]
+    for slot in again["slot"]:
+        slot["reason"] = "second"
+    results.append(again)
+    page_id, task_id = _page_with_finished_task("seed-repeated", json.dumps(answer).encode())
+    assert persist_task(task_id, get_store())
+    with session_scope() as session:
+        (question,) = session.scalars(select(Question).where(Question.page_id == page_id))
+        reasons = session.scalars(
+            select(Slot.reason).where(Slot.question_id == question.id).order_by(Slot.sequence)
+        ).all()
+    assert question.correct_result == 2
+    first = [slot["reason"] for slot in results[0]["slot"]]
+    assert list(reasons) == ["second"] * 3 + first[3:]

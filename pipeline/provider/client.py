@@ -1,11 +1,11 @@
 """The provider's HTTP API, spoken with httpx: the only module that calls it.
 
 Every URL derives from ``SCANGRADE_BAIDU_BASE_URL`` and the API's spec (``apis.py``). Each
-call first takes a slot from the account-wide limiter, then classifies the answer by its
-``error_code`` (an int or a string, usually with HTTP 200) into scangrade's errors. A
-rejected token (100, 110, 111) is dropped, here and in the token cache all workers share, and
-the call retried once with a fresh one. Messages name the API and the code, never the URL: it
-carries the token.
+call first takes a slot from the account-wide limiter and is sent once its lane's window has
+room (``limiter.py``), then classifies the answer by its ``error_code`` (an int or a string,
+usually with HTTP 200) into scangrade's errors. A rejected token (100, 110, 111) is dropped,
+here and in the token cache all workers share, and the call retried once with a fresh one.
+Messages name the API and the code, never the URL: it carries the token.
 
 What a failure means for a page, by how far the call got:
 
@@ -51,7 +51,7 @@ from pipeline.provider.apis import ApiSpec
 from pipeline.provider.auth import TokenCache
 from pipeline.provider.errors import error_for
 from pipeline.provider.keys import PoolKey, budget_spent, park, park_for_the_day
-from pipeline.provider.limiter import Limiter
+from pipeline.provider.limiter import Lane, Limiter
 from pipeline.settings import Operation, Settings
 
 log = logging.getLogger(__name__)
@@ -170,22 +170,22 @@ class ProviderClient:
         The refresh replaces the rejected token in the cache every worker shares, unless
         another worker already has; a fresh token rejected again is a passing fault.
         """
-        key = self._slot(request, keys)
+        key, lane = self._slot(request, keys)
         tokens = self.tokens[key.key_id]
         token = tokens.get()  # in memory: no round trip between the slot and the call
         try:
-            return self._send(request, key, token), key
+            return self._send(request, key, lane, token), key
         except TokenRejected:
             log.warning("%s: access token of %s rejected, refreshing once", request, key.key_id)
         token = tokens.refresh(stale=token)
         self._slot(request, [key])  # the second call needs a slot of its own
         try:
-            return self._send(request, key, token), key
+            return self._send(request, key, lane, token), key
         except TokenRejected as e:
             raise Transient(f"{request}: a freshly fetched access token was rejected: {e}") from e
 
-    def _slot(self, request: _Request, keys: list[PoolKey]) -> PoolKey:
-        """Wait for a slot of one of ``keys``; the key it belongs to."""
+    def _slot(self, request: _Request, keys: list[PoolKey]) -> tuple[PoolKey, Lane]:
+        """Wait for a slot of one of ``keys``; the key it belongs to, and its lane."""
         lanes = [key.lane(request.api.name, request.op) for key in keys]
         grant = self.limiter.acquire(lanes, self._settings.limiter_max_wait_s)
         for lane in grant.spent:
@@ -194,20 +194,31 @@ class ProviderClient:
             raise KeysParked(f"{request}: every API key is parked or out of budget", 300.0)
         if not grant.granted:
             raise Throttled(f"{request}: quota fully booked for {grant.wait_s:.1f} s", grant.wait_s)
-        return self.pool[grant.lane.key_id]
+        return self.pool[grant.lane.key_id], grant.lane
 
-    def _send(self, request: _Request, key: PoolKey, token: str) -> dict[str, Any]:
+    def _send(self, request: _Request, key: PoolKey, lane: Lane, token: str) -> dict[str, Any]:
+        """Send once the lane's window has room (the body is encoded before that)."""
         api, op = request.api, request.op
-        url = f"{self._base}/{request.path}"
         payload: dict[str, Any] = (
             {"data": request.body} if api.form_encoded else {"json": request.body}
         )
+        http_request = self._http.build_request(
+            "POST",
+            f"{self._base}/{request.path}",
+            params={"access_token": token},
+            timeout=self._timeout,
+            **payload,
+        )
+        wait_s = self._settings.limiter_max_wait_s
+        call_id = self.limiter.enter_window(lane, wait_s)
+        if call_id is None:
+            raise Throttled(f"{request}: the last second's calls still fill the quota", wait_s)
         try:
-            response = self._http.post(
-                url, params={"access_token": token}, timeout=self._timeout, **payload
-            )
+            response = self._http.send(http_request)
         except httpx.HTTPError as e:
             raise _transport_error(request, e) from e
+        finally:
+            self.limiter.leave_window(lane, call_id)
         try:
             return _answer(
                 response, str(request), pending_ok=op == "get_result", billed=request.billed

@@ -19,6 +19,21 @@ from pipeline.storage import ObjectStore, StoredObject, result_prefix
 
 
 @dataclass(frozen=True)
+class PagePlace:
+    """Where a page's objects go: its batch, document and number."""
+
+    batch_id: int
+    document_id: int
+    page_no: int
+
+
+def page_place(session: Session, page_id: int) -> PagePlace:
+    """The page's place, read in the caller's session."""
+    page = session.get_one(Page, page_id)
+    return PagePlace(page.batch_id, page.document_id, page.page_no)
+
+
+@dataclass(frozen=True)
 class KeptAnswer:
     """A raw answer stored in S3, and the page it belongs to."""
 
@@ -35,15 +50,19 @@ def put_raw_answer(
     answer: dict[str, Any],
     *,
     name: str = "result.json",
+    place: PagePlace | None = None,
 ) -> KeptAnswer:
-    """Write the answer, byte-stable (sorted keys), beside the page's other results."""
-    with session_scope() as session:
-        page = session.get_one(Page, page_id)
-        prefix = result_prefix(page.batch_id, page.document_id, page.page_no, task_id)
-        batch_id, document_id = page.batch_id, page.document_id
+    """Write the answer, byte-stable (sorted keys), beside the page's other results.
+
+    ``place``: the page's, if the caller has read it already (else it is read here).
+    """
+    if place is None:
+        with session_scope() as session:
+            place = page_place(session, page_id)
+    prefix = result_prefix(place.batch_id, place.document_id, place.page_no, task_id)
     raw = json.dumps(answer, ensure_ascii=False, sort_keys=True).encode()
     stored = store.put(f"{prefix}/{name}", raw, "application/json")
-    return KeptAnswer(stored, batch_id, document_id, page_id)
+    return KeptAnswer(stored, place.batch_id, place.document_id, page_id)
 
 
 def record_raw_answer(

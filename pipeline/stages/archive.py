@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from pipeline.db.models import Artifact, Page, ProviderTask, Question
@@ -31,7 +31,7 @@ from pipeline.provider.apis import spec
 from pipeline.provider.client import ProviderClient, UrlExpired
 from pipeline.results import ResultImage, handler
 from pipeline.stages.answers import put_raw_answer, record_raw_answer
-from pipeline.storage import ObjectStore
+from pipeline.storage import ObjectStore, StoredObject
 
 log = logging.getLogger(__name__)
 
@@ -81,37 +81,65 @@ def archive_task(task_row_id: int, client: ProviderClient, store: ObjectStore) -
                 )
             )
         ]
-    if pending:
-        api_handler = handler(task.api)
-        answer = api_handler.parse(json.loads(store.get(task.raw_key)))
-        sources = api_handler.images(task.raw_key, answer)
-        refreshed: _Refreshed | None = None
-        for artifact in pending:
-            source = sources[artifact.s3_key]
-            if _expired(artifact.expires_at) or not _copy(artifact, source, task, client, store):
-                if refreshed is None:
-                    refreshed = _fresh_urls(task, client, store)
-                _copy_refreshed(artifact, refreshed, task, client, store)
-    return _close_page(task.page_id)
+    copies: list[_Copy] = []
+    try:
+        if pending:
+            _copy_pending(task, pending, client, store, copies)
+    except BaseException:
+        if copies:  # recorded even though a later image failed, so a retry skips them
+            _record(task.page_id, copies, close=False)
+        raise
+    return _record(task.page_id, copies, close=True)
+
+
+def _copy_pending(
+    task: _Task,
+    pending: list[_Pending],
+    client: ProviderClient,
+    store: ObjectStore,
+    copies: list[_Copy],
+) -> None:
+    """Copy every pending image into ``copies``; an expired URL is asked for again once."""
+    api_handler = handler(task.api)
+    answer = api_handler.parse(json.loads(store.get(task.raw_key)))
+    sources = api_handler.images(task.raw_key, answer)
+    refreshed: _Refreshed | None = None
+    for artifact in pending:
+        source = sources[artifact.s3_key]
+        copied = None if _expired(artifact.expires_at) else _copy(artifact, source, client, store)
+        if copied is None:
+            if refreshed is None:
+                refreshed = _fresh_urls(task, client, store)
+            copied = _copy_refreshed(artifact, refreshed, client, store)
+        if copied is not None:
+            copies.append(copied)
 
 
 def _expired(expires_at: datetime | None) -> bool:
     return expires_at is not None and expires_at <= datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class _Copy:
+    """An image now in S3, to be recorded."""
+
+    artifact: _Pending
+    source: ResultImage
+    stored: StoredObject
+
+
 def _copy(
-    artifact: _Pending, source: ResultImage, task: _Task, client: ProviderClient, store: ObjectStore
-) -> bool:
-    """Copy one image; False when its signed URL no longer works."""
+    artifact: _Pending, source: ResultImage, client: ProviderClient, store: ObjectStore
+) -> _Copy | None:
+    """Copy one image; None when its signed URL no longer works."""
     try:
         data = client.fetch(source.url)
     except UrlExpired as e:
         if not _expired(artifact.expires_at) and artifact.expires_at is not None:
             raise Transient(f"{e}, before its expiry; will try again") from e
         log.warning("artifact %d: %s; asking for a freshly signed URL", artifact.id, e)
-        return False
-    _record_copy(artifact, source, data, task.page_id, store)
-    return True
+        return None
+    return _Copy(artifact, source, store.put(artifact.s3_key, data, "image/png"))
 
 
 @dataclass(frozen=True)
@@ -151,63 +179,87 @@ def _fresh_urls(task: _Task, client: ProviderClient, store: ObjectStore) -> _Ref
 
 
 def _copy_refreshed(
-    artifact: _Pending,
-    refreshed: _Refreshed,
-    task: _Task,
-    client: ProviderClient,
-    store: ObjectStore,
-) -> None:
+    artifact: _Pending, refreshed: _Refreshed, client: ProviderClient, store: ObjectStore
+) -> _Copy | None:
+    """Copy from a freshly signed URL; None (the artifact marked lost) if there is none."""
     source = refreshed.images.get(artifact.s3_key)
     if source is None:
         why = refreshed.why_not or "the fresh answer no longer shows this image"
         _mark(artifact.id, ArtifactState.LOST, error=f"signed URL expired and {why}")
-        return
+        return None
     try:
         data = client.fetch(source.url)
     except UrlExpired as e:
         _mark(artifact.id, ArtifactState.LOST, error=f"even a freshly signed URL failed: {e}")
-        return
+        return None
     log.info("artifact %d archived from a freshly signed URL", artifact.id)
-    _record_copy(artifact, source, data, task.page_id, store)
+    return _Copy(artifact, source, store.put(artifact.s3_key, data, "image/png"))
 
 
-def _record_copy(
-    artifact: _Pending,
-    source: ResultImage,
-    data: bytes,
-    page_id: int,
-    store: ObjectStore,
-) -> None:
-    stored = store.put(artifact.s3_key, data, "image/png")
+_ARCHIVED = (
+    update(Artifact)
+    .where(Artifact.id == bindparam("artifact_id"))
+    .values(
+        state=ArtifactState.ARCHIVED,
+        sha256=bindparam("digest"),
+        size_bytes=bindparam("size"),
+        archived_at=func.now(),
+        attempts=Artifact.attempts + 1,
+        error=None,
+        source_expires_at=bindparam("expires_at"),
+    )
+)
+_CROP_LINK = (
+    update(Question)
+    .where(
+        Question.page_id == bindparam("page"),
+        Question.image_index == bindparam("index"),
+        Question.sequence == bindparam("number"),
+    )
+    .values(crop_key=bindparam("key"))
+)
+
+
+def _record(page_id: int, copies: list[_Copy], *, close: bool) -> bool:
+    """Record the copies in one transaction, and close the page if nothing is left pending.
+
+    One statement per kind of row, however many images (a page has about five).
+    """
     with session_scope() as session:
-        session.execute(
-            update(Artifact)
-            .where(Artifact.id == artifact.id)
-            .values(
-                state=ArtifactState.ARCHIVED,
-                sha256=stored.sha256,
-                size_bytes=stored.size,
-                archived_at=func.now(),
-                attempts=Artifact.attempts + 1,
-                error=None,
-                source_expires_at=signed_url_expiry(source.url),
-            )
-        )
-        link_crop(session, page_id, source, stored.key)
+        if copies:
+            connection = session.connection()
+            archived = [
+                {
+                    "artifact_id": copy.artifact.id,
+                    "digest": copy.stored.sha256,
+                    "size": copy.stored.size,
+                    "expires_at": signed_url_expiry(copy.source.url),
+                }
+                for copy in copies
+            ]
+            connection.execute(_ARCHIVED, archived)
+            links = [_crop_link(page_id, copy.source, copy.stored.key) for copy in copies]
+            if crops := [link for link in links if link is not None]:
+                connection.execute(_CROP_LINK, crops)
+        if not close:
+            return False
+        moved = move(session, Page, page_id, PageState.ARCHIVING, PageState.DONE)
+        if moved:
+            finish_batch_if_done(session, session.get_one(Page, page_id).batch_id)
+    return moved
+
+
+def _crop_link(page_id: int, image: ResultImage, key: str) -> dict[str, object] | None:
+    if image.kind != "crop" or image.sequence is None:
+        return None
+    return {"page": page_id, "index": image.image_index, "number": image.sequence, "key": key}
 
 
 def link_crop(session: Session, page_id: int, image: ResultImage, key: str) -> None:
     """Point the question a crop shows at its archived copy (other images link nothing)."""
-    if image.kind == "crop" and image.sequence is not None:
-        session.execute(
-            update(Question)
-            .where(
-                Question.page_id == page_id,
-                Question.image_index == image.image_index,
-                Question.sequence == image.sequence,
-            )
-            .values(crop_key=key)
-        )
+    link = _crop_link(page_id, image, key)
+    if link is not None:
+        session.connection().execute(_CROP_LINK, link)
 
 
 def _mark(artifact_id: int, state: ArtifactState, *, error: str) -> None:
@@ -218,12 +270,3 @@ def _mark(artifact_id: int, state: ArtifactState, *, error: str) -> None:
             .where(Artifact.id == artifact_id)
             .values(state=state, error=error, attempts=Artifact.attempts + 1)
         )
-
-
-def _close_page(page_id: int) -> bool:
-    with session_scope() as session:
-        page = session.get_one(Page, page_id)
-        moved = move(session, Page, page_id, PageState.ARCHIVING, PageState.DONE)
-        if moved:
-            finish_batch_if_done(session, page.batch_id)
-    return moved

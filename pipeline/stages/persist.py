@@ -69,24 +69,25 @@ def write_answer(
 def _record_result_images(
     session: Session, page: Page, task_row_id: int, images: dict[str, ResultImage]
 ) -> None:
+    """A pending artifact per result image not recorded yet, in one statement."""
     known = set(
         session.scalars(select(Artifact.s3_key).where(Artifact.provider_task_id == task_row_id))
     )
-    for key, image in images.items():
-        if key in known:
-            continue
-        session.execute(
-            insert(Artifact)
-            .values(
-                batch_id=page.batch_id,
-                document_id=page.document_id,
-                page_id=page.id,
-                provider_task_id=task_row_id,
-                kind=image.kind,
-                s3_key=key,
-                source_url=strip_query(image.url),
-                source_expires_at=signed_url_expiry(image.url),
-                content_type="image/png",
-            )
-            .on_conflict_do_nothing(index_elements=["s3_key"])
-        )
+    rows = [
+        {
+            "batch_id": page.batch_id,
+            "document_id": page.document_id,
+            "page_id": page.id,
+            "provider_task_id": task_row_id,
+            "kind": image.kind,
+            "s3_key": key,
+            "source_url": strip_query(image.url),
+            "source_expires_at": signed_url_expiry(image.url),
+            "content_type": "image/png",
+        }
+        for key, image in images.items()
+        if key not in known
+    ]
+    if rows:
+        stmt = insert(Artifact).on_conflict_do_nothing(index_elements=["s3_key"])
+        session.connection().execute(stmt, rows)

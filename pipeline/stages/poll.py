@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import func, select, update
 
 from pipeline import logs, nudges
 from pipeline.db.models import Page, ProviderTask
@@ -27,7 +27,7 @@ from pipeline.provider.apis import spec
 from pipeline.provider.client import KeysParked, ProviderClient, Throttled
 from pipeline.results import handler
 from pipeline.settings import Settings
-from pipeline.stages.answers import put_raw_answer, record_raw_answer
+from pipeline.stages.answers import PagePlace, put_raw_answer, record_raw_answer
 from pipeline.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class _Task:
     page_id: int
     task_id: str
     submitted_at: datetime
+    place: PagePlace
 
 
 def poll_task(
@@ -87,12 +88,18 @@ def _failure(answer: dict[str, object]) -> str:
 
 
 def _load(task_row_id: int) -> _Task | None:
+    """The running task and its page's place, in one query."""
     with session_scope() as session:
-        row = session.get(ProviderTask, task_row_id)
-        if row is None or row.state != TaskState.RUNNING:
+        found = session.execute(
+            select(ProviderTask, Page.batch_id, Page.document_id, Page.page_no)
+            .join(Page, Page.id == ProviderTask.page_id)
+            .where(ProviderTask.id == task_row_id)
+        ).one_or_none()
+        if found is None or found[0].state != TaskState.RUNNING:
             return None
+        row, place = found[0], PagePlace(*found[1:])
         logs.bind(page_id=row.page_id)
-        return _Task(row.id, row.api, row.key_id, row.page_id, row.task_id, row.submitted_at)
+        return _Task(row.id, row.api, row.key_id, row.page_id, row.task_id, row.submitted_at, place)
 
 
 def _reschedule(task: _Task, delay_s: float, *, polled: bool) -> bool:
@@ -115,7 +122,7 @@ def _reschedule(task: _Task, delay_s: float, *, polled: bool) -> bool:
 
 def _keep_final(task: _Task, store: ObjectStore, answer: dict[str, object]) -> None:
     """Archive the raw final answer first: persisting and archiving read it back from S3."""
-    kept = put_raw_answer(store, task.page_id, task.task_id, answer)
+    kept = put_raw_answer(store, task.page_id, task.task_id, answer, place=task.place)
     with session_scope() as session:
         session.execute(
             update(ProviderTask)

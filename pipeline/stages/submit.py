@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from pipeline import logs, nudges
@@ -95,9 +95,14 @@ def _claim(page_id: int) -> _Claimed | None:
         ):
             log.info("page %d is not ready; duplicate nudge ignored", page_id)
             return None
-        page = session.get_one(Page, page_id)
+        page, cancelled_at, api, options = session.execute(
+            select(Page, Batch.cancelled_at, Document.api, Document.options)
+            .join(Batch, Batch.id == Page.batch_id)
+            .join(Document, Document.id == Page.document_id)
+            .where(Page.id == page_id)
+        ).one()
         logs.bind(batch_id=page.batch_id)
-        if session.get_one(Batch, page.batch_id).cancelled_at is not None:
+        if cancelled_at is not None:
             move(
                 session,
                 Page,
@@ -109,14 +114,8 @@ def _claim(page_id: int) -> _Claimed | None:
                 error_code="cancelled",
             )
             return None
-        document = session.get_one(Document, page.document_id)
         assert page.image_key is not None
-        return _Claimed(
-            page.image_key,
-            page.content_type or "image/jpeg",
-            spec(document.api),
-            dict(document.options),
-        )
+        return _Claimed(page.image_key, page.content_type or "image/jpeg", spec(api), dict(options))
 
 
 def _first_polls(
