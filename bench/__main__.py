@@ -115,6 +115,7 @@ def _run_all(
                 settings.redis_url,
                 logs,
                 progress,
+                s3_pid=s3.process.pid,
             )
             return [run_scenario(scenario, ctx) for scenario in selected(only)]
     finally:

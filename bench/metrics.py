@@ -88,6 +88,19 @@ class ChainRun:
 
 
 @dataclass(frozen=True)
+class CpuUse:
+    """CPU milliseconds per page of the batch and per no-op chain, by part of the system.
+
+    ``*_cores`` is how many cores the measured processes kept busy on average meanwhile.
+    """
+
+    per_page_ms: Mapping[str, float]
+    page_cores: float
+    per_chain_ms: Mapping[str, float] | None = None
+    chain_cores: float | None = None
+
+
+@dataclass(frozen=True)
 class Observation:
     """Everything one scenario recorded, gathered after its batch ended (or timed out)."""
 
@@ -98,6 +111,7 @@ class Observation:
     pages: Sequence[PageEnd]
     limiter_round_trips: int | None
     chains: ChainRun | None = None
+    cpu: CpuUse | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ scale heads both: at any scale but 1 only the ratios describe the real provider.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
+from bench.cpu import PARTS, STAND_INS
 from bench.metrics import Observation, calls_per_second
 from bench.run import Outcome
 from bench.scenarios import CONCURRENCY, Check, simulator_args
@@ -155,6 +156,14 @@ def markdown(outcomes: Sequence[Outcome], info: RunInfo, plot: str | None) -> st
             "## Poll policy: adaptive vs fixed",
             _md_table(("measure", "target", *COMPARED), rows),
         ]
+    for outcome in outcomes:
+        cpu = _cpu_rows(outcome)
+        if cpu is not None:
+            parts += [
+                f"## Where the CPU goes ({outcome.scenario.name})",
+                _CPU_NOTE,
+                _md_table(("part", "ms CPU per page", "ms CPU per no-op chain"), cpu),
+            ]
     failures = [f"- **{o.scenario.name}**: {o.problem}" for o in outcomes if o.failed]
     if failures:
         parts += ["## Failed scenarios", "\n".join(failures)]
@@ -162,6 +171,50 @@ def markdown(outcomes: Sequence[Outcome], info: RunInfo, plot: str | None) -> st
     if plot:
         parts += ["## Provider calls per second", f"![provider calls per second]({plot})"]
     return "\n\n".join(parts) + "\n"
+
+
+_CPU_NOTE = (
+    "CPU time (user + system) of each part's processes while the batch ran, per page, and "
+    "while the no-op chains ran, per chain (from /proc). Both runs keep the host's cores busy, "
+    "so pages/s ÷ chains/s is about the inverse ratio of these totals. The simulator and the "
+    "S3 server (moto) stand in for the provider and the object store: they share this host "
+    "with the pipeline here, not in production. Not counted: Redis (shared by the host) and "
+    "the bench process, which sends the chains."
+)
+
+
+def _cpu_rows(outcome: Outcome) -> list[tuple[str, str, str]] | None:
+    """Per part, CPU ms per page and per chain; then the pipeline's own, stand-ins, all."""
+    cpu = outcome.observation.cpu if outcome.observation else None
+    if cpu is None or not cpu.per_page_ms:
+        return None
+    chain = cpu.per_chain_ms or {}
+    seen = {p for p, v in [*cpu.per_page_ms.items(), *chain.items()] if v >= 0.05}
+    names = [p for p in PARTS if p in seen] + sorted(seen - set(PARTS))
+
+    def ms(values: Mapping[str, float], parts: Iterable[str]) -> str:
+        return f"{sum(values.get(p, 0.0) for p in parts):.1f}" if values else "n/a"
+
+    own = [p for p in names if p not in STAND_INS]
+    rows = [(name, ms(cpu.per_page_ms, [name]), ms(chain, [name])) for name in names]
+    rows += [
+        ("**pipeline's own** (all but stand-ins)", ms(cpu.per_page_ms, own), ms(chain, own)),
+        ("**stand-ins** (simulator, S3)", ms(cpu.per_page_ms, STAND_INS), ms(chain, STAND_INS)),
+        ("**all**", ms(cpu.per_page_ms, names), ms(chain, names)),
+        (
+            "cores kept busy on average",
+            f"{cpu.page_cores:.2f}",
+            f"{cpu.chain_cores:.2f}" if cpu.chain_cores is not None else "n/a",
+        ),
+    ]
+    own_page = sum(cpu.per_page_ms.get(p, 0.0) for p in own)
+    if chain and own_page > 0:
+        bound = sum(chain.get(p, 0.0) for p in own) / own_page
+        rows.append((_BOUND_LABEL, f"{bound:.3f}", ""))
+    return rows
+
+
+_BOUND_LABEL = "ceiling ratio if the stand-ins cost this host nothing (chain ÷ page, own CPU)"
 
 
 def _parameters(info: RunInfo) -> str:

@@ -22,8 +22,10 @@ from celery import Celery
 from rich.markup import escape
 from rich.progress import Progress, TaskID
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from bench.broker import client_app, run_chains, wait_for_workers
+from bench.cpu import CpuMeter, per_unit_ms
 from bench.environment import (
     claimed_redis_db,
     database_url,
@@ -31,7 +33,7 @@ from bench.environment import (
     reset_s3,
     scenario_settings,
 )
-from bench.metrics import ChainRun, Measurements, Observation, measure
+from bench.metrics import ChainRun, CpuUse, Measurements, Observation, measure
 from bench.observe import batch_rows, limiter_round_trips, simulator_calls, simulator_tasks
 from bench.scenarios import Endpoints, Scenario, pipeline_env, simulator_args
 from pipeline.db.models import Batch
@@ -62,6 +64,7 @@ class RunContext:
     redis_url: str
     logs: Path
     progress: Progress
+    s3_pid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ class _Stand:
     redis_url: str
     simulator_url: str
     broker: Celery
+    meter: CpuMeter | None
 
 
 def _run(scenario: Scenario, ctx: RunContext, task: TaskID) -> tuple[Observation, str | None]:
@@ -112,20 +116,64 @@ def _run(scenario: Scenario, ctx: RunContext, task: TaskID) -> tuple[Observation
     batch = f"bench-{scenario.name}"
     with ExitStack() as stack:
         stand = _start(stack, scenario, ctx, logs, task)
+        cpu = _CpuWindows(stand.meter)
         enqueued_at = time.time()
         enqueue = _start_enqueue(ctx.pages_dir, batch, stand.env, logs / "enqueue.log")
         stack.callback(enqueue.stop)
+        if stand.meter is not None:
+            stand.meter.watch("enqueue", enqueue.process.pid)
         timeout = TIMEOUT_FACTOR * scenario.expected_s(ctx.pages, ctx.scale)
         problem = _wait_for_batch(batch, enqueue, timeout, ctx, task)
+        cpu.batch_done()
         chains = None
         if scenario.noop_chains and problem is None:
             ctx.progress.update(task, detail="no-op chains")
             chains = _chains(stand, ctx.pages)
+            cpu.chains_done()
             if chains.completed < chains.chains:
                 problem = f"only {chains.completed}/{chains.chains} no-op chains arrived"
-        observation = _observe(stand, batch, enqueued_at, chains)
+        observation = _observe(stand, batch, enqueued_at, chains, cpu.use(ctx.pages, chains))
         ctx.progress.update(task, detail="stopping")
     return observation, problem
+
+
+class _CpuWindows:
+    """The meter's totals when the batch starts, when it ends and when the chains end."""
+
+    def __init__(self, meter: CpuMeter | None) -> None:
+        self._meter = meter
+        self._marks: list[tuple[float, dict[str, float]]] = []
+        self._mark()
+
+    def _mark(self) -> None:
+        if self._meter is not None:
+            self._marks.append((time.monotonic(), self._meter.totals()))
+
+    def batch_done(self) -> None:
+        self._mark()
+
+    def chains_done(self) -> None:
+        self._mark()
+
+    def use(self, pages: int, chains: ChainRun | None) -> CpuUse | None:
+        if self._meter is None or len(self._marks) < 2 or not self._meter.available:
+            return None
+        (t0, start), (t1, batch) = self._marks[:2]
+        use = CpuUse(per_unit_ms(start, batch, pages), _cores(start, batch, t1 - t0))
+        if chains is None or len(self._marks) < 3 or not chains.completed:
+            return use
+        t2, after = self._marks[2]
+        return CpuUse(
+            use.per_page_ms,
+            use.page_cores,
+            per_unit_ms(batch, after, chains.completed),
+            _cores(batch, after, t2 - t1),
+        )
+
+
+def _cores(start: dict[str, float], end: dict[str, float], seconds: float) -> float:
+    busy = sum(end.values()) - sum(start.get(part, 0.0) for part in end)
+    return busy / seconds if seconds > 0 else 0.0
 
 
 def _start(
@@ -133,9 +181,10 @@ def _start(
 ) -> _Stand:
     """Redis db, simulator, database, bucket and workers, each stopped by ``stack`` later."""
     redis_url = stack.enter_context(claimed_redis_db(ctx.redis_url))
+    database = database_url(ctx.postgres_url, scenario.name)
     simulator = start_simulator(simulator_args(scenario, ctx.scale), logs / "simulator.log")
     stack.callback(simulator.stop)
-    database = database_url(ctx.postgres_url, scenario.name)
+    meter = CpuMeter(make_url(database).database) if scenario.noop_chains else None
     env = pipeline_env(
         scenario, ctx.scale, Endpoints(database, redis_url, ctx.s3_url, simulator.url)
     )
@@ -144,12 +193,20 @@ def _start(
     migrate(settings)
     get_store().ensure_bucket()
     stack.callback(reset_s3, ctx.s3_url)
-    stack.callback(start_workers(env, logs / "workers.log").stop)
+    workers = start_workers(env, logs / "workers.log")
+    stack.callback(workers.stop)
     broker = client_app(settings)
     stack.callback(broker.close)
     ctx.progress.update(task, detail="waiting for the workers")
     wait_for_workers(broker, WORKERS_UP_S)
-    return _Stand(env, redis_url, simulator.url, broker)
+    if meter is not None:
+        for part, pid in (("workers", workers.process.pid), ("simulator", simulator.process.pid)):
+            meter.watch(part, pid)
+        if ctx.s3_pid is not None:
+            meter.watch("s3", ctx.s3_pid)
+        meter.start()
+        stack.callback(meter.stop)
+    return _Stand(env, redis_url, simulator.url, broker, meter)
 
 
 def _chains(stand: _Stand, count: int) -> ChainRun:
@@ -200,7 +257,9 @@ def _describe(state: BatchProgress | None) -> str:
     return " ".join(f"{name}:{count}" for name, count in sorted(state.pages.items())) or "ingesting"
 
 
-def _observe(stand: _Stand, batch: str, enqueued_at: float, chains: ChainRun | None) -> Observation:
+def _observe(
+    stand: _Stand, batch: str, enqueued_at: float, chains: ChainRun | None, cpu: CpuUse | None
+) -> Observation:
     """Everything the scenario recorded; t0 is the batch's creation (else the enqueue's start)."""
     rows = batch_rows(batch)
     tasks = simulator_tasks(stand.simulator_url)
@@ -212,4 +271,5 @@ def _observe(stand: _Stand, batch: str, enqueued_at: float, chains: ChainRun | N
         pages=rows.pages,
         limiter_round_trips=limiter_round_trips(stand.redis_url),
         chains=chains,
+        cpu=cpu,
     )

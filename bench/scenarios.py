@@ -94,6 +94,10 @@ REFUSED_18 = Check(Measure.REFUSED, "error-18 answers", Target("<=", 0))
 GETS_PER_TASK = Check(
     Measure.GETS_PER_TASK, "get_result calls per completed task (floor 1.0)", Target("<=", 1.2)
 )
+GETS_PER_TASK_ROOMY = Check(
+    Measure.GETS_PER_TASK, "get_result calls per completed task (target only at 2 get/s)"
+)
+"""With get quota to spare, polls may come sooner to shorten the tail: shown, not targeted."""
 MEAN_DELAY = Check(Measure.MEAN_DELAY_S, "mean ready → seen delay (s)")
 MAKESPAN = Check(Measure.MAKESPAN_RATIO, "makespan ÷ oracle", Target("<=", 1.02))
 ROUND_TRIPS = Check(Measure.ROUND_TRIPS_PER_CALL, "limiter round trips per API call")
@@ -177,12 +181,13 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "adaptive-10get",
         "get_result quota 10/s: does a roomier quota buy shorter delays or more calls?",
-        (GETS_PER_TASK, MEAN_DELAY, REFUSED_18),
+        (GETS_PER_TASK_ROOMY, MEAN_DELAY, REFUSED_18),
         get_qps=10.0,
     ),
     Scenario(
         "ceiling",
-        "unlimited quota, zero processing: the pipeline's own speed against bare Celery hops",
+        "unlimited quota, zero processing: the pipeline's own speed against no-op chains "
+        "through the same five queues and workers",
         (
             Check(Measure.PAGES_PER_S, "pipeline pages/s (enqueue → last done)"),
             Check(Measure.CHAINS_PER_S, "no-op 5-hop chains/s"),
