@@ -22,7 +22,7 @@ from pipeline.errors import (
 )
 from pipeline.provider import get_client, get_redis
 from pipeline.provider.apis import SPECS
-from pipeline.provider.client import ProviderClient, provider_timeout
+from pipeline.provider.client import ProviderClient, Throttled, provider_timeout
 from pipeline.provider.keys import pool_from
 from pipeline.samples import jpeg_bytes, make_page_image
 from pipeline.settings import Settings, get_settings
@@ -270,3 +270,19 @@ def test_timeouts_are_explicit(env: Settings) -> None:
     timeout = provider_timeout(env)
     assert timeout.connect == env.http_connect_timeout_s < timeout.read == env.http_timeout_s
     assert timeout.write == timeout.pool == env.http_timeout_s
+
+
+def test_a_call_waits_at_most_the_limiters_max_wait(env: Settings) -> None:
+    """The slot's wait and the window's wait share one budget: a worker gives its slot back
+    after ``limiter_max_wait_s`` at most, however the two waits fall."""
+    worker = _worker(env.model_copy(update={"limiter_max_wait_s": 1.5}))
+    lane = worker.pool[next(iter(worker.pool))].lane(CORRECT_EDU.name, "get_result")
+    # Calls still unanswered fill the window: the next slot is a second away (within the
+    # budget), and even then the window stays full (their answers never come).
+    held = [worker.limiter.enter_window(lane, 2.0) for _ in range(lane.per_window)]
+    assert all(held)
+    started = time.monotonic()
+    with pytest.raises(Throttled):
+        worker.get_result(CORRECT_EDU, "1" * 19, lane.key_id)
+    waited = time.monotonic() - started
+    assert 0.9 < waited < 1.5 + 0.3, waited

@@ -27,6 +27,7 @@ answer came back: a retry may create a second task or pay twice.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ from pipeline.provider.apis import ApiSpec
 from pipeline.provider.auth import TokenCache
 from pipeline.provider.errors import error_for
 from pipeline.provider.keys import PoolKey, budget_spent, park, park_for_the_day
-from pipeline.provider.limiter import Lane, Limiter
+from pipeline.provider.limiter import WINDOW_S, Lane, Limiter
 from pipeline.settings import Operation, Settings
 
 log = logging.getLogger(__name__)
@@ -170,24 +171,32 @@ class ProviderClient:
         The refresh replaces the rejected token in the cache every worker shares, unless
         another worker already has; a fresh token rejected again is a passing fault.
         """
-        key, lane = self._slot(request, keys)
+        deadline = self._deadline()
+        key, lane = self._slot(request, keys, deadline)
         tokens = self.tokens[key.key_id]
         token = tokens.get()  # in memory: no round trip between the slot and the call
         try:
-            return self._send(request, key, lane, token), key
+            return self._send(request, key, lane, token, deadline), key
         except TokenRejected:
             log.warning("%s: access token of %s rejected, refreshing once", request, key.key_id)
         token = tokens.refresh(stale=token)
-        self._slot(request, [key])  # the second call needs a slot of its own
+        deadline = self._deadline()  # the second call needs a slot of its own
+        self._slot(request, [key], deadline)
         try:
-            return self._send(request, key, lane, token), key
+            return self._send(request, key, lane, token, deadline), key
         except TokenRejected as e:
             raise Transient(f"{request}: a freshly fetched access token was rejected: {e}") from e
 
-    def _slot(self, request: _Request, keys: list[PoolKey]) -> tuple[PoolKey, Lane]:
+    def _deadline(self) -> float:
+        """When a call must have left: a worker never waits longer than this for its quota."""
+        return time.monotonic() + self._settings.limiter_max_wait_s
+
+    def _slot(
+        self, request: _Request, keys: list[PoolKey], deadline: float
+    ) -> tuple[PoolKey, Lane]:
         """Wait for a slot of one of ``keys``; the key it belongs to, and its lane."""
         lanes = [key.lane(request.api.name, request.op) for key in keys]
-        grant = self.limiter.acquire(lanes, self._settings.limiter_max_wait_s)
+        grant = self.limiter.acquire(lanes, _left(deadline))
         for lane in grant.spent:
             budget_spent(self._redis, self.pool[lane.key_id], lane)
         if grant.lane is None:
@@ -196,8 +205,14 @@ class ProviderClient:
             raise Throttled(f"{request}: quota fully booked for {grant.wait_s:.1f} s", grant.wait_s)
         return self.pool[grant.lane.key_id], grant.lane
 
-    def _send(self, request: _Request, key: PoolKey, lane: Lane, token: str) -> dict[str, Any]:
-        """Send once the lane's window has room (the body is encoded before that)."""
+    def _send(
+        self, request: _Request, key: PoolKey, lane: Lane, token: str, deadline: float
+    ) -> dict[str, Any]:
+        """Send once the lane's window has room, if it has by ``deadline``.
+
+        The window gets what the slot's wait left of the limiter's max wait: together the two
+        never hold a worker longer than that.
+        """
         api, op = request.api, request.op
         payload: dict[str, Any] = (
             {"data": request.body} if api.form_encoded else {"json": request.body}
@@ -209,10 +224,9 @@ class ProviderClient:
             timeout=self._timeout,
             **payload,
         )
-        wait_s = self._settings.limiter_max_wait_s
-        call_id = self.limiter.enter_window(lane, wait_s)
+        call_id = self.limiter.enter_window(lane, _left(deadline))
         if call_id is None:
-            raise Throttled(f"{request}: the last second's calls still fill the quota", wait_s)
+            raise Throttled(f"{request}: the last second's calls still fill the quota", WINDOW_S)
         try:
             response = self._http.send(http_request)
         except httpx.HTTPError as e:
@@ -363,3 +377,8 @@ def strip_query(url: str) -> str:
     """The URL without its query string, where signatures and tokens live."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _left(deadline: float) -> float:
+    """Seconds until ``deadline``, never negative."""
+    return max(0.0, deadline - time.monotonic())
