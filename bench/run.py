@@ -124,12 +124,12 @@ def _run(scenario: Scenario, ctx: RunContext, task: TaskID) -> tuple[Observation
             stand.meter.watch("enqueue", enqueue.process.pid)
         timeout = TIMEOUT_FACTOR * scenario.expected_s(ctx.pages, ctx.scale)
         problem = _wait_for_batch(batch, enqueue, timeout, ctx, task)
-        cpu.batch_done()
+        cpu.mark()  # the batch ended
         chains = None
         if scenario.noop_chains and problem is None:
             ctx.progress.update(task, detail="no-op chains")
             chains = _chains(stand, ctx.pages)
-            cpu.chains_done()
+            cpu.mark()  # the chains ended
             if chains.completed < chains.chains:
                 problem = f"only {chains.completed}/{chains.chains} no-op chains arrived"
         observation = _observe(stand, batch, enqueued_at, chains, cpu.use(ctx.pages, chains))
@@ -143,17 +143,12 @@ class _CpuWindows:
     def __init__(self, meter: CpuMeter | None) -> None:
         self._meter = meter
         self._marks: list[tuple[float, dict[str, float]]] = []
-        self._mark()
+        self.mark()
 
-    def _mark(self) -> None:
+    def mark(self) -> None:
+        """Note the totals now: once when the batch ends, once when the chains end."""
         if self._meter is not None:
             self._marks.append((time.monotonic(), self._meter.totals()))
-
-    def batch_done(self) -> None:
-        self._mark()
-
-    def chains_done(self) -> None:
-        self._mark()
 
     def use(self, pages: int, chains: ChainRun | None) -> CpuUse | None:
         if self._meter is None or len(self._marks) < 2 or not self._meter.available:

@@ -47,11 +47,27 @@ STATS_KEY = "scangrade:limiter:stats"
 """Hash of counters: ``round_trips`` (every script run), ``waited`` (slots slept for),
 ``refused`` (too far), ``held`` (calls that found their window full and waited again)."""
 
+# Lua shared by both scripts: the stamp of the call that must drop out of a lane's window
+# before another call fits (calls stamped within the last ``window`` us), or nil if one fits.
+_BLOCKER = """
+local function blocker(key, now, window, limit)
+  local stamped = redis.call('ZRANGEBYSCORE', key,
+    '(' .. string.format('%d', now - window), '+inf', 'WITHSCORES')
+  local n = #stamped / 2
+  if n < limit then
+    return nil
+  end
+  return tonumber(stamped[2 * (n - limit + 1)])
+end
+"""
+
 # KEYS: per lane (tat, parked flag, calls-of-the-day counter, window), then the stats hash.
 # ARGV: max wait (us), lane count, window (us), then per lane (interval us, daily call limit
 # or -1, calls per window or 0).
 # Returns {granted 0/1, lane index or 0 if none is open, wait us, {lanes over budget}, now us}.
-_RESERVE = """
+_RESERVE = (
+    _BLOCKER
+    + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local max_wait = tonumber(ARGV[1])
@@ -72,14 +88,9 @@ for i = 1, lanes do
       -- Not before the lane's window has room, as far as its calls sent so far tell (calls
       -- still unanswered are counted as answered now): a slow answer sends pages to other keys.
       local per_window = tonumber(ARGV[3 * i + 3])
-      if per_window > 0 then
-        local stamped = redis.call('ZRANGEBYSCORE', KEYS[4 * i],
-          '(' .. string.format('%d', now - window), '+inf', 'WITHSCORES')
-        local n = #stamped / 2
-        if n >= per_window then
-          local first_out = math.min(tonumber(stamped[2 * (n - per_window + 1)]), now)
-          slot = math.max(slot, first_out + window)
-        end
+      local first_out = per_window > 0 and blocker(KEYS[4 * i], now, window, per_window)
+      if first_out then
+        slot = math.max(slot, math.min(first_out, now) + window)
       end
       if best == 0 or slot < best_slot or (slot == best_slot and tat < best_tat) then
         best, best_slot, best_tat = i, slot, tat
@@ -106,19 +117,21 @@ if wait > 0 then
 end
 return {1, best, wait, spent, now}
 """
+)
 
 # KEYS: the lane's window (sorted set: call -> latest possible arrival), its tat, the stats.
 # ARGV: calls allowed per window, window (us), hold (us), call id, GCRA interval (us).
 # Returns {entered 0/1, wait us until the window has room, 1 if that call is still unanswered}.
-_ENTER = """
+_ENTER = (
+    _BLOCKER
+    + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local limit, window, hold = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('HINCRBY', KEYS[3], 'round_trips', 1)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - window))
-local stamped = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-local n = #stamped / 2
-if n < limit then
+local first_out = blocker(KEYS[1], now, window, limit)
+if not first_out then
   redis.call('ZADD', KEYS[1], string.format('%d', now + hold), ARGV[4])
   redis.call('PEXPIRE', KEYS[1], math.ceil((hold + window) / 1000) + 1000)
   -- The GCRA follows the calls that leave: none is reserved closer than a slot after this one.
@@ -131,9 +144,9 @@ if n < limit then
   return {1, 0}
 end
 redis.call('HINCRBY', KEYS[3], 'held', 1)
-local first_out = tonumber(stamped[2 * (n - limit + 1)])
 return {0, first_out + window - now, first_out > now and 1 or 0}
 """
+)
 
 # KEYS: the lane's window, the stats. ARGV: call id, window (us).
 _LEAVE = """
