@@ -65,3 +65,8 @@ def test_report_splits_the_pipelines_own_cpu_from_the_stand_ins() -> None:
     # Were the simulator and S3 elsewhere, CPU would allow at most 4 ms ÷ 30 ms of the chains.
     bound = "ceiling ratio if the stand-ins cost this host nothing (chain ÷ page, own CPU)"
     assert f"| {bound} | 0.133 |  |" in text
+    # The stand-ins share this host: even a pipeline costing nothing gets 4 ms ÷ 140 ms of them.
+    free = (
+        "ceiling ratio if the pipeline's own code cost nothing (chain ÷ page, the stand-ins' CPU)"
+    )
+    assert f"| {free} | 0.029 |  |" in text
