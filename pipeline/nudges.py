@@ -32,8 +32,6 @@ ROUTES: dict[Stage, tuple[str, str]] = {
     "archive": ("scangrade.archive_task", "archive"),
 }
 CONTROL_QUEUE = "control"
-#: Queues whose work spends no provider quota: when CPU is short it waits for the rest.
-BACKGROUND_QUEUES = frozenset({"persist", "archive"})
 QUEUES = (*sorted({queue for _, queue in ROUTES.values()}), CONTROL_QUEUE)
 #: A batch ended: POST its summary to its --notify URL (a rare, light task).
 NOTIFY_TASK = "scangrade.notify_batch"

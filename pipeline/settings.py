@@ -203,14 +203,6 @@ class Settings(BaseSettings):
     persist_concurrency: int = Field(
         4, description="Persist and archive worker processes per host."
     )
-    background_nice: int = Field(
-        10,
-        ge=0,
-        le=19,
-        description="Niceness the persist and archive workers add to their own, so that on a "
-        "host short of CPU the stages that spend the provider's quota (submit, poll) and ingest, "
-        "which feeds them, run first and no quota slot is missed; 0: all at one priority.",
-    )
 
     log_json: bool = Field(False, description="Log one JSON object per line.")
     log_level: str = Field("INFO", description="Root log level.")

@@ -7,7 +7,6 @@ broker's visibility timeout, so a running task is never handed to a second worke
 from __future__ import annotations
 
 import inspect
-import os
 from typing import Any
 
 from celery import Celery, Task
@@ -25,7 +24,7 @@ from kombu.entity import Queue
 
 from pipeline import logs, metrics
 from pipeline.logs import configure_logging
-from pipeline.nudges import BACKGROUND_QUEUES, CONTROL_QUEUE, QUEUES, ROUTES, broker_options
+from pipeline.nudges import CONTROL_QUEUE, QUEUES, ROUTES, broker_options
 from pipeline.provider.apis import SPECS
 from pipeline.provider.keys import pool_from
 from pipeline.services import forget_connections
@@ -99,20 +98,6 @@ def _metrics_endpoint(sender: Any = None, **_: Any) -> None:
     """
     consumed = sender.app.amqp.queues.consume_from if sender is not None else {}
     metrics.serve_worker(get_settings(), pages=CONTROL_QUEUE in (consumed or {}))
-
-
-@worker_init.connect
-def _background_priority(sender: Any = None, **_: Any) -> None:
-    """A worker of quota-free queues only (persist, archive) yields the CPU to the others.
-
-    Set before the pool forks, so its child inherits it. The provider's quota is the night's
-    bottleneck: a submit or poll that misses its slot for want of CPU is a slot lost for good,
-    whereas persisting a page a few seconds later loses nothing.
-    """
-    consumed = set(sender.app.amqp.queues.consume_from or {}) if sender is not None else set()
-    nice = get_settings().background_nice
-    if consumed and consumed <= BACKGROUND_QUEUES and nice:
-        os.nice(nice)
 
 
 @task_prerun.connect
