@@ -192,8 +192,11 @@ def _cpu_rows(outcome: Outcome) -> list[tuple[str, str, str]] | None:
     seen = {p for p, v in [*cpu.per_page_ms.items(), *chain.items()] if v >= 0.05}
     names = [p for p in PARTS if p in seen] + sorted(seen - set(PARTS))
 
+    def total(values: Mapping[str, float], parts: Iterable[str]) -> float:
+        return sum(values.get(p, 0.0) for p in parts)
+
     def ms(values: Mapping[str, float], parts: Iterable[str]) -> str:
-        return f"{sum(values.get(p, 0.0) for p in parts):.1f}" if values else "n/a"
+        return f"{total(values, parts):.1f}" if values else "n/a"
 
     own = [p for p in names if p not in STAND_INS]
     rows = [(name, ms(cpu.per_page_ms, [name]), ms(chain, [name])) for name in names]
@@ -207,15 +210,14 @@ def _cpu_rows(outcome: Outcome) -> list[tuple[str, str, str]] | None:
             f"{cpu.chain_cores:.2f}" if cpu.chain_cores is not None else "n/a",
         ),
     ]
-    own_page = sum(cpu.per_page_ms.get(p, 0.0) for p in own)
-    if chain and own_page > 0:
-        bound = sum(chain.get(p, 0.0) for p in own) / own_page
-        rows.append((_BOUND_LABEL, f"{bound:.3f}", ""))
-    stand_ins_page = sum(cpu.per_page_ms.get(p, 0.0) for p in STAND_INS)
-    if chain and stand_ins_page > 0:
-        # The stand-ins must run on this host; were the pipeline free, they alone would cap it.
-        bound = sum(chain.get(p, 0.0) for p in names) / stand_ins_page
-        rows.append((_FREE_PIPELINE_LABEL, f"{bound:.3f}", ""))
+    # What one side alone would allow: the stand-ins elsewhere (the pipeline's own CPU against
+    # the chain's), or the pipeline free (the stand-ins, which must share this host, against
+    # the whole chain).
+    bounds = ((_BOUND_LABEL, own, own), (_FREE_PIPELINE_LABEL, names, STAND_INS))
+    for label, chain_parts, page_parts in bounds:
+        page_ms = total(cpu.per_page_ms, page_parts)
+        if chain and page_ms > 0:
+            rows.append((label, f"{total(chain, chain_parts) / page_ms:.3f}", ""))
     return rows
 
 

@@ -139,7 +139,7 @@ def _copy(
             raise Transient(f"{e}, before its expiry; will try again") from e
         log.warning("artifact %d: %s; asking for a freshly signed URL", artifact.id, e)
         return None
-    return _Copy(artifact, source, store.put(artifact.s3_key, data, "image/png"))
+    return _keep(artifact, source, data, store)
 
 
 @dataclass(frozen=True)
@@ -193,6 +193,11 @@ def _copy_refreshed(
         _mark(artifact.id, ArtifactState.LOST, error=f"even a freshly signed URL failed: {e}")
         return None
     log.info("artifact %d archived from a freshly signed URL", artifact.id)
+    return _keep(artifact, source, data, store)
+
+
+def _keep(artifact: _Pending, source: ResultImage, data: bytes, store: ObjectStore) -> _Copy:
+    """Put a fetched image where its artifact says, to be recorded with the page's others."""
     return _Copy(artifact, source, store.put(artifact.s3_key, data, "image/png"))
 
 
