@@ -172,6 +172,7 @@ def enqueue(
             students=students,
             skip_blank=not keep_blank,
             force=force,
+            batch_name=batch_name,
         )
         print_plan(console, plan)
         sys.exit(EXIT_FAILURES if plan.problems else 0)
@@ -194,6 +195,9 @@ def enqueue(
     )
     for skipped in report.duplicates:
         _print_failure("skipped", _shown(skipped.rel_path), skipped.reason, skipped.code)
+    for found in (*report.rescanned, *report.missing):
+        label = "rescan" if found.code == "rescan" else "missing"
+        _print_failure(label, _shown(found.rel_path), found.reason, found.code)
     for rejected in report.rejected:
         _print_failure("rejected", _shown(rejected.rel_path), rejected.reason, rejected.code)
     for unmatched in report.unmatched:
@@ -686,6 +690,10 @@ def _print_status(progress: BatchProgress) -> None:
         )
     if progress.unowned_pages:
         table.add_row("pages with no student (see enqueue's list)", str(progress.unowned_pages))
+    if progress.missing_folders:
+        table.add_row("folders with no scans (missing work)", str(progress.missing_folders))
+    if progress.superseded:
+        table.add_row("earlier versions replaced by a rescan", str(progress.superseded))
     console.print(table)
 
 
@@ -704,20 +712,29 @@ def _print_failures(batch_id: int) -> None:
     with session_scope() as session:
         docs = session.execute(
             select(Document.rel_path, Document.kind, Document.error_code, Document.error)
-            .where(Document.batch_id == batch_id, Document.state == DocumentState.FAILED)
+            .where(
+                Document.batch_id == batch_id,
+                Document.state == DocumentState.FAILED,
+                Document.superseded_at.is_(None),
+            )
             .order_by(Document.rel_path)
         ).all()
         pages = session.execute(
             select(Document.rel_path, Page.page_no, Page.error_code, Page.error)
             .join(Document, Document.id == Page.document_id)
-            .where(Page.batch_id == batch_id, Page.state == PageState.FAILED)
+            .where(
+                Page.batch_id == batch_id,
+                Page.state == PageState.FAILED,
+                Document.superseded_at.is_(None),
+            )
             .order_by(Document.rel_path, Page.page_no)
         ).all()
     if docs or pages:
         console.print(f"{len(docs)} files and {len(pages)} pages failed:")
     for path, kind, code, error in docs:
-        # "rejected": never taken from the directory; "failed": taken, but unusable.
-        label = "rejected" if kind == "rejected" else "failed"
+        # "rejected": never taken from the directory; "missing": a folder with no scans;
+        # "failed": taken, but unusable.
+        label = kind if kind in ("rejected", "missing") else "failed"
         _print_failure(label, _shown(path), error, code)
     for path, page_no, code, error in pages:
         _print_failure("failed", f"{_shown(path)} page {page_no}", error, code)

@@ -14,13 +14,16 @@ from pipeline.stages.plan import Plan, PlannedDocument
 
 def print_plan(console: Console, plan: Plan) -> None:
     """The plan as an operator reads it before paying for anything."""
-    sendable = [doc for doc in plan.documents if doc.error is None and doc.already_sent is None]
+    sendable = [doc for doc in plan.documents if doc.sent]
+    known = sum(1 for doc in plan.documents if doc.already_known is not None)
     console.print(
-        f"dry run: {len(plan.documents)} documents, "
+        f"dry run into batch {one_line(plan.batch)}: {len(plan.documents)} documents, "
         f"{sum(doc.pages for doc in plan.documents)} pages found; "
         f"{sum(len(doc.to_send) for doc in sendable)} pages would be sent, "
         f"{sum(len(doc.blank) for doc in sendable)} blank pages skipped, "
-        f"{len(plan.rejected)} files rejected; nothing was recorded or sent",
+        f"{known} documents already in the batch, "
+        f"{len(plan.rejected)} files rejected, {len(plan.missing)} folders with no scans; "
+        "nothing was recorded or sent",
         highlight=False,
     )
     table = Table("API", "documents", "pages sent", "provider calls", "quota", "time")
@@ -40,6 +43,8 @@ def print_plan(console: Console, plan: Plan) -> None:
         console.print(f"note: {note}", markup=False, highlight=False)
     for reject in plan.rejected:
         _line(console, "rejected", reject.rel_path, reject.reason, reject.code)
+    for folder in plan.missing:
+        _line(console, "missing", folder.rel_path, folder.reason, folder.code)
     for doc in plan.documents:
         _document_lines(console, doc)
     for row in plan.unused_rows:
@@ -50,9 +55,14 @@ def _document_lines(console: Console, doc: PlannedDocument) -> None:
     if doc.error is not None:
         _line(console, "failed", doc.rel_path, str(doc.error), doc.error.code)
         return
+    if doc.already_known is not None:
+        return  # counted in the first line: a rerun would list every file otherwise
     if doc.already_sent is not None:
         _line(console, "skipped", doc.rel_path, doc.already_sent, "duplicate")
         return
+    if doc.replaces is not None:
+        reason = f"new content: a new version replaces document {doc.replaces}"
+        _line(console, "rescan", doc.rel_path, reason, "rescan")
     for number, error in doc.bad:
         _line(console, "failed", f"{doc.rel_path} page {number}", str(error), error.code)
     if doc.blank:

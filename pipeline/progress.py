@@ -16,9 +16,11 @@ _FINISH = text(
     UPDATE batches SET state = 'done', finished_at = now()
     WHERE id = :batch_id AND state = 'running'
       AND NOT EXISTS (SELECT 1 FROM documents
-                      WHERE batch_id = :batch_id AND state IN ('pending', 'ingesting'))
-      AND NOT EXISTS (SELECT 1 FROM pages
-                      WHERE batch_id = :batch_id AND state NOT IN ('done', 'failed', 'skipped'))
+                      WHERE batch_id = :batch_id AND state IN ('pending', 'ingesting')
+                        AND superseded_at IS NULL)
+      AND NOT EXISTS (SELECT 1 FROM pages p JOIN documents d ON d.id = p.document_id
+                      WHERE p.batch_id = :batch_id AND d.superseded_at IS NULL
+                        AND p.state NOT IN ('done', 'failed', 'skipped'))
     RETURNING notify_url
     """
 )
@@ -26,6 +28,8 @@ _FINISH = text(
 
 def finish_batch_if_done(session: Session, batch_id: int) -> None:
     """Mark the batch done once no document or page is still on its way.
+
+    Versions replaced by a rescan do not count: the batch waits for their successors.
 
     If this closed it and it has a ``--notify`` URL, its summary is sent after the commit.
     """
@@ -61,6 +65,10 @@ class BatchProgress:
     ambiguous_submits: int = 0
     #: Pages no student was matched to (listed by enqueue, never guessed).
     unowned_pages: int = 0
+    #: Folders holding no scans (documents of kind missing, counted as failed too).
+    missing_folders: int = 0
+    #: Earlier versions replaced by a rescan: kept, and left out of every other count.
+    superseded: int = 0
 
     @property
     def total_pages(self) -> int:
@@ -91,10 +99,16 @@ class BatchProgress:
 
 
 def batch_progress(session: Session, batch_id: int) -> BatchProgress:
-    """Counts by state for one batch."""
+    """Counts by state for one batch: its current versions (``superseded`` counts the others)."""
     batch = session.get_one(Batch, batch_id)
+    current = Document.superseded_at.is_(None)
     docs = session.execute(
-        select(Document.state, func.count())
+        select(
+            Document.state,
+            func.count().filter(current),
+            func.count().filter(current, Document.kind == "missing"),
+            func.count().filter(~current),
+        )
         .where(Document.batch_id == batch_id)
         .group_by(Document.state)
     ).all()
@@ -105,15 +119,18 @@ def batch_progress(session: Session, batch_id: int) -> BatchProgress:
             func.sum(Page.ambiguous_submits),
             func.count().filter(Page.student_id.is_(None)),
         )
-        .where(Page.batch_id == batch_id)
+        .join(Document, Document.id == Page.document_id)
+        .where(Page.batch_id == batch_id, current)
         .group_by(Page.state)
     ).all()
     return BatchProgress(
         batch_id,
         batch.name,
         batch.state,
-        documents={state: count for state, count in docs},
+        documents={state: count for state, count, *_ in docs if count},
         pages={state: count for state, count, *_ in pages},
         ambiguous_submits=sum(int(ambiguous or 0) for _, _, ambiguous, _ in pages),
         unowned_pages=sum(unowned for *_, unowned in pages),
+        missing_folders=sum(missing for _, _, missing, _ in docs),
+        superseded=sum(old for *_, old in docs),
     )

@@ -119,6 +119,10 @@ class Students:
             return self._roster_owner(path)
         return Owner(None, reason=self._why_unmatched())
 
+    def folder_owner(self, rel_path: str) -> Owner:
+        """Whose folder ``rel_path`` is (``<class>/<student>``, or a manifest row naming it)."""
+        return self.owner(rel_path, "image_set")
+
     def unused_rows(self, documents: Iterable[tuple[str, str]]) -> list[ManifestRow]:
         """Manifest rows that name no (rel_path, kind) document: a typo, a file not scanned."""
         used = {

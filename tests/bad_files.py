@@ -155,6 +155,7 @@ def write_corpus(root: Path, outside: Path) -> dict[str, Expect]:
             code="decompression_bomb", words="11000x11000 px, more than the 120,000,000 pixels"
         ),
         "notes.txt": Expect(code="unsupported_type", words="'.txt' files are not scans"),
+        "empty folder": Expect(code="empty_folder", words="folder is empty: a missing submission?"),
         "pipe.jpg": Expect(code="unreadable", words="not a regular file (a FIFO)"),
         # root reads a file whatever its mode: then it is just another page
         "no permission.jpg": (

@@ -107,7 +107,7 @@ def test_every_file_ends_done_or_with_its_reason(corpus: Corpus) -> None:
     docs = _documents(corpus.report.batch_id)
     pages = _pages(corpus.report.batch_id)
     assert len(corpus.expected) >= 20
-    assert set(docs) == {*corpus.expected, ARRIVING}  # the empty folder is no document
+    assert set(docs) == {*corpus.expected, ARRIVING}  # the empty folder is missing work
     for rel_path, expect in corpus.expected.items():
         doc, its_pages = docs[rel_path], pages.get(rel_path, [])
         done = [p for p in its_pages if p.state == "done"]

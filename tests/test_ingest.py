@@ -191,7 +191,7 @@ def test_symlinked_folder_inside_root_is_walked_once(tmp_path: Path) -> None:
     assert (document.rel_path, document.kind) == ("again", "image_set")
 
 
-def test_hidden_junk_and_empty_folders_are_skipped_silently(tmp_path: Path) -> None:
+def test_hidden_junk_is_skipped_silently_and_empty_folders_listed(tmp_path: Path) -> None:
     (tmp_path / ".hidden.pdf").write_bytes(b"%PDF")
     (tmp_path / ".git").mkdir()
     (tmp_path / ".git" / "x.pdf").write_bytes(b"%PDF")
@@ -207,6 +207,11 @@ def test_hidden_junk_and_empty_folders_are_skipped_silently(tmp_path: Path) -> N
 
     assert [(d.rel_path, d.kind) for d in result.documents] == [("set", "image_set")]
     assert result.rejected == []
+    assert [(f.rel_path, f.code) for f in result.empty_folders] == [
+        ("empty", "empty_folder"),
+        ("only-hidden", "empty_folder"),
+    ]
+    assert "folder is empty: a missing submission?" in result.empty_folders[0].reason
 
 
 def test_awkward_names(tmp_path: Path) -> None:
@@ -570,3 +575,20 @@ def test_whole_document_failures(data: bytes, code: str, words: str) -> None:
     assert words in str(error.value)
     with pytest.raises(BadInput):
         iter_pdf_pages(data)  # raised before iteration starts
+
+
+def test_a_folder_holding_no_scans_is_listed_as_missing_work(tmp_path: Path) -> None:
+    (tmp_path / "7A" / "li").mkdir(parents=True)
+    (tmp_path / "7A" / "li" / "homework.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / "7A" / "zhang").mkdir()  # a missing submission
+    (tmp_path / "7A" / "wang").mkdir()
+    (tmp_path / "7A" / "wang" / "notes.txt").write_bytes(b"handed in on paper")
+    (tmp_path / "7B" / "zhou" / "week 1").mkdir(parents=True)  # only the deepest is listed
+
+    result = discover(tmp_path)
+
+    assert [d.rel_path for d in result.documents] == ["7A/li/homework.pdf"]
+    assert [r.rel_path for r in result.rejected] == ["7A/wang/notes.txt"]
+    folders = {f.rel_path: f.reason for f in result.empty_folders}
+    assert set(folders) == {"7A/zhang", "7A/wang", "7B/zhou/week 1"}
+    assert folders["7A/wang"].startswith("folder holds no scans, only 1 other file(s) (notes.txt)")

@@ -239,9 +239,23 @@ def _swap(sql: str, *pairs: tuple[str, str]) -> str:
     return sql
 
 
+def batch_progress_sql(v7: ModuleType) -> str:
+    """v_batch_progress as replaced here (0009 builds on it)."""
+    page_states = (*v7._PAGE_STATES, "skipped")
+    return _swap(
+        v7.BATCH_PROGRESS.sql,
+        (v7._by_state("pages", v7._PAGE_STATES), v7._by_state("pages", page_states)),
+        ("- p.pages_failed AS", "- p.pages_failed - p.pages_skipped AS"),
+        ("(p.pages_done + p.pages_failed)", "(p.pages_done + p.pages_failed + p.pages_skipped)"),
+        (
+            "           p.ambiguous_submits\n",
+            "           p.ambiguous_submits,\n           p.pages_skipped\n",
+        ),
+    )
+
+
 def _views() -> None:
     v7 = _previous()
-    page_states = (*v7._PAGE_STATES, "skipped")
     slot_results = _swap(
         v7.SLOT_RESULTS.sql,
         ("CASE WHEN d.kind", "coalesce(o.assignment, CASE WHEN d.kind"),
@@ -271,16 +285,7 @@ def _views() -> None:
             "ps.student_id IS NOT DISTINCT FROM pp.student_id",
         ),
     )
-    progress = _swap(
-        v7.BATCH_PROGRESS.sql,
-        (v7._by_state("pages", v7._PAGE_STATES), v7._by_state("pages", page_states)),
-        ("- p.pages_failed AS", "- p.pages_failed - p.pages_skipped AS"),
-        ("(p.pages_done + p.pages_failed)", "(p.pages_done + p.pages_failed + p.pages_skipped)"),
-        (
-            "           p.ambiguous_submits\n",
-            "           p.ambiguous_submits,\n           p.pages_skipped\n",
-        ),
-    )
+    progress = batch_progress_sql(v7)
     replaced = {
         "v_page_owners": PAGE_OWNERS,
         "v_slot_results": slot_results,

@@ -94,8 +94,15 @@ class Document(Base):
 
     __tablename__ = "documents"
     __table_args__ = (
-        UniqueConstraint("batch_id", "rel_path"),
+        UniqueConstraint("batch_id", "rel_path", "version"),
         Index("ix_documents_content", "sha256", "api"),
+        Index(
+            "ix_documents_current",
+            "batch_id",
+            "rel_path",
+            unique=True,
+            postgresql_where=text("superseded_at IS NULL"),
+        ),
         {"comment": "Each file or image-set folder found in a batch's directory."},
     )
 
@@ -104,7 +111,11 @@ class Document(Base):
     rel_path: Mapped[str] = mapped_column(
         Text, comment="Path relative to the batch directory (POSIX separators)."
     )
-    kind: Mapped[str] = mapped_column(Text, comment="pdf, image, image_set or rejected.")
+    kind: Mapped[str] = mapped_column(
+        Text,
+        comment="pdf, image, image_set, rejected (never taken from the directory) or missing "
+        "(a folder holding no scans: error_code empty_folder).",
+    )
     api: Mapped[str] = mapped_column(
         Text, comment="Provider API its pages go to (batch default, or the manifest's rule)."
     )
@@ -159,6 +170,21 @@ class Document(Base):
     )
     skip_blank: Mapped[bool] = mapped_column(
         server_default=text("true"), comment="Whether blank pages are skipped rather than sent."
+    )
+    version: Mapped[int] = mapped_column(
+        Integer,
+        server_default="1",
+        comment="1 for the first file found at rel_path in the batch; a rescan (new "
+        "content at the same path) is the next version.",
+    )
+    superseded_by: Mapped[int | None] = mapped_column(
+        BigInteger,
+        ForeignKey("documents.id", ondelete="SET NULL"),
+        comment="The newer version (documents.id) that replaced this one: a rescan at the "
+        "same path. Its pages are kept but left out of the views, the report and status.",
+    )
+    superseded_at: Mapped[datetime | None] = mapped_column(
+        comment="When a rescan replaced this version; NULL for the current version."
     )
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = mapped_column(

@@ -4,10 +4,13 @@ The directory is written by people and scanners we do not control, so the walk t
 symlinks may point outside it or in circles, names may hold newlines or invalid UTF-8, entries
 may be FIFOs, and a scanner may still be writing a file while we look. Every file ends up as
 exactly one of: part of a document, a :class:`Rejected` with a reason an operator can act on,
-or silently skipped (hidden files, OS thumbnail caches, empty folders).
+or silently skipped (hidden files, OS thumbnail caches). A folder with no subfolder that holds
+no scan (an empty ``7A/zhang/``, or one with only a ``notes.txt``) is listed among the
+``empty_folders``: a missing submission, perhaps.
 
 Codes of :class:`Rejected`: ``unsupported_type``, ``empty_file``, ``outside_root``,
-``broken_link``, ``unreadable``, ``bad_name``, ``still_being_written``.
+``broken_link``, ``unreadable``, ``bad_name``, ``still_being_written``; ``empty_folder``
+for the folders.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ class DiscoveryResult:
 
     documents: list[DiscoveredDocument] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    #: Folders without subfolders that hold no scan, nor one still being written.
+    empty_folders: list[Rejected] = field(default_factory=list)
 
 
 def natural_key(name: str) -> tuple[tuple[int, str], ...]:
@@ -99,6 +104,7 @@ def discover(root: Path, *, settle_s: float = 0.0) -> DiscoveryResult:
     return DiscoveryResult(
         documents=sorted(documents, key=lambda d: d.rel_path),
         rejected=sorted(walk.rejected, key=lambda r: r.rel_path),
+        empty_folders=sorted(walk.empty_folders, key=lambda r: r.rel_path),
     )
 
 
@@ -182,6 +188,7 @@ class _Walk:
         self.started = time.time()
         self.candidates: list[_Candidate] = []
         self.rejected: list[Rejected] = []
+        self.empty_folders: list[Rejected] = []
         self._seen_dirs: set[tuple[int, int]] = set()
         self._linked_dirs: list[_Entry] = []
 
@@ -202,16 +209,39 @@ class _Walk:
         if entries is None:
             return
         files = [e for e in entries if not e.is_dir]
+        before = (len(self.candidates), self._waiting())
         if directory.rel.parts and _is_image_set(entries):
             self._add_image_set(directory, files)
         else:
             for entry in files:
                 self._add_file(entry)
+        leaf = not any(entry.is_dir for entry in entries)
+        if directory.rel.parts and leaf and before == (len(self.candidates), self._waiting()):
+            self._empty(directory, files)
         for entry in entries:
             if entry.is_dir and entry.via_link and not directory.via_link:
                 self._linked_dirs.append(entry)
             elif entry.is_dir:
                 self._walk_dir(entry)
+
+    def _waiting(self) -> int:
+        return sum(1 for r in self.rejected if r.code == "still_being_written")
+
+    def _empty(self, directory: _Entry, files: list[_Entry]) -> None:
+        """A folder with no subfolder and no scan in it: missing work, listed with its content."""
+        if files:
+            names = ", ".join(_printable(PurePosixPath(entry.rel.name)) for entry in files[:3])
+            more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+            what = f"holds no scans, only {len(files)} other file(s) ({names}{more})"
+        else:
+            what = "is empty"
+        self.empty_folders.append(
+            Rejected(
+                _printable(directory.rel),
+                f"folder {what}: a missing submission? Put its scans here and enqueue again",
+                "empty_folder",
+            )
+        )
 
     def _list(self, directory: _Entry) -> list[_Entry] | None:
         """Visible entries, links resolved, sorted; problems rejected on the way."""

@@ -3,6 +3,9 @@
 Rates follow ``docs/schema.md``: a question not graded (``correct_result`` 0 or NULL) is left
 out of the denominator, and an unanswered one counts as not correct. Questions are compared
 across students by position: the assignment's file name, page and question number.
+
+Only the current version of each document counts: pages of a version replaced by a rescan
+(``documents.superseded_at``) are left out. Folders holding no scans are listed as missing work.
 """
 
 from __future__ import annotations
@@ -135,6 +138,16 @@ class Student:
 
 
 @dataclass(frozen=True)
+class Missing:
+    """A folder holding no scans: a submission the teacher may be waiting for."""
+
+    rel_path: str
+    class_name: str
+    student: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ReportData:
     """Everything the report shows about one batch."""
 
@@ -147,6 +160,7 @@ class ReportData:
     questions: list[Row]
     students: list[Student]
     total: Tally = field(default_factory=Tally)
+    missing: list[Missing] = field(default_factory=list)
 
     @property
     def pages(self) -> list[PageView]:
@@ -177,7 +191,27 @@ def load_report(session: Session, batch_id: int) -> ReportData:
         questions=_question_rows(session, batch_id),
         students=students,
         total=total,
+        missing=_missing(session, batch_id),
     )
+
+
+_CURRENT = Document.superseded_at.is_(None)
+
+
+def _missing(session: Session, batch_id: int) -> list[Missing]:
+    rows = session.execute(
+        select(Document.rel_path, Document.error, StudentRow.name, SchoolClass.name)
+        .outerjoin(StudentRow, StudentRow.id == Document.student_id)
+        .outerjoin(
+            SchoolClass, SchoolClass.id == func.coalesce(StudentRow.class_id, Document.class_id)
+        )
+        .where(Document.batch_id == batch_id, Document.kind == "missing", _CURRENT)
+        .order_by(Document.rel_path)
+    )
+    return [
+        Missing(rel_path, class_name or NO_CLASS, student or "", error or "")
+        for rel_path, error, student, class_name in rows
+    ]
 
 
 def _pages(session: Session, batch_id: int) -> Iterable[Any]:
@@ -202,7 +236,7 @@ def _pages(session: Session, batch_id: int) -> Iterable[Any]:
         .outerjoin(
             SchoolClass, SchoolClass.id == func.coalesce(StudentRow.class_id, Document.class_id)
         )
-        .where(Page.batch_id == batch_id)
+        .where(Page.batch_id == batch_id, _CURRENT)
         .order_by(Document.rel_path, Page.page_no)
     ).all()
 
@@ -212,7 +246,8 @@ def _questions(session: Session, batch_id: int) -> dict[int, list[Any]]:
     rows = session.execute(
         select(Question.page_id, Question.sequence, Question.correct_result, Question.area)
         .join(Page, Page.id == Question.page_id)
-        .where(Page.batch_id == batch_id)
+        .join(Document, Document.id == Page.document_id)
+        .where(Page.batch_id == batch_id, _CURRENT)
         .order_by(Question.page_id, Question.image_index, Question.sequence)
     )
     for row in rows:
@@ -230,7 +265,8 @@ def _slots(session: Session, batch_id: int) -> dict[tuple[int, int], list[Any]]:
         .add_columns(Slot.handwriting_area)
         .join(Question, Question.id == Slot.question_id)
         .join(Page, Page.id == Slot.page_id)
-        .where(Page.batch_id == batch_id)
+        .join(Document, Document.id == Page.document_id)
+        .where(Page.batch_id == batch_id, _CURRENT)
         .order_by(Slot.page_id, Question.sequence, Slot.sequence)
     )
     for row in rows:
@@ -322,7 +358,7 @@ def _question_rows(session: Session, batch_id: int) -> list[Row]:
         .add_columns(Question.sequence, Question.correct_result)
         .join(Page, Page.id == Question.page_id)
         .join(Document, Document.id == Page.document_id)
-        .where(Page.batch_id == batch_id)
+        .where(Page.batch_id == batch_id, _CURRENT)
     )
     tallies: dict[tuple[str, int, int], Tally] = {}
     for row in rows:

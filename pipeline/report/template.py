@@ -64,7 +64,9 @@ figcaption .failed { color: #a00; }
 <body data-pictures="pending">
 <h1>Batch {{ data.name }}</h1>
 <p class="summary">{{ data.pages | length }} pages, {{ data.students | length }} students,
-{{ data.classes | length }} classes; {{ data.total.graded }} questions graded,
+{{ data.classes | length }} classes{% if data.missing %}, {{ data.missing | length }} folders
+with no scans (<a href="#missing">missing work</a>){% endif %};
+{{ data.total.graded }} questions graded,
 {{ percent(data.total.rate) }} correct. Batch {{ data.state }}{% if data.finished_at %}
 (finished {{ data.finished_at.strftime("%Y-%m-%d %H:%M") }}){% endif %}; report written
 {{ written }}.</p>
@@ -90,6 +92,19 @@ figcaption .failed { color: #a00; }
 {% endfor %}
 </tbody>
 </table>
+
+{% if data.missing %}
+<h2 id="missing">Missing work</h2>
+<table>
+<thead><tr><th>Class</th><th>Student</th><th>Folder</th><th>Why</th></tr></thead>
+<tbody>
+{% for folder in data.missing %}
+<tr class="missing-work"><td>{{ folder.class_name }}</td><td>{{ folder.student }}</td>
+<td>{{ folder.rel_path }}</td><td>{{ folder.reason }}</td></tr>
+{% endfor %}
+</tbody>
+</table>
+{% endif %}
 
 <h2 id="pages">Pages</h2>
 {% for student in data.students %}

@@ -2,33 +2,32 @@
 
 Runs where the directory is (the operator's host). Originals go to S3 first, because ingest
 workers may run on hosts that cannot see the directory, and because originals are kept.
-Re-running on the same directory and batch name records nothing twice.
+Re-running on the same directory and batch name records nothing twice; a file rescanned
+since is a new version of its document (``pipeline.stages.record``), and two enqueues of
+one directory at once record and send each file once.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import mimetypes
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
 
 from pipeline import nudges
 from pipeline.db.artifacts import record_archived
 from pipeline.db.models import Batch, Document
 from pipeline.db.session import session_scope
 from pipeline.db.states import DocumentState
-from pipeline.db.transitions import move
 from pipeline.errors import BadInput
 from pipeline.ingest.discover import DiscoveredDocument, Rejected, discover, sha256_files
 from pipeline.manifest import Route, Routing
 from pipeline.progress import reopen_batch
 from pipeline.settings import get_settings
+from pipeline.stages.record import PLACEHOLDER_KINDS, Found, Recorded, Step, record_document
 from pipeline.storage import ObjectStore, original_key
 from pipeline.students import ManifestRow, Owner, Students, record_owner
 
@@ -49,6 +48,10 @@ class EnqueueReport:
     unmatched: list[Rejected] = field(default_factory=list)
     #: Manifest rows that name no document of the directory.
     unused_rows: list[ManifestRow] = field(default_factory=list)
+    #: Files whose content changed at a path the batch holds: queued as new versions.
+    rescanned: list[Rejected] = field(default_factory=list)
+    #: Folders holding no scans (error_code empty_folder): missing work, recorded as such.
+    missing: list[Rejected] = field(default_factory=list)
 
 
 def enqueue_directory(
@@ -69,8 +72,10 @@ def enqueue_directory(
     Files changed within ``settle_s`` (default: the setting) wait for a later run. A file
     whose content was already sent to the same API with the same options, and is done or on
     its way, is skipped (state ``skipped``, ``duplicate_of`` the earlier document) unless
-    ``force``. Each document's student comes from ``students`` (see ``pipeline.students``);
-    a run with a corrected manifest corrects the owners of documents already recorded.
+    ``force``. A file whose content changed at a path the batch holds is a new version of
+    it (``pipeline.stages.record``). A folder holding no scans is a ``missing`` row. Each
+    document's student comes from ``students`` (see ``pipeline.students``); a run with a
+    corrected manifest corrects the owners of documents already recorded.
     """
     root = root.resolve()
     routes = routes or Routing(Route("correct_edu", {}))
@@ -84,40 +89,60 @@ def enqueue_directory(
     report.unused_rows = students.unused_rows((doc.rel_path, doc.kind) for doc in found.documents)
     for reject in rejected:
         _record_rejected(batch_id, reject, routes.route(reject.rel_path))
+    _record_missing(batch_id, found.empty_folders, routes, students)
+    report.missing = list(found.empty_folders)
     store.ensure_bucket()
     for doc in found.documents:
-        owner = students.owner(doc.rel_path, doc.kind)
-        try:
-            document_id, owned = _document(
-                batch_id, doc, routes.route(doc.rel_path), owner, skip_blank=skip_blank
-            )
-        except BadInput as e:  # the file vanished or became unreadable since the walk
-            vanished = Rejected(doc.rel_path, str(e), e.code)
-            report.rejected.append(vanished)
-            _record_rejected(batch_id, vanished, routes.route(doc.rel_path))
-            continue
-        if not owned and owner.reason is not None:
-            report.unmatched.append(Rejected(doc.rel_path, owner.reason, "no_student"))
-        if document_id is None:
-            report.already_known.append(doc.rel_path)
-            continue
-        earlier = _skip_if_already_sent(document_id, force=force)
-        if earlier is not None:
-            report.duplicates.append(Rejected(doc.rel_path, earlier, "duplicate"))
-            continue
-        _upload_originals(store, batch_id, document_id, doc)
-        report.queued.append(doc.rel_path)
-        _reopen(batch_id)
-        nudges.send("ingest", [document_id])
+        _enqueue_one(report, store, doc, routes, students, force=force, skip_blank=skip_blank)
     log.info(
-        "batch %s: %d documents queued, %d already known, %d already sent, %d rejected",
+        "batch %s: %d documents queued (%d rescans), %d already known, %d already sent, "
+        "%d rejected, %d folders with no scans",
         name,
         len(report.queued),
+        len(report.rescanned),
         len(report.already_known),
         len(report.duplicates),
         len(report.rejected),
+        len(report.missing),
     )
     return report
+
+
+def _enqueue_one(
+    report: EnqueueReport,
+    store: ObjectStore,
+    doc: DiscoveredDocument,
+    routes: Routing,
+    students: Students,
+    *,
+    force: bool,
+    skip_blank: bool,
+) -> None:
+    """Record one document, and send it on unless it is known or already sent."""
+    batch_id, route = report.batch_id, routes.route(doc.rel_path)
+    owner = students.owner(doc.rel_path, doc.kind)
+    try:
+        recorded, owned = _record(batch_id, doc, route, owner, force=force, skip_blank=skip_blank)
+    except BadInput as e:  # the file vanished or became unreadable since the walk
+        vanished = Rejected(doc.rel_path, str(e), e.code)
+        report.rejected.append(vanished)
+        _record_rejected(batch_id, vanished, route)
+        return
+    if not owned and owner.reason is not None:
+        report.unmatched.append(Rejected(doc.rel_path, owner.reason, "no_student"))
+    if recorded.step is Step.KNOWN:
+        report.already_known.append(doc.rel_path)
+        return
+    if recorded.duplicate is not None:
+        report.duplicates.append(Rejected(doc.rel_path, recorded.duplicate.reason, "duplicate"))
+        return
+    if recorded.replaced is not None:
+        why = f"new content: replaces document {recorded.replaced}, kept as superseded"
+        report.rescanned.append(Rejected(doc.rel_path, why, "rescan"))
+    _upload_originals(store, batch_id, recorded.document_id, doc)
+    report.queued.append(doc.rel_path)
+    _reopen(batch_id)
+    nudges.send("ingest", [recorded.document_id])
 
 
 def own_files(routes: Routing, students: Students) -> set[Path]:
@@ -154,54 +179,26 @@ def _reopen(batch_id: int) -> None:
         reopen_batch(session, batch_id)
 
 
-def _document(
-    batch_id: int, doc: DiscoveredDocument, route: Route, owner: Owner, *, skip_blank: bool
-) -> tuple[int | None, bool]:
-    """Insert the document; its id (None if known and uploaded) and whether it has a student.
+def _record(
+    batch_id: int,
+    doc: DiscoveredDocument,
+    route: Route,
+    owner: Owner,
+    *,
+    force: bool,
+    skip_blank: bool,
+) -> tuple[Recorded, bool]:
+    """Record the document (one transaction, serialised); what was done, and if it has a student.
 
     The student is this run's, or an earlier run's when this one finds none.
-
-    A file an earlier run rejected (still being written, unreadable then) is taken once it
-    qualifies: its row becomes a pending document.
     """
+    found = Found(
+        doc.rel_path, doc.kind, sha256_files(doc.files), doc.size_bytes, route, skip_blank
+    )
     with session_scope() as session:
-        stmt = insert(Document).values(
-            batch_id=batch_id,
-            rel_path=doc.rel_path,
-            kind=doc.kind,
-            api=route.api,
-            options=route.options,
-            sha256=sha256_files(doc.files),
-            size_bytes=doc.size_bytes,
-            skip_blank=skip_blank,
-        )
-        retaken = (
-            "kind",
-            "api",
-            "options",
-            "sha256",
-            "size_bytes",
-            "skip_blank",
-            "state",
-            "error",
-            "error_code",
-        )
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["batch_id", "rel_path"],
-                set_={name: stmt.excluded[name] for name in retaken} | {"updated_at": func.now()},
-                where=Document.kind == "rejected",
-            )
-        )
-        row = session.execute(
-            select(Document.id, Document.original_keys, Document.state).where(
-                Document.batch_id == batch_id, Document.rel_path == doc.rel_path
-            )
-        ).one()
-        owned = record_owner(session, row.id, owner)
-    if row.original_keys and row.state != DocumentState.PENDING:
-        return None, owned
-    return int(row.id), owned
+        recorded = record_document(session, batch_id, found, force=force)
+        owned = record_owner(session, recorded.document_id, owner)
+    return recorded, owned
 
 
 def _upload_originals(
@@ -239,99 +236,56 @@ def _record_rejected(batch_id: int, rejected: Rejected, route: Route) -> None:
         session.execute(
             stmt.on_conflict_do_update(
                 index_elements=["batch_id", "rel_path"],
-                set_={"error": stmt.excluded.error, "error_code": stmt.excluded.error_code},
-                where=Document.kind == "rejected",
+                index_where=Document.superseded_at.is_(None),
+                set_={
+                    "kind": stmt.excluded.kind,
+                    "error": stmt.excluded.error,
+                    "error_code": stmt.excluded.error_code,
+                },
+                where=Document.kind.in_(PLACEHOLDER_KINDS),
             )
         )
 
 
-_EARLIER_COPY = text(
-    """
-    SELECT e.id, e.rel_path, b.name AS batch
-    FROM documents e
-    JOIN batches b ON b.id = e.batch_id
-    WHERE e.sha256 = :sha256 AND e.api = :api AND e.options = CAST(:options AS jsonb)
-      AND e.id IS DISTINCT FROM :document_id
-      AND e.state <> 'skipped'
-      AND (e.state IN ('pending', 'ingesting')
-           OR EXISTS (SELECT 1 FROM pages p WHERE p.document_id = e.id AND p.state <> 'failed'))
-    ORDER BY e.id
-    LIMIT 1
-    """
-)
+def _record_missing(
+    batch_id: int, empty: list[Rejected], routes: Routing, students: Students
+) -> None:
+    """A row for each folder holding no scans, with its student; folders filled since lose it.
 
-
-@dataclass(frozen=True)
-class EarlierCopy:
-    """A document whose pages already carry the same content to the same API."""
-
-    id: int
-    rel_path: str
-    batch: str
-
-    @property
-    def reason(self) -> str:
-        """Why the later copy is skipped, and how to send it anyway."""
-        return (
-            f"already sent as {self.rel_path!r} in batch {self.batch!r} (same content, "
-            "API and options); enqueue with --force to pay for it again"
-        )
-
-
-def earlier_copy(
-    session: Session,
-    sha256: str,
-    api: str,
-    options: dict[str, Any],
-    *,
-    document_id: int | None = None,
-) -> EarlierCopy | None:
-    """The document that already sent this content (done or on its way), or None.
-
-    Content means the file's SHA-256 with the API and options it goes to; ``document_id``
-    is the document asking, which does not count as its own earlier copy.
-    """
-    earlier = session.execute(
-        _EARLIER_COPY,
-        {
-            "sha256": sha256,
-            "api": api,
-            "options": json.dumps(options),
-            "document_id": document_id,
-        },
-    ).first()
-    return None if earlier is None else EarlierCopy(earlier.id, earlier.rel_path, earlier.batch)
-
-
-def _skip_if_already_sent(document_id: int, *, force: bool) -> str | None:
-    """Mark the document skipped if its content is already done or on its way; why, or None.
-
-    Content means the file's SHA-256 with the API and options it goes to. With ``force``, or
-    once the earlier copy has failed, a skipped document goes back to pending.
+    The rows say what this run found: a folder that has scans now (or is gone) is no longer
+    missing work.
     """
     with session_scope() as session:
-        doc = session.get_one(Document, document_id)
-        earlier = None
-        if not force and doc.sha256 is not None:
-            earlier = earlier_copy(
-                session, doc.sha256, doc.api, doc.options, document_id=document_id
-            )
-        if earlier is None:
-            move(session, Document, document_id, DocumentState.SKIPPED, DocumentState.PENDING)
-            return None
         session.execute(
-            update(Document)
-            .where(
-                Document.id == document_id,
-                Document.state.in_([DocumentState.PENDING, DocumentState.SKIPPED]),
-            )
-            .values(
-                state=DocumentState.SKIPPED,
-                duplicate_of=earlier.id,
-                error=earlier.reason,
-                error_code="duplicate",
-                updated_at=func.now(),
+            delete(Document).where(
+                Document.batch_id == batch_id,
+                Document.kind == "missing",
+                Document.rel_path.not_in([folder.rel_path for folder in empty]),
             )
         )
-    log.info("document %d skipped: %s", document_id, earlier.reason)
-    return earlier.reason
+        for folder in empty:
+            route = routes.route(folder.rel_path)
+            stmt = insert(Document).values(
+                batch_id=batch_id,
+                rel_path=folder.rel_path,
+                kind="missing",
+                api=route.api,
+                options=route.options,
+                state=DocumentState.FAILED,
+                error=folder.reason,
+                error_code=folder.code,
+            )
+            document_id = session.scalar(
+                stmt.on_conflict_do_update(
+                    index_elements=["batch_id", "rel_path"],
+                    index_where=Document.superseded_at.is_(None),
+                    set_={
+                        "kind": stmt.excluded.kind,
+                        "error": stmt.excluded.error,
+                        "error_code": stmt.excluded.error_code,
+                    },
+                    where=Document.kind.in_(PLACEHOLDER_KINDS),
+                ).returning(Document.id)
+            )
+            if document_id is not None:
+                record_owner(session, document_id, students.folder_owner(folder.rel_path))

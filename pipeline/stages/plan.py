@@ -13,8 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
+from pipeline.db.models import Batch
 from pipeline.db.session import session_scope
 from pipeline.errors import BadInput
 from pipeline.ingest.blank import ink, is_blank
@@ -23,7 +26,8 @@ from pipeline.ingest.document import document_pages
 from pipeline.manifest import Routing
 from pipeline.provider.apis import spec
 from pipeline.settings import Settings
-from pipeline.stages.enqueue import earlier_copy, own_files
+from pipeline.stages.enqueue import own_files
+from pipeline.stages.record import Step, current_version, earlier_copy, next_step
 from pipeline.students import ManifestRow, Owner, Students
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,15 @@ class PlannedDocument:
     no_student: list[int] = field(default_factory=list)
     error: BadInput | None = None
     already_sent: str | None = None
+    #: Recorded in the batch already with this content and uploaded: not sent again.
+    already_known: str | None = None
+    #: A rescan: the document (documents.id) whose current version this one replaces.
+    replaces: int | None = None
+
+    @property
+    def sent(self) -> bool:
+        """Whether enqueue would send its pages (those in ``to_send``)."""
+        return self.error is None and self.already_sent is None and self.already_known is None
 
 
 @dataclass
@@ -70,6 +83,9 @@ class Plan:
     unused_rows: list[ManifestRow]
     apis: dict[str, ApiPlan]
     keys: int
+    batch: str = ""
+    #: Folders holding no scans: enqueue records each as missing work (empty_folder).
+    missing: list[Rejected] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -79,9 +95,10 @@ class Plan:
 
     @property
     def problems(self) -> int:
-        """Files and pages that would fail: rejected, unreadable or unusable."""
+        """Files and pages that would fail: rejected, unreadable or unusable; missing work."""
         return (
             len(self.rejected)
+            + len(self.missing)
             + sum(1 for doc in self.documents if doc.error is not None)
             + sum(len(doc.bad) for doc in self.documents)
         )
@@ -100,8 +117,9 @@ def plan_directory(
     students: Students,
     skip_blank: bool = True,
     force: bool = False,
+    batch_name: str | None = None,
 ) -> Plan:
-    """What enqueueing ``root`` would do; nothing is recorded, uploaded or sent."""
+    """What enqueueing ``root`` into ``batch_name`` would do; nothing is recorded or sent."""
     root = root.resolve()
     found = discover(root, settle_s=settings.settle_s)
     mine = own_files(routes, students)
@@ -114,9 +132,10 @@ def plan_directory(
         students.unused_rows((doc.rel_path, doc.kind) for doc in found.documents),
         {},
         keys=max(1, len(settings.api_keys())),
+        batch=batch_name or root.name,
+        missing=list(found.empty_folders),
     )
-    if not force:
-        _mark_already_sent(plan, found.documents, routes)
+    _mark_recorded(plan, found.documents, routes, force=force)
     if not settings.api_keys():
         plan.notes.append("no API key configured: times are for one key at the default quotas")
     plan.apis = _apis(plan.documents, settings, plan.keys)
@@ -155,27 +174,57 @@ def _document(
     return planned
 
 
-def _mark_already_sent(plan: Plan, found: Iterable[DiscoveredDocument], routes: Routing) -> None:
-    """Documents whose content already went to the same API: enqueue would skip them."""
+def _mark_recorded(
+    plan: Plan, found: Iterable[DiscoveredDocument], routes: Routing, *, force: bool
+) -> None:
+    """What enqueue would find recorded: documents known in the batch, content already sent.
+
+    The same steps as enqueue's (``pipeline.stages.record``), read without recording.
+    """
     by_path = {doc.rel_path: doc for doc in found}
     try:
         with session_scope() as session:
+            batch_id = session.scalar(select(Batch.id).where(Batch.name == plan.batch))
             for planned in plan.documents:
-                route = routes.route(planned.rel_path)
-                digest = sha256_files(by_path[planned.rel_path].files)
-                earlier = earlier_copy(session, digest, route.api, route.options)
-                planned.already_sent = earlier.reason if earlier is not None else None
+                if planned.error is None:
+                    digest = sha256_files(by_path[planned.rel_path].files)
+                    _mark(session, planned, batch_id, digest, routes, force=force)
     except OperationalError:
         plan.notes.append(
             "Postgres is unreachable: files already sent in earlier batches are counted as new"
         )
 
 
+def _mark(
+    session: Session,
+    planned: PlannedDocument,
+    batch_id: int | None,
+    digest: str,
+    routes: Routing,
+    *,
+    force: bool,
+) -> None:
+    current = None if batch_id is None else current_version(session, batch_id, planned.rel_path)
+    step = next_step(current, digest)
+    if step is Step.KNOWN:
+        assert current is not None
+        planned.already_known = f"already in batch as document {current.id} ({current.state})"
+        return
+    if step is Step.RESCAN:
+        assert current is not None
+        planned.replaces = current.id
+    if not force:
+        route = routes.route(planned.rel_path)
+        itself = current.id if step is Step.RESUME and current is not None else None
+        earlier = earlier_copy(session, digest, route.api, route.options, document_id=itself)
+        planned.already_sent = earlier.reason if earlier is not None else None
+
+
 def _apis(documents: list[PlannedDocument], settings: Settings, keys: int) -> dict[str, ApiPlan]:
     """Calls and time per API; one-call pages (only_split) share the create quota."""
     plans: dict[str, ApiPlan] = {}
     for doc in documents:
-        if doc.error is None and doc.already_sent is None and doc.to_send:
+        if doc.sent and doc.to_send:
             plan = plans.setdefault(doc.api, ApiPlan(doc.api, doc.sync))
             plan.pages += len(doc.to_send)
             plan.sync = plan.sync and doc.sync

@@ -2,8 +2,10 @@
 
 Pages with an image go back to ``ready`` (the next submit is a new create_task, paid for
 again); pages that never got an image, and documents that failed to ingest, are ingested
-again. Files rejected before ingest (not a scan, unreadable) are not here: they need the
-file fixed and ``enqueue`` again.
+again. Files rejected before ingest (not a scan, unreadable) and folders with no scans are
+not here: they need the file fixed (or scanned) and ``enqueue`` again, which records a
+changed file as a new version. Versions replaced by such a rescan are never retried: only
+the current version's file is read again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pipeline.db.models import Batch, Document, Page
 from pipeline.db.session import session_scope
 from pipeline.db.states import DocumentState, PageState
 from pipeline.progress import reopen_batch
+from pipeline.stages.record import PLACEHOLDER_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,10 @@ class Retried:
 
 def retry_failed(batch_id: int) -> Retried:
     """Queue every failed page and failed (not rejected) document of a batch again."""
+    # Only the current version of each path: a rescan's predecessor is never read again.
+    current = select(Document.id).where(
+        Document.batch_id == batch_id, Document.superseded_at.is_(None)
+    )
     with session_scope() as session:
         pages = list(
             session.scalars(
@@ -40,6 +47,7 @@ def retry_failed(batch_id: int) -> Retried:
                     Page.batch_id == batch_id,
                     Page.state == PageState.FAILED,
                     Page.image_key.is_not(None),
+                    Page.document_id.in_(current),
                 )
                 .values(
                     state=PageState.READY,
@@ -59,6 +67,7 @@ def retry_failed(batch_id: int) -> Retried:
                     Page.batch_id == batch_id,
                     Page.state == PageState.FAILED,
                     Page.image_key.is_(None),
+                    Page.document_id.in_(current),
                 )
                 .returning(Page.document_id)
             )
@@ -68,7 +77,8 @@ def retry_failed(batch_id: int) -> Retried:
                 update(Document)
                 .where(
                     Document.batch_id == batch_id,
-                    Document.kind != "rejected",
+                    Document.kind.not_in(PLACEHOLDER_KINDS),
+                    Document.superseded_at.is_(None),
                     (Document.state == DocumentState.FAILED) | Document.id.in_(unsplit),
                 )
                 .values(
