@@ -45,18 +45,23 @@ class FailureExample:
     error: str | None
 
 
+#: The current version of each document: one replaced by a rescan no longer counts.
+_CURRENT = Document.superseded_at.is_(None)
+
+
 def failures_by_code(session: Session, batch_id: int) -> list[FailureCount]:
     """Failures of the batch by error code, most frequent first."""
     doc_code = func.coalesce(Document.error_code, "unknown").label("code")
     docs = session.execute(
         select(doc_code, func.count())
-        .where(Document.batch_id == batch_id, Document.state == DocumentState.FAILED)
+        .where(Document.batch_id == batch_id, Document.state == DocumentState.FAILED, _CURRENT)
         .group_by(doc_code)
     ).all()
     page_code = func.coalesce(Page.error_code, "unknown").label("code")
     pages = session.execute(
         select(page_code, func.count())
-        .where(Page.batch_id == batch_id, Page.state == PageState.FAILED)
+        .join(Document, Document.id == Page.document_id)
+        .where(Page.batch_id == batch_id, Page.state == PageState.FAILED, _CURRENT)
         .group_by(page_code)
     ).all()
     doc_counts = {code: int(n) for code, n in docs}
@@ -74,7 +79,7 @@ def failure_examples(
     """Up to ``limit`` failed files, then failed pages, in path order."""
     docs = session.execute(
         select(Document.rel_path, Document.error_code, Document.error)
-        .where(Document.batch_id == batch_id, Document.state == DocumentState.FAILED)
+        .where(Document.batch_id == batch_id, Document.state == DocumentState.FAILED, _CURRENT)
         .order_by(Document.rel_path)
         .limit(limit)
     ).all()
@@ -83,7 +88,7 @@ def failure_examples(
         pages = session.execute(
             select(Document.rel_path, Page.page_no, Page.error_code, Page.error)
             .join(Document, Document.id == Page.document_id)
-            .where(Page.batch_id == batch_id, Page.state == PageState.FAILED)
+            .where(Page.batch_id == batch_id, Page.state == PageState.FAILED, _CURRENT)
             .order_by(Document.rel_path, Page.page_no)
             .limit(limit - len(examples))
         ).all()
