@@ -570,3 +570,156 @@ def test_whole_document_failures(data: bytes, code: str, words: str) -> None:
     assert words in str(error.value)
     with pytest.raises(BadInput):
         iter_pdf_pages(data)  # raised before iteration starts
+
+
+# --- CropBox ------------------------------------------------------------------------------
+
+MARGINS = {
+    "left": (230, 20, 20),
+    "top": (20, 200, 20),
+    "right": (20, 20, 230),
+    "bottom": (230, 200, 0),
+}
+
+
+def _framed_scan(inset: tuple[int, int, int, int], size: tuple[int, int] = (1240, 1754)):
+    """A gray page whose edges, ``inset`` px deep (left, top, right, bottom), are coloured."""
+    width, height = size
+    img = Image.new("RGB", size)
+    img.putdata(
+        [((x // 40 + y // 40) % 2 * 120 + 60,) * 3 for y in range(height) for x in range(width)]
+    )
+    draw = ImageDraw.Draw(img)
+    left, top, right, bottom = inset
+    draw.rectangle((0, 0, left - 1, height), fill=MARGINS["left"])
+    draw.rectangle((0, 0, width, top - 1), fill=MARGINS["top"])
+    draw.rectangle((width - right, 0, width, height), fill=MARGINS["right"])
+    draw.rectangle((0, height - bottom, width, height), fill=MARGINS["bottom"])
+    return img, (left, top, width - right, height - bottom)
+
+
+def _with_cropbox(
+    data: bytes, box_px: tuple[int, int, int, int], dpi: int = 150, **page: object
+) -> bytes:
+    """``data`` (a one-page scan at ``dpi``) with a CropBox around ``box_px`` of its image."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import FloatObject, NameObject, RectangleObject
+
+    writer = PdfWriter()
+    pdf_page = writer.add_page(PdfReader(io.BytesIO(data)).pages[0])
+    height = float(pdf_page.mediabox.height)
+    left, top, right, bottom = (v * 72 / dpi for v in box_px)
+    pdf_page.cropbox = RectangleObject((left, height - bottom, right, height - top))
+    if "user_unit" in page:
+        pdf_page[NameObject("/UserUnit")] = FloatObject(page["user_unit"])
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _colours_left(img: Image.Image) -> set[str]:
+    """The margins whose colour is still to be seen somewhere in ``img``."""
+    rgb = img.convert("RGB")
+    small = rgb.resize((rgb.width // 2, rgb.height // 2), Image.Resampling.NEAREST)
+    pixels = {colour for _, colour in small.getcolors(small.width * small.height) or []}
+    return {
+        side
+        for side, colour in MARGINS.items()
+        if any(all(abs(p[i] - colour[i]) < 40 for i in range(3)) for p in pixels)
+    }
+
+
+def _mean_difference(a: Image.Image, b: Image.Image) -> float:
+    from PIL import ImageChops, ImageStat
+
+    assert a.size == b.size, (a.size, b.size)
+    return sum(ImageStat.Stat(ImageChops.difference(a.convert("RGB"), b.convert("RGB"))).mean) / 3
+
+
+def _inset_for(share: float, size: tuple[int, int] = (1240, 1754)) -> tuple[int, int, int, int]:
+    """Equal insets on every side that trim ``share`` of the page's area."""
+    side = (1 - (1 - share) ** 0.5) / 2
+    dx, dy = round(side * size[0]), round(side * size[1])
+    return dx, dy, dx, dy
+
+
+@pytest.mark.parametrize("share", [0.03, 0.08, 0.30])
+def test_scan_is_cut_to_its_cropbox(share: float) -> None:
+    img, box = _framed_scan(_inset_for(share))
+    scan = samples.pdf_from_jpegs([samples.jpeg_bytes(img, quality=95)])
+    assert _colours_left(decode(split_pdf(scan)[0].image.data)) == set(MARGINS)  # type: ignore[union-attr]
+
+    [page] = split_pdf(_with_cropbox(scan, box))
+
+    assert page.image is not None and page.image.source == "embedded"
+    sent = decode(page.image.data)
+    assert _colours_left(sent) == set()
+    assert _mean_difference(sent, img.crop(box)) < 4
+    assert any(note.startswith("cut to what the page shows") for note in page.image.notes)
+
+
+def test_rotated_scan_is_cut_then_turned() -> None:
+    img, box = _framed_scan((20, 90, 60, 30))
+    data = _with_cropbox(samples.pdf_from_jpegs([samples.jpeg_bytes(img, 95)], rotate=90), box)
+
+    [page] = split_pdf(data)
+
+    assert page.image is not None and page.image.source == "embedded"
+    sent = decode(page.image.data)
+    expected = img.crop(box).transpose(Image.Transpose.ROTATE_270)  # 90° clockwise
+    assert _colours_left(sent) == set()
+    assert _mean_difference(sent, expected) < 4
+    viewer = pdfium.PdfDocument(data)[0].render(scale=150 / 72).to_pil()
+    assert abs(viewer.width - sent.width) <= 1 and abs(viewer.height - sent.height) <= 1
+
+
+def test_scan_placed_past_the_page_edge_is_cut_to_the_page() -> None:
+    img, _ = _framed_scan((30, 40, 1, 1))
+    # At 72 dpi a pixel is a point: the image starts 30 pt left of and 40 pt below the page.
+    data = samples.pdf_from_jpegs(
+        [samples.jpeg_bytes(img, 95)], dpi=72, placement=(-30, -40, 1240, 1754)
+    )
+
+    [page] = split_pdf(data)
+
+    assert page.image is not None and page.image.source == "embedded"
+    sent = decode(page.image.data)
+    assert _mean_difference(sent, img.crop((30, 0, 1240, 1714))) < 4
+    assert _colours_left(sent) <= {"right", "top"}  # the 1 px edges left on the page
+
+
+def test_uncropped_scan_stays_byte_for_byte(page_jpeg: bytes) -> None:
+    data = samples.pdf_from_jpegs([page_jpeg])
+    full = _with_cropbox(data, (0, 0, 1240, 1754))
+    assert [p.image.data for p in split_pdf(full) if p.image] == [page_jpeg]
+
+
+def test_rendered_page_shows_its_cropbox_at_its_user_unit() -> None:
+    img, box = _framed_scan(_inset_for(0.08))
+    jpeg = samples.jpeg_bytes(img, 95)
+    drawn = samples.pdf_from_jpegs([jpeg], extra_content=b"0.5 G 300 300 m 310 310 l S")
+
+    [page] = split_pdf(_with_cropbox(drawn, box), dpi=150)
+    [double] = split_pdf(_with_cropbox(drawn, box, user_unit=2.0), dpi=75)
+
+    assert page.image is not None and page.image.source == "rendered"
+    sent = decode(page.image.data)
+    assert _colours_left(sent) == set()
+    assert abs(sent.width - (box[2] - box[0])) <= 1 and abs(sent.height - (box[3] - box[1])) <= 1
+    assert double.image is not None  # twice the size in points, half the dpi: as many pixels
+    assert (double.image.width, double.image.height) == (page.image.width, page.image.height)
+
+
+def test_page_file_for_pdf_apis_is_only_its_cropbox() -> None:
+    from pipeline.ingest.pdf import iter_pdf_page_files
+
+    img, box = _framed_scan(_inset_for(0.03))
+    data = _with_cropbox(samples.pdf_from_jpegs([samples.jpeg_bytes(img, 95)]), box)
+
+    [page] = iter_pdf_page_files(data, CORRECT_EDU_LIMITS)
+
+    assert page.image is not None and page.image.source == "pdf_page"
+    single = pdfium.PdfDocument(page.image.data)[0]
+    assert single.get_mediabox() == single.get_cropbox()
+    # Whatever box the provider draws, the coloured margins are not on it.
+    assert _colours_left(single.render(scale=150 / 72).to_pil()) == set()
