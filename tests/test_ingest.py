@@ -4,14 +4,18 @@ import hashlib
 import io
 import os
 import struct
+import time
 import zlib
 from pathlib import Path
 
 import pypdfium2 as pdfium
 import pytest
 from PIL import Image, ImageDraw
+from sqlalchemy import select
 
 from pipeline import samples
+from pipeline.db.models import Document, Page
+from pipeline.db.session import session_scope
 from pipeline.errors import BadInput
 from pipeline.ingest import (
     CORRECT_EDU_LIMITS,
@@ -27,6 +31,14 @@ from pipeline.ingest import (
     split_image,
     split_pdf,
 )
+from pipeline.ingest.blank import ink, is_blank
+from pipeline.ingest.document import document_pages
+from pipeline.manifest import Route, Routing
+from pipeline.provider.apis import Choices, build_options
+from pipeline.settings import Settings, get_settings
+from pipeline.stages.enqueue import enqueue_directory
+from pipeline.stages.ingest import ingest_document
+from pipeline.storage import get_store
 
 
 def encode(img: Image.Image, fmt: str, **params: object) -> bytes:
@@ -723,3 +735,114 @@ def test_page_file_for_pdf_apis_is_only_its_cropbox() -> None:
     assert single.get_mediabox() == single.get_cropbox()
     # Whatever box the provider draws, the coloured margins are not on it.
     assert _colours_left(single.render(scale=150 / 72).to_pil()) == set()
+
+
+# --- animations ---------------------------------------------------------------------------
+
+
+def _animation(fmt: str, frames: int) -> bytes:
+    pictures = [samples.make_page_image(seed, 600, 800) for seed in range(frames)]
+    buf = io.BytesIO()
+    pictures[0].save(buf, fmt, save_all=True, append_images=pictures[1:], duration=100, loop=0)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "GIF", "PNG"])
+def test_an_animation_is_one_page_its_first_frame(fmt: str) -> None:
+    data = _animation(fmt, 42 if fmt == "WEBP" else 5)
+    frames = 42 if fmt == "WEBP" else 5
+
+    [(number, page)] = list(document_pages("image", [data], CORRECT_EDU_LIMITS, sends_pdf=False))
+    every = list(
+        document_pages("image", [data], CORRECT_EDU_LIMITS, sends_pdf=False, every_frame=True)
+    )
+
+    assert number == 1 and not isinstance(page, BadInput)
+    assert f"dropped the other {frames - 1} of {frames} frames" in " ".join(page.notes)
+    first = Image.open(io.BytesIO(data))
+    assert _mean_difference(decode(page.data), first.convert("RGB")) < 3
+    assert [n for n, _ in every] == list(range(1, frames + 1))
+    assert not any(isinstance(p, BadInput) or "frames" in " ".join(p.notes) for _, p in every)
+
+
+def test_a_multipage_tiff_is_still_every_page() -> None:
+    tiff = samples.make_multipage_tiff([1, 2, 3])
+    pages = list(document_pages("image", [tiff], CORRECT_EDU_LIMITS, sends_pdf=False))
+    assert [n for n, _ in pages] == [1, 2, 3]
+    assert not any(isinstance(p, BadInput) or p.notes for _, p in pages)
+
+
+# --- the ingest stage (Postgres and S3) --------------------------------------------------
+
+
+def _ingested_pages(root: Path, route: Route) -> list[Page]:
+    """Enqueue ``root`` for ``route`` and ingest its one document here, in this process."""
+    store = get_store()
+    report = enqueue_directory(root, store, routes=Routing(route), settle_s=0)
+    with session_scope() as session:
+        [document_id] = session.scalars(
+            select(Document.id).where(Document.batch_id == report.batch_id)
+        ).all()
+    ingest_document(document_id, store)  # or a worker did, if one runs in this session
+    deadline = time.monotonic() + 60
+    while True:
+        with session_scope() as session:
+            state = session.get_one(Document, document_id).state
+            pages = list(session.scalars(select(Page).where(Page.document_id == document_id)))
+        if state == "ingested" or time.monotonic() > deadline:
+            assert state == "ingested"
+            return sorted(pages, key=lambda page: page.page_no)
+        time.sleep(0.2)
+
+
+def _small_crop() -> bytes:
+    """What formula and custom_ocr are sent: a small cut-out, here a lone minus sign."""
+    img = Image.new("L", (240, 80), 250)
+    ImageDraw.Draw(img).rectangle((118, 40, 121, 41), fill=60)
+    return samples.png_bytes(img)
+
+
+@pytest.mark.parametrize("api", ["formula", "custom_ocr"])
+def test_small_crops_are_never_skipped_as_blank(env: Settings, tmp_path: Path, api: str) -> None:
+    crop = _small_crop()
+    assert is_blank(ink(crop, "image/png"))  # a duplex back, were it a page for correct_edu
+    (tmp_path / f"crop-{api}").mkdir()
+    (tmp_path / f"crop-{api}" / "q1.png").write_bytes(crop)
+    options = build_options(api, Choices(), default_endpoint=samples.CUSTOM_MODEL_PATH)
+
+    [page] = _ingested_pages(tmp_path / f"crop-{api}", Route(api, options))
+
+    assert page.state != "skipped" and page.error_code is None
+    assert page.ink_ratio is None  # never measured
+
+
+def test_blank_pages_are_still_skipped_for_correct_edu(env: Settings, tmp_path: Path) -> None:
+    (tmp_path / "backs").mkdir()
+    (tmp_path / "backs" / "back.jpg").write_bytes(samples.blank_page())
+
+    [page] = _ingested_pages(tmp_path / "backs", Route("correct_edu", {}))
+
+    assert (page.state, page.error_code) == ("skipped", "blank")
+
+
+def test_an_animated_webp_is_one_page_with_a_note(
+    env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "gif").mkdir()
+    (tmp_path / "gif" / "answer.webp").write_bytes(_animation("WEBP", 42))
+
+    [page] = _ingested_pages(tmp_path / "gif", Route("correct_edu", {}))
+
+    assert page.state != "failed"
+    assert any("dropped the other 41 of 42 frames" in note for note in page.notes)
+
+    (tmp_path / "all").mkdir()
+    (tmp_path / "all" / "answer.webp").write_bytes(_animation("WEBP", 3))
+    monkeypatch.setenv("SCANGRADE_EVERY_FRAME", "true")
+    get_settings.cache_clear()
+    try:
+        pages = _ingested_pages(tmp_path / "all", Route("correct_edu", {}))
+    finally:
+        monkeypatch.delenv("SCANGRADE_EVERY_FRAME")
+        get_settings.cache_clear()
+    assert [page.page_no for page in pages] == [1, 2, 3]
