@@ -178,6 +178,11 @@ class Settings(BaseSettings):
         description="A page with less ink than this share of its area is blank (a duplex "
         "back): stored but not sent. 0 sends every page.",
     )
+    every_frame: bool = Field(
+        False,
+        description="Send every frame of an animated GIF, WebP or PNG as its own page; by "
+        "default an animation is one page, its first frame (multi-page TIFFs always split).",
+    )
     settle_s: float = Field(
         5.0,
         ge=0,

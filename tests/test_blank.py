@@ -259,6 +259,146 @@ INKED: dict[str, Callable[[], Page]] = {
 }
 
 
+# --- sparse pages: a little work, small enough to weigh under the threshold ---------------
+
+ISSUE_PAGE = (1000, 1400)
+A4_300DPI = (2480, 3508)
+
+
+def printed(text: str, height: int, size: tuple[int, int], fill: int = 0) -> Image.Image:
+    """``text`` printed ``height`` px tall on paper: drawn at 3x, then averaged down, so its
+    strokes are as thin and antialiased as a laser print scanned at that size."""
+    k = 3
+    font = ImageFont.load_default(size=height * k)
+    for points in range(height * k, 80 * k):
+        font = ImageFont.load_default(size=points)
+        left, top, right, bottom = font.getbbox(text)
+        if bottom - top >= height * k:
+            break
+    big = Image.new("L", (right - left + 4 * k, bottom - top + 4 * k), 255)
+    ImageDraw.Draw(big).text((2 * k - left, 2 * k - top), text, fill=fill, font=font)
+    small = big.resize((big.width // k, big.height // k), Image.Resampling.BOX)
+    img = noise(50 + height, 240, 4, size)
+    at = (size[0] // 7, size[1] // 3)
+    box = (*at, at[0] + small.width, at[1] + small.height)
+    img.paste(ImageChops.darker(img.crop(box), small), at)
+    return img
+
+
+# "x = 5" and a signature as pen strokes, in px at 150 dpi (letters 2 mm tall at scale 1).
+X_EQ_5 = [
+    [(0, 0), (8, 12)],
+    [(8, 0), (0, 12)],
+    [(16, 4), (24, 4)],
+    [(16, 8), (24, 8)],
+    [(40, 0), (32, 0), (31, 5), (36, 4), (40, 7), (38, 11), (32, 12)],
+]
+SIGNATURE = [
+    [(0, 20), (6, 2), (10, 22), (16, 6), (22, 18), (30, 4), (34, 20), (44, 10), (60, 14), (95, 12)]
+]
+
+
+def handwritten(
+    strokes: list[list[tuple[int, int]]],
+    size: tuple[int, int],
+    scale: int,
+    width: int,
+    fill: int | tuple[int, int, int],
+    seed: int,
+) -> Image.Image:
+    """Pen or pencil ``strokes``, ``width`` px wide, slightly shaky, on a sheet of ``size``."""
+    img = paper(seed) if size == A4_150DPI else noise(seed, 240, 4, size)
+    if isinstance(fill, tuple):
+        img = Image.merge(
+            "RGB", (img, noise(seed + 1, 238, 4, size), noise(seed + 2, 236, 4, size))
+        )
+    draw, rng = ImageDraw.Draw(img), random.Random(seed)
+    x0, y0 = size[0] // 2, size[1] // 2
+    for stroke in strokes:
+        shaky = [
+            (x0 + (x + rng.uniform(-0.4, 0.4)) * scale, y0 + (y + rng.uniform(-0.4, 0.4)) * scale)
+            for x, y in stroke
+        ]
+        draw.line(shaky, fill=fill, width=width, joint="curve")
+    return img
+
+
+SPARSE: dict[str, Callable[[], Page]] = {
+    "'1 + 1 = 2', 11 px, on 1000x1400": lambda: (
+        jpeg_bytes(printed("1 + 1 = 2", 11, ISSUE_PAGE)),
+        JPEG,
+    ),
+    "'1 + 1 = 2', 11 px, grey print": lambda: (
+        jpeg_bytes(printed("1 + 1 = 2", 11, ISSUE_PAGE, fill=100)),
+        JPEG,
+    ),
+    "'1 + 1 = 2', 9 px, A4 150 dpi": lambda: (jpeg_bytes(printed("1 + 1 = 2", 9, A4_150DPI)), JPEG),
+    "formula 'y = 2x + 1', 10 px": lambda: (jpeg_bytes(printed("y = 2x + 1", 10, A4_150DPI)), JPEG),
+    "formula 'x² − 4 = 0', 11 px": lambda: (
+        jpeg_bytes(printed("x² − 4 = 0", 11, ISSUE_PAGE)),
+        JPEG,
+    ),
+    "'x = 5', pencil 170, 2 mm, 150 dpi": lambda: (
+        jpeg_bytes(handwritten(X_EQ_5, A4_150DPI, 1, 2, 170, 61), 70),
+        JPEG,
+    ),
+    "'x = 5', pencil 150, 1 px": lambda: (
+        jpeg_bytes(handwritten(X_EQ_5, A4_150DPI, 1, 1, 150, 63), 70),
+        JPEG,
+    ),
+    "'x = 5', pencil 170, 4 mm, 150 dpi": lambda: (
+        jpeg_bytes(handwritten(X_EQ_5, A4_150DPI, 2, 2, 170, 67), 70),
+        JPEG,
+    ),
+    "'x = 5', pencil 175, 4 mm, 300 dpi": lambda: (
+        jpeg_bytes(handwritten(X_EQ_5, A4_300DPI, 4, 3, 175, 68), 70),
+        JPEG,
+    ),
+    "'x = 5', pencil 180, 2 mm, 300 dpi": lambda: (
+        jpeg_bytes(handwritten(X_EQ_5, A4_300DPI, 2, 2, 180, 69), 70),
+        JPEG,
+    ),
+    "'x = 5' in a scanned PDF": lambda: (
+        pdf_from_jpegs([jpeg_bytes(handwritten(X_EQ_5, A4_150DPI, 1, 2, 170, 66), 60)]),
+        PDF,
+    ),
+    "signature, blue pen, 150 dpi": lambda: (
+        jpeg_bytes(handwritten(SIGNATURE, A4_150DPI, 1, 2, (30, 40, 150), 64), 70),
+        JPEG,
+    ),
+    "signature, pencil, 300 dpi": lambda: (
+        jpeg_bytes(handwritten(SIGNATURE, A4_300DPI, 2, 3, 165, 65), 70),
+        JPEG,
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def sparse() -> dict[str, InkMeasure]:
+    return {name: ink(*make()) for name, make in SPARSE.items()}
+
+
+@pytest.mark.parametrize("name", SPARSE)
+def test_a_line_of_print_or_writing_is_never_blank(
+    name: str, sparse: dict[str, InkMeasure]
+) -> None:
+    assert not is_blank(sparse[name]), f"{name}: {sparse[name]}"
+
+
+def test_small_print_weighs_under_the_threshold_yet_is_a_line(
+    sparse: dict[str, InkMeasure],
+) -> None:
+    """The share alone would skip these: the line is what keeps them."""
+    light = {name: m for name, m in sparse.items() if m.ratio < DEFAULT_BLANK_INK_RATIO}
+    assert {"'1 + 1 = 2', 9 px, A4 150 dpi", "formula 'y = 2x + 1', 10 px"} <= set(light)
+    assert all(m.line for m in light.values()), light
+
+
+def test_no_blank_back_holds_a_line(measured: dict[str, InkMeasure]) -> None:
+    assert not [name for name in BLANK if measured[name].line]
+    assert not [seed for seed in range(6, 40) if ink(*dust(seed)).line]
+
+
 @pytest.fixture(scope="module")
 def measured() -> dict[str, InkMeasure]:
     return {name: ink(*make()) for name, make in {**BLANK, **INKED}.items()}

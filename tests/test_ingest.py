@@ -4,14 +4,18 @@ import hashlib
 import io
 import os
 import struct
+import time
 import zlib
 from pathlib import Path
 
 import pypdfium2 as pdfium
 import pytest
 from PIL import Image, ImageDraw
+from sqlalchemy import select
 
 from pipeline import samples
+from pipeline.db.models import Document, Page
+from pipeline.db.session import session_scope
 from pipeline.errors import BadInput
 from pipeline.ingest import (
     CORRECT_EDU_LIMITS,
@@ -27,6 +31,14 @@ from pipeline.ingest import (
     split_image,
     split_pdf,
 )
+from pipeline.ingest.blank import ink, is_blank
+from pipeline.ingest.document import document_pages
+from pipeline.manifest import Route, Routing
+from pipeline.provider.apis import Choices, build_options
+from pipeline.settings import Settings, get_settings
+from pipeline.stages.enqueue import enqueue_directory
+from pipeline.stages.ingest import ingest_document
+from pipeline.storage import get_store
 
 
 def encode(img: Image.Image, fmt: str, **params: object) -> bytes:
@@ -592,3 +604,267 @@ def test_a_folder_holding_no_scans_is_listed_as_missing_work(tmp_path: Path) -> 
     folders = {f.rel_path: f.reason for f in result.empty_folders}
     assert set(folders) == {"7A/zhang", "7A/wang", "7B/zhou/week 1"}
     assert folders["7A/wang"].startswith("folder holds no scans, only 1 other file(s) (notes.txt)")
+
+
+# --- CropBox ------------------------------------------------------------------------------
+
+MARGINS = {
+    "left": (230, 20, 20),
+    "top": (20, 200, 20),
+    "right": (20, 20, 230),
+    "bottom": (230, 200, 0),
+}
+
+
+def _framed_scan(inset: tuple[int, int, int, int], size: tuple[int, int] = (1240, 1754)):
+    """A gray page whose edges, ``inset`` px deep (left, top, right, bottom), are coloured."""
+    width, height = size
+    img = Image.new("RGB", size)
+    img.putdata(
+        [((x // 40 + y // 40) % 2 * 120 + 60,) * 3 for y in range(height) for x in range(width)]
+    )
+    draw = ImageDraw.Draw(img)
+    left, top, right, bottom = inset
+    draw.rectangle((0, 0, left - 1, height), fill=MARGINS["left"])
+    draw.rectangle((0, 0, width, top - 1), fill=MARGINS["top"])
+    draw.rectangle((width - right, 0, width, height), fill=MARGINS["right"])
+    draw.rectangle((0, height - bottom, width, height), fill=MARGINS["bottom"])
+    return img, (left, top, width - right, height - bottom)
+
+
+def _with_cropbox(
+    data: bytes, box_px: tuple[int, int, int, int], dpi: int = 150, **page: object
+) -> bytes:
+    """``data`` (a one-page scan at ``dpi``) with a CropBox around ``box_px`` of its image."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import FloatObject, NameObject, RectangleObject
+
+    writer = PdfWriter()
+    pdf_page = writer.add_page(PdfReader(io.BytesIO(data)).pages[0])
+    height = float(pdf_page.mediabox.height)
+    left, top, right, bottom = (v * 72 / dpi for v in box_px)
+    pdf_page.cropbox = RectangleObject((left, height - bottom, right, height - top))
+    if "user_unit" in page:
+        pdf_page[NameObject("/UserUnit")] = FloatObject(page["user_unit"])
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _colours_left(img: Image.Image) -> set[str]:
+    """The margins whose colour is still to be seen somewhere in ``img``."""
+    rgb = img.convert("RGB")
+    small = rgb.resize((rgb.width // 2, rgb.height // 2), Image.Resampling.NEAREST)
+    pixels = {colour for _, colour in small.getcolors(small.width * small.height) or []}
+    return {
+        side
+        for side, colour in MARGINS.items()
+        if any(all(abs(p[i] - colour[i]) < 40 for i in range(3)) for p in pixels)
+    }
+
+
+def _mean_difference(a: Image.Image, b: Image.Image) -> float:
+    from PIL import ImageChops, ImageStat
+
+    assert a.size == b.size, (a.size, b.size)
+    return sum(ImageStat.Stat(ImageChops.difference(a.convert("RGB"), b.convert("RGB"))).mean) / 3
+
+
+def _inset_for(share: float, size: tuple[int, int] = (1240, 1754)) -> tuple[int, int, int, int]:
+    """Equal insets on every side that trim ``share`` of the page's area."""
+    side = (1 - (1 - share) ** 0.5) / 2
+    dx, dy = round(side * size[0]), round(side * size[1])
+    return dx, dy, dx, dy
+
+
+@pytest.mark.parametrize("share", [0.03, 0.08, 0.30])
+def test_scan_is_cut_to_its_cropbox(share: float) -> None:
+    img, box = _framed_scan(_inset_for(share))
+    scan = samples.pdf_from_jpegs([samples.jpeg_bytes(img, quality=95)])
+    assert _colours_left(decode(split_pdf(scan)[0].image.data)) == set(MARGINS)  # type: ignore[union-attr]
+
+    [page] = split_pdf(_with_cropbox(scan, box))
+
+    assert page.image is not None and page.image.source == "embedded"
+    sent = decode(page.image.data)
+    assert _colours_left(sent) == set()
+    assert _mean_difference(sent, img.crop(box)) < 4
+    assert any(note.startswith("cut to what the page shows") for note in page.image.notes)
+
+
+def test_rotated_scan_is_cut_then_turned() -> None:
+    img, box = _framed_scan((20, 90, 60, 30))
+    data = _with_cropbox(samples.pdf_from_jpegs([samples.jpeg_bytes(img, 95)], rotate=90), box)
+
+    [page] = split_pdf(data)
+
+    assert page.image is not None and page.image.source == "embedded"
+    sent = decode(page.image.data)
+    expected = img.crop(box).transpose(Image.Transpose.ROTATE_270)  # 90° clockwise
+    assert _colours_left(sent) == set()
+    assert _mean_difference(sent, expected) < 4
+    viewer = pdfium.PdfDocument(data)[0].render(scale=150 / 72).to_pil()
+    assert abs(viewer.width - sent.width) <= 1 and abs(viewer.height - sent.height) <= 1
+
+
+def test_scan_placed_past_the_page_edge_is_cut_to_the_page() -> None:
+    img, _ = _framed_scan((30, 40, 1, 1))
+    # At 72 dpi a pixel is a point: the image starts 30 pt left of and 40 pt below the page.
+    data = samples.pdf_from_jpegs(
+        [samples.jpeg_bytes(img, 95)], dpi=72, placement=(-30, -40, 1240, 1754)
+    )
+
+    [page] = split_pdf(data)
+
+    assert page.image is not None and page.image.source == "embedded"
+    sent = decode(page.image.data)
+    assert _mean_difference(sent, img.crop((30, 0, 1240, 1714))) < 4
+    assert _colours_left(sent) <= {"right", "top"}  # the 1 px edges left on the page
+
+
+def test_uncropped_scan_stays_byte_for_byte(page_jpeg: bytes) -> None:
+    data = samples.pdf_from_jpegs([page_jpeg])
+    full = _with_cropbox(data, (0, 0, 1240, 1754))
+    assert [p.image.data for p in split_pdf(full) if p.image] == [page_jpeg]
+
+
+def test_rendered_page_shows_its_cropbox_at_its_user_unit() -> None:
+    img, box = _framed_scan(_inset_for(0.08))
+    jpeg = samples.jpeg_bytes(img, 95)
+    drawn = samples.pdf_from_jpegs([jpeg], extra_content=b"0.5 G 300 300 m 310 310 l S")
+
+    [page] = split_pdf(_with_cropbox(drawn, box), dpi=150)
+    [double] = split_pdf(_with_cropbox(drawn, box, user_unit=2.0), dpi=75)
+
+    assert page.image is not None and page.image.source == "rendered"
+    sent = decode(page.image.data)
+    assert _colours_left(sent) == set()
+    assert abs(sent.width - (box[2] - box[0])) <= 1 and abs(sent.height - (box[3] - box[1])) <= 1
+    assert double.image is not None  # twice the size in points, half the dpi: as many pixels
+    assert (double.image.width, double.image.height) == (page.image.width, page.image.height)
+
+
+def test_page_file_for_pdf_apis_is_only_its_cropbox() -> None:
+    from pipeline.ingest.pdf import iter_pdf_page_files
+
+    img, box = _framed_scan(_inset_for(0.03))
+    data = _with_cropbox(samples.pdf_from_jpegs([samples.jpeg_bytes(img, 95)]), box)
+
+    [page] = iter_pdf_page_files(data, CORRECT_EDU_LIMITS)
+
+    assert page.image is not None and page.image.source == "pdf_page"
+    single = pdfium.PdfDocument(page.image.data)[0]
+    assert single.get_mediabox() == single.get_cropbox()
+    # Whatever box the provider draws, the coloured margins are not on it.
+    assert _colours_left(single.render(scale=150 / 72).to_pil()) == set()
+
+
+# --- animations ---------------------------------------------------------------------------
+
+
+def _animation(fmt: str, frames: int) -> bytes:
+    pictures = [samples.make_page_image(seed, 600, 800) for seed in range(frames)]
+    buf = io.BytesIO()
+    pictures[0].save(buf, fmt, save_all=True, append_images=pictures[1:], duration=100, loop=0)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "GIF", "PNG"])
+def test_an_animation_is_one_page_its_first_frame(fmt: str) -> None:
+    data = _animation(fmt, 42 if fmt == "WEBP" else 5)
+    frames = 42 if fmt == "WEBP" else 5
+
+    [(number, page)] = list(document_pages("image", [data], CORRECT_EDU_LIMITS, sends_pdf=False))
+    every = list(
+        document_pages("image", [data], CORRECT_EDU_LIMITS, sends_pdf=False, every_frame=True)
+    )
+
+    assert number == 1 and not isinstance(page, BadInput)
+    assert f"dropped the other {frames - 1} of {frames} frames" in " ".join(page.notes)
+    first = Image.open(io.BytesIO(data))
+    assert _mean_difference(decode(page.data), first.convert("RGB")) < 3
+    assert [n for n, _ in every] == list(range(1, frames + 1))
+    assert not any(isinstance(p, BadInput) or "frames" in " ".join(p.notes) for _, p in every)
+
+
+def test_a_multipage_tiff_is_still_every_page() -> None:
+    tiff = samples.make_multipage_tiff([1, 2, 3])
+    pages = list(document_pages("image", [tiff], CORRECT_EDU_LIMITS, sends_pdf=False))
+    assert [n for n, _ in pages] == [1, 2, 3]
+    assert not any(isinstance(p, BadInput) or p.notes for _, p in pages)
+
+
+# --- the ingest stage (Postgres and S3) --------------------------------------------------
+
+
+def _ingested_pages(root: Path, route: Route) -> list[Page]:
+    """Enqueue ``root`` for ``route`` and ingest its one document here, in this process."""
+    store = get_store()
+    report = enqueue_directory(root, store, routes=Routing(route), settle_s=0)
+    with session_scope() as session:
+        [document_id] = session.scalars(
+            select(Document.id).where(Document.batch_id == report.batch_id)
+        ).all()
+    ingest_document(document_id, store)  # or a worker did, if one runs in this session
+    deadline = time.monotonic() + 60
+    while True:
+        with session_scope() as session:
+            state = session.get_one(Document, document_id).state
+            pages = list(session.scalars(select(Page).where(Page.document_id == document_id)))
+        if state == "ingested" or time.monotonic() > deadline:
+            assert state == "ingested"
+            return sorted(pages, key=lambda page: page.page_no)
+        time.sleep(0.2)
+
+
+def _small_crop() -> bytes:
+    """What formula and custom_ocr are sent: a small cut-out, here a lone minus sign."""
+    img = Image.new("L", (240, 80), 250)
+    ImageDraw.Draw(img).rectangle((118, 40, 121, 41), fill=60)
+    return samples.png_bytes(img)
+
+
+@pytest.mark.parametrize("api", ["formula", "custom_ocr"])
+def test_small_crops_are_never_skipped_as_blank(env: Settings, tmp_path: Path, api: str) -> None:
+    crop = _small_crop()
+    assert is_blank(ink(crop, "image/png"))  # a duplex back, were it a page for correct_edu
+    (tmp_path / f"crop-{api}").mkdir()
+    (tmp_path / f"crop-{api}" / "q1.png").write_bytes(crop)
+    options = build_options(api, Choices(), default_endpoint=samples.CUSTOM_MODEL_PATH)
+
+    [page] = _ingested_pages(tmp_path / f"crop-{api}", Route(api, options))
+
+    assert page.state != "skipped" and page.error_code is None
+    assert page.ink_ratio is None  # never measured
+
+
+def test_blank_pages_are_still_skipped_for_correct_edu(env: Settings, tmp_path: Path) -> None:
+    (tmp_path / "backs").mkdir()
+    (tmp_path / "backs" / "back.jpg").write_bytes(samples.blank_page())
+
+    [page] = _ingested_pages(tmp_path / "backs", Route("correct_edu", {}))
+
+    assert (page.state, page.error_code) == ("skipped", "blank")
+
+
+def test_an_animated_webp_is_one_page_with_a_note(
+    env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "gif").mkdir()
+    (tmp_path / "gif" / "answer.webp").write_bytes(_animation("WEBP", 42))
+
+    [page] = _ingested_pages(tmp_path / "gif", Route("correct_edu", {}))
+
+    assert page.state != "failed"
+    assert any("dropped the other 41 of 42 frames" in note for note in page.notes)
+
+    (tmp_path / "all").mkdir()
+    (tmp_path / "all" / "answer.webp").write_bytes(_animation("WEBP", 3))
+    monkeypatch.setenv("SCANGRADE_EVERY_FRAME", "true")
+    get_settings.cache_clear()
+    try:
+        pages = _ingested_pages(tmp_path / "all", Route("correct_edu", {}))
+    finally:
+        monkeypatch.delenv("SCANGRADE_EVERY_FRAME")
+        get_settings.cache_clear()
+    assert [page.page_no for page in pages] == [1, 2, 3]

@@ -8,7 +8,10 @@ wider than a stroke do not count, and faint bleed-through stays under the contra
 and at least 1.7 mm across (so dust, noise and JPEG debris do not count either).
 :func:`is_blank` compares that share with a threshold calibrated on synthetic scans (see
 ``tests/test_blank.py``): blank backs measure under a third of it, the faintest real content
-over three times it.
+over three times it. Small print weighs less than that (a line "1 + 1 = 2" 9 px tall is half
+the threshold), so a page holding a *line* (three marks or more side by side along a row, a
+printed line, a formula, a short answer) is never blank, whatever its share; no blank back of
+the calibration set, dust included, holds one.
 
 Every page is measured at the same working size, whatever its resolution or format, so a
 stroke weighs about the same on a 150 dpi JPEG, a 300 dpi scan and a rendered PDF page. The edges
@@ -66,29 +69,51 @@ _CONTRAST: Final = 48
 # Working pixels a mark must span, width or height (~1.7 mm): a dust speck of up to 5 px at
 # 150 dpi, blurred by JPEG, spans at most 4.
 _MIN_MARK_EXTENT: Final = 5
+# A line of print: this many marks of at least _MIN_LINE_MARK working pixels, each less than
+# _LINE_GAP from the next (a word space of 8 pt print), spanning _LINE_LENGTH (~4 mm) or more.
+_LINE_MARKS: Final = 3
+_MIN_LINE_MARK: Final = 2
+_LINE_GAP: Final = 4
+_LINE_LENGTH: Final = 12
+_MAX_LINE_GAP: Final = 16
+# Of which this many at least _LINE_LETTER across (~1 mm): a letter, not a speck of dust.
+_LINE_LETTERS: Final = 2
+_LINE_LETTER: Final = 3
+# Rows two marks of a line may stand apart (a bar of "=" beside the top of a "5").
+_LINE_SLACK: Final = 1
 _INK: Final = b"\xff"
 _PAPER: Final = b"\x00"
 _PILLOW_FAILURES: Final = (*PILLOW_FAILURES, Image.DecompressionBombError)
 
 
+Box = tuple[int, int, int, int]  # left, top, right (exclusive), bottom (inclusive)
+
+
 @dataclass(frozen=True)
 class InkMeasure:
-    """How much of a page is ink, at the working resolution, margins excluded."""
+    """How much of a page is ink, at the working resolution, margins excluded.
+
+    ``line`` says the page holds a row of small marks side by side (a printed line, a
+    formula, a handwritten word): characters too small to weigh much, yet work to grade.
+    """
 
     ratio: float
     pixels: int
+    line: bool = False
 
 
 def ink(data: bytes, content_type: str) -> InkMeasure:
     """Measure the ink on one page: a JPEG, PNG or BMP image, or a one-page PDF."""
     page = _inner(_min_resize(_decode(data, content_type)))
-    pixels = _pixels_in_marks(_darker_than_paper(page))
-    return InkMeasure(ratio=pixels / (page.width * page.height), pixels=pixels)
+    marks = _marks(_darker_than_paper(page))
+    pixels = marks.pixels_in_marks_spanning(_MIN_MARK_EXTENT)
+    ratio = pixels / (page.width * page.height)
+    return InkMeasure(ratio=ratio, pixels=pixels, line=_has_line(marks.boxes(_MIN_LINE_MARK)))
 
 
 def is_blank(measure: InkMeasure, threshold: float = DEFAULT_BLANK_INK_RATIO) -> bool:
-    """True if the page has too little ink to be worth a provider call."""
-    return measure.ratio < threshold
+    """True if the page has too little ink to be worth a provider call, and no line of it."""
+    return measure.ratio < threshold and not measure.line
 
 
 def _decode(data: bytes, content_type: str) -> Image.Image:
@@ -224,8 +249,8 @@ def _paper(page: Image.Image) -> Image.Image:
     return closed.resize(page.size, Image.Resampling.BILINEAR)
 
 
-def _pixels_in_marks(mask: Image.Image) -> int:
-    """Ink pixels in marks (8-connected) spanning at least :data:`_MIN_MARK_EXTENT`.
+def _marks(mask: Image.Image) -> _Marks:
+    """The marks (8-connected components) of the ink mask.
 
     Connected components rather than a density filter: two specks side by side are still two
     specks, while a thin pencil line, however faint its neighbourhood, is one long mark.
@@ -248,7 +273,31 @@ def _pixels_in_marks(mask: Image.Image) -> int:
             marks.join(mark, above[touching][2])
             touching += 1
         current.append((start, end, mark))
-    return marks.pixels_in_marks_spanning(_MIN_MARK_EXTENT)
+    return marks
+
+
+def _has_line(boxes: list[Box]) -> bool:
+    """True if :data:`_LINE_MARKS` marks or more follow each other along a row.
+
+    Marks join when they (nearly) overlap vertically and a gap of at most :data:`_LINE_GAP` (a word
+    space of small print), or the taller one's height, separates them; a line is such a
+    chain at least :data:`_LINE_LENGTH` long. Dust falls at random: three specks in a row
+    are rare, paired specks are only two, and a line needs two marks of a letter's size.
+    """
+    boxes = sorted(boxes)
+    chains = _Chains(boxes)
+    for i, (_, top, right, bottom) in enumerate(boxes):
+        for j in range(i + 1, len(boxes)):
+            left_j, top_j, _, bottom_j = boxes[j]
+            gap = left_j - right
+            if gap > _MAX_LINE_GAP:
+                break
+            # Larger writing leaves wider spaces: up to the height of the taller mark.
+            allowed = max(_LINE_GAP, bottom - top + 1, bottom_j - top_j + 1)
+            rows_apart = max(top, top_j) - min(bottom, bottom_j)
+            if gap <= allowed and rows_apart <= _LINE_SLACK and chains.join(i, j):
+                return True
+    return False
 
 
 def _runs(mask: Image.Image) -> Iterator[tuple[int, int, int]]:
@@ -271,7 +320,7 @@ class _Marks:
         self._parent: list[int] = []
         self._pixels: list[int] = []
         # left, top, right (exclusive), bottom (inclusive)
-        self._box: list[tuple[int, int, int, int]] = []
+        self._box: list[Box] = []
 
     def add(self, row: int, start: int, end: int) -> int:
         """A new mark made of one run; returns its id."""
@@ -298,9 +347,53 @@ class _Marks:
             if parent == i and self._span(i) >= extent
         )
 
+    def boxes(self, extent: int) -> list[Box]:
+        """Bounding boxes of the marks at least ``extent`` wide or high."""
+        return [
+            self._box[i]
+            for i, parent in enumerate(self._parent)
+            if parent == i and self._span(i) >= extent
+        ]
+
     def _span(self, root: int) -> int:
-        left, top, right, bottom = self._box[root]
-        return max(right - left, bottom - top + 1)
+        return _span(self._box[root])
+
+    def _root(self, i: int) -> int:
+        while self._parent[i] != i:
+            self._parent[i] = self._parent[self._parent[i]]
+            i = self._parent[i]
+        return i
+
+
+def _span(box: Box) -> int:
+    left, top, right, bottom = box
+    return max(right - left, bottom - top + 1)
+
+
+class _Chains:
+    """Union-find over marks in a row; each root holds its chain's length and extent."""
+
+    def __init__(self, boxes: list[Box]) -> None:
+        self._parent = list(range(len(boxes)))
+        self._count = [1] * len(boxes)
+        self._letters = [int(_span(box) >= _LINE_LETTER) for box in boxes]
+        self._extent = [(left, right) for left, _, right, _ in boxes]
+
+    def join(self, a: int, b: int) -> bool:
+        """Chain ``a`` and ``b``; True once their chain is long enough to be a line."""
+        a, b = self._root(a), self._root(b)
+        if a != b:
+            self._parent[a] = b
+            self._count[b] += self._count[a]
+            self._letters[b] += self._letters[a]
+            (l1, r1), (l2, r2) = self._extent[a], self._extent[b]
+            self._extent[b] = (min(l1, l2), max(r1, r2))
+        left, right = self._extent[b]
+        return (
+            self._count[b] >= _LINE_MARKS
+            and self._letters[b] >= _LINE_LETTERS
+            and right - left >= _LINE_LENGTH
+        )
 
     def _root(self, i: int) -> int:
         while self._parent[i] != i:

@@ -79,6 +79,8 @@ PILLOW_FAILURES: Final = (
 )
 _SHRINK_STEP: Final = 0.8
 _HIGH_BIT_MODES: Final = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
+# Formats whose frames are an animation; a TIFF's frames are the pages of a scan.
+_ANIMATIONS: Final = frozenset({"GIF", "WEBP", "PNG"})
 _PNG_MODES: Final = frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I;16B"})
 _SIGNATURES: Final = (
     (b"\xff\xd8\xff", "JPEG image"),
@@ -194,10 +196,29 @@ def normalise_image(
     return _page(data, "image/jpeg", size, source, tuple(done))
 
 
-def split_image(data: bytes, limits: Limits = CORRECT_EDU_LIMITS) -> list[bytes]:
-    """Give one image per page of a multi-page TIFF (or animated GIF/WebP), losslessly as PNG.
+@dataclass(frozen=True)
+class Frames:
+    """The pages of one image file, and a note when frames of an animation were left out."""
 
-    A single-frame image comes back as ``[data]`` untouched, so the common case costs nothing.
+    pages: list[bytes]
+    note: str | None = None
+
+
+def split_image(
+    data: bytes, limits: Limits = CORRECT_EDU_LIMITS, *, every_frame: bool = False
+) -> list[bytes]:
+    """One image per page of a multi-page TIFF, losslessly as PNG (see :func:`image_frames`)."""
+    return image_frames(data, limits, every_frame=every_frame).pages
+
+
+def image_frames(
+    data: bytes, limits: Limits = CORRECT_EDU_LIMITS, *, every_frame: bool = False
+) -> Frames:
+    """The pages of an image file: each frame of a multi-page TIFF, losslessly as PNG.
+
+    An animation (GIF, WebP, APNG) is one picture shown over time, not a stack of scans: it is
+    one page, its first frame, unless ``every_frame``. A single-frame image comes back as
+    ``[data]`` untouched, so the common case costs nothing.
     """
     img = _open(data, limits)
     with img:
@@ -206,20 +227,29 @@ def split_image(data: bytes, limits: Limits = CORRECT_EDU_LIMITS) -> list[bytes]
         except PILLOW_FAILURES as e:
             raise BadInput(f"multi-page image is damaged ({e})", code="truncated_image") from e
         if frames <= 1:
-            return [data]
-        pages = []
-        for index in range(frames):
-            try:
-                img.seek(index)
-            except PILLOW_FAILURES as e:
-                raise BadInput(
-                    f"frame {index + 1} of {frames} cannot be read ({e})", code="truncated_image"
-                ) from e
-            _check_pixels(img.size, limits)
-            _load(img)
-            pages.append(_png_frame(img))
+            return Frames([data])
+        note = None
+        if img.format in _ANIMATIONS and not every_frame:
+            note = (
+                f"animated {img.format}: sent its first frame only, dropped the other "
+                f"{frames - 1} of {frames} frames (SCANGRADE_EVERY_FRAME=true sends each)"
+            )
+            frames = 1
+        pages = [_frame(img, index, frames, limits) for index in range(frames)]
         log.debug("split a %s image into %d pages", img.format, frames)
-        return pages
+        return Frames(pages, note)
+
+
+def _frame(img: Image.Image, index: int, frames: int, limits: Limits) -> bytes:
+    try:
+        img.seek(index)
+    except PILLOW_FAILURES as e:
+        raise BadInput(
+            f"frame {index + 1} of {frames} cannot be read ({e})", code="truncated_image"
+        ) from e
+    _check_pixels(img.size, limits)
+    _load(img)
+    return _png_frame(img)
 
 
 def _png_frame(img: Image.Image) -> bytes:

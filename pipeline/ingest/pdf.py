@@ -23,7 +23,13 @@ import pypdfium2 as pdfium
 from PIL import Image
 from pypdf import PageObject, PasswordType, PdfReader, PdfWriter
 from pypdf.errors import DependencyError, PyPdfError
-from pypdf.generic import ArrayObject, DictionaryObject, NameObject, StreamObject
+from pypdf.generic import (
+    ArrayObject,
+    DictionaryObject,
+    NameObject,
+    RectangleObject,
+    StreamObject,
+)
 
 from pipeline.errors import BadInput
 from pipeline.ingest.images import (
@@ -42,6 +48,7 @@ log = logging.getLogger(__name__)
 PDF_CONTENT_TYPE: Final = "application/pdf"
 
 Matrix = tuple[float, float, float, float, float, float]
+Box = tuple[float, float, float, float]
 
 # pypdf raises its own errors and, on malformed files, plain Python ones from deep inside.
 _PYPDF_FAILURES: Final = (
@@ -71,6 +78,15 @@ class PdfPage:
     number: int
     image: NormalisedPage | None = None
     error: BadInput | None = None
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """A page's scanned image, how to turn it upright, and the part of it the page shows."""
+
+    xobject: StreamObject
+    turns: list[Image.Transpose]
+    window: Box
 
 
 def pdf_page_count(data: bytes) -> int:
@@ -113,12 +129,19 @@ def iter_pdf_page_files(data: bytes, limits: Limits) -> Iterator[PdfPage]:
 
 def _page_file(number: int, reader: PdfReader, renderer: _Renderer, limits: Limits) -> PdfPage:
     try:
-        page = reader.pages[number - 1]
         writer = PdfWriter()
-        writer.add_page(page)
+        page = writer.add_page(reader.pages[number - 1])
+        box = visible_box(page)
+        width, height = box[2] - box[0], box[3] - box[1]
+        if width <= 0 or height <= 0:
+            message = f"page {number} shows nothing: its CropBox lies outside its MediaBox"
+            return PdfPage(number, error=BadInput(message, code="pdf_page_broken"))
+        if box != _box(page.mediabox):
+            # A provider may draw the MediaBox: make it the CropBox, so it shows what a viewer
+            # shows and what the teacher cropped away stays out.
+            page.mediabox = page.cropbox = RectangleObject(box)
         out = io.BytesIO()
         writer.write(out)
-        width, height = float(page.mediabox.width), float(page.mediabox.height)
     except _PYPDF_FAILURES as e:
         error = BadInput(
             f"page {number} cannot be copied ({type(e).__name__})", code="pdf_page_broken"
@@ -181,11 +204,20 @@ def _one_page(number: int, reader: PdfReader, renderer: _Renderer, limits: Limit
     try:
         image = _embedded_scan(number, reader, limits)
         if image is None:
-            image = renderer.render(number)
+            image = renderer.render(number, _user_unit(reader, number))
     except BadInput as e:
         log.info("PDF page %d unusable: %s (%s)", number, e, e.code)
         return PdfPage(number, error=e)
     return PdfPage(number, image=image)
+
+
+def _user_unit(reader: PdfReader, number: int) -> float:
+    """Points per user-space unit (/UserUnit, PDF 1.6), which PDFium does not apply."""
+    try:
+        unit = float(reader.pages[number - 1].user_unit)
+    except _PYPDF_FAILURES:
+        return 1.0
+    return unit if 0 < unit <= 75_000 else 1.0
 
 
 def _embedded_scan(number: int, reader: PdfReader, limits: Limits) -> NormalisedPage | None:
@@ -193,10 +225,7 @@ def _embedded_scan(number: int, reader: PdfReader, limits: Limits) -> Normalised
     try:
         page = reader.pages[number - 1]
         scan = _scan_xobject(page)
-        if scan is None:
-            return None
-        xobject, turns = scan
-        return _extract(page, xobject, turns, limits)
+        return None if scan is None else _extract(page, scan, limits)
     except BadInput:
         raise
     except Exception as e:  # any surprise from a malformed page: let PDFium draw it
@@ -204,8 +233,8 @@ def _embedded_scan(number: int, reader: PdfReader, limits: Limits) -> Normalised
         return None
 
 
-def _scan_xobject(page: PageObject) -> tuple[StreamObject, list[Image.Transpose]] | None:
-    """The one image drawn over the whole page with nothing else visible, and how to turn it."""
+def _scan_xobject(page: PageObject) -> _Scan | None:
+    """The one image drawn over the whole page with nothing else visible, and how to show it."""
     resources = _get(page, "/Resources")
     xobjects = _get(resources, "/XObject") if isinstance(resources, DictionaryObject) else None
     if not isinstance(xobjects, DictionaryObject) or len(xobjects) != 1:
@@ -219,10 +248,9 @@ def _scan_xobject(page: PageObject) -> tuple[StreamObject, list[Image.Transpose]
     if _has_visible_annotations(page):
         return None
     ctm = _placement(page, name)
-    if ctm is None or not _covers_page(ctm, page):
-        return None
-    turns = _turns(ctm, page.rotation)
-    return None if turns is None else (xobject, turns)
+    window = None if ctm is None else _window(ctm, visible_box(page))
+    turns = None if ctm is None or window is None else _turns(ctm, page.rotation)
+    return None if turns is None or window is None else _Scan(xobject, turns, window)
 
 
 def _get(dictionary: DictionaryObject, key: str) -> Any:
@@ -279,21 +307,58 @@ def _multiply(m: tuple[float, ...], n: Matrix) -> Matrix:
     )
 
 
-def _covers_page(ctm: Matrix, page: PageObject) -> bool:
-    """True if image and visible page area nearly coincide (so neither shows much extra)."""
+def visible_box(page: PageObject) -> Box:
+    """What a viewer shows of the page: its CropBox, within its MediaBox (user space)."""
+    crop, media = _box(page.cropbox), _box(page.mediabox)
+    return (
+        max(crop[0], media[0]),
+        max(crop[1], media[1]),
+        min(crop[2], media[2]),
+        min(crop[3], media[3]),
+    )
+
+
+def _box(rectangle: RectangleObject) -> Box:
+    return (
+        float(rectangle.left),
+        float(rectangle.bottom),
+        float(rectangle.right),
+        float(rectangle.top),
+    )
+
+
+def _window(ctm: Matrix, box: Box) -> Box | None:
+    """The part of the image the page shows; None if the image leaves much of the page bare.
+
+    Fractions of the image's width and height from its top-left corner (left, top, right,
+    bottom). Whatever of the image lies outside the visible box (a CropBox the teacher drew,
+    an image placed with an offset) is outside the window, so it is cut away, never sent.
+    """
     a, b, c, d, e, f = ctm
     xs = (e, a + e, c + e, a + c + e)
     ys = (f, b + f, d + f, b + d + f)
-    box = page.cropbox
-    left, bottom, right, top = float(box.left), float(box.bottom), float(box.right), float(box.top)
-    overlap_w = min(max(xs), right) - max(min(xs), left)
-    overlap_h = min(max(ys), top) - max(min(ys), bottom)
-    if overlap_w <= 0 or overlap_h <= 0:
-        return False
-    overlap = overlap_w * overlap_h
-    image_area = (max(xs) - min(xs)) * (max(ys) - min(ys))
-    page_area = (right - left) * (top - bottom)
-    return overlap >= _MIN_COVERAGE * page_area and overlap >= _MIN_COVERAGE * image_area
+    left, bottom, right, top = box
+    clip = (max(min(xs), left), max(min(ys), bottom), min(max(xs), right), min(max(ys), top))
+    shown = (clip[2] - clip[0]) * (clip[3] - clip[1])
+    det = a * d - b * c
+    if clip[2] <= clip[0] or clip[3] <= clip[1] or _is_zero(det):
+        return None
+    if shown < _MIN_COVERAGE * (right - left) * (top - bottom):
+        return None
+    # Invert x = a u + c v + e, y = b u + d v + f; image row 0 is at v = 1.
+    corners = [(x - e, y - f) for x in (clip[0], clip[2]) for y in (clip[1], clip[3])]
+    us = [(d * x - c * y) / det for x, y in corners]
+    vs = [(a * y - b * x) / det for x, y in corners]
+    return (
+        _unit(min(us)),
+        _unit(1 - max(vs)),
+        _unit(max(us)),
+        _unit(1 - min(vs)),
+    )
+
+
+def _unit(value: float) -> float:
+    return min(1.0, max(0.0, value))
 
 
 def _turns(ctm: Matrix, rotate: int) -> list[Image.Transpose] | None:
@@ -329,15 +394,15 @@ def _on_screen(vector: tuple[float, float], rotate: int) -> tuple[int, int]:
     return int(screen[0]), int(screen[1])
 
 
-def _extract(
-    page: PageObject, xobject: StreamObject, turns: list[Image.Transpose], limits: Limits
-) -> NormalisedPage | None:
-    """The scan as stored, re-encoded only when it must turn or is not a plain JPEG."""
+def _extract(page: PageObject, scan: _Scan, limits: Limits) -> NormalisedPage | None:
+    """The scan as stored, re-encoded only when it must be cut, turn or is not a plain JPEG."""
+    xobject = scan.xobject
     filters = _filters(xobject)
     img: Image.Image | None
     if filters == ["/DCTDecode"] and _simple_colours(xobject):
         raw = xobject.get_data()
-        if not turns:
+        size = (int(_get(xobject, "/Width")), int(_get(xobject, "/Height")))
+        if not scan.turns and _pixel_box(scan.window, size) == (0, 0, *size):
             return normalise(raw, limits, source_hint="embedded")
         img = load_image(raw, limits)
     elif filters != ["/DCTDecode"] and (_simple_colours(xobject) or filters == ["/JPXDecode"]):
@@ -346,10 +411,35 @@ def _extract(
         img = None
     if img is None:
         return None
-    for turn in turns:
+    notes: list[str] = []
+    img = _cut(img, scan.window, notes)
+    for turn in scan.turns:
         img = img.transpose(turn)
-    notes = [f"turned the scan as the page shows it (/Rotate {page.rotation})"] if turns else []
+    if scan.turns:
+        notes.append(f"turned the scan as the page shows it (/Rotate {page.rotation})")
     return normalise_image(img, limits, source="embedded", notes=notes)
+
+
+def _pixel_box(window: Box, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The window in whole pixels of an image of ``size``; never empty."""
+    width, height = size
+    left, top = round(window[0] * width), round(window[1] * height)
+    right = max(round(window[2] * width), left + 1)
+    bottom = max(round(window[3] * height), top + 1)
+    return left, top, right, bottom
+
+
+def _cut(img: Image.Image, window: Box, notes: list[str]) -> Image.Image:
+    """The pixels the page shows, the rest (beyond the CropBox or the page) cut away."""
+    width, height = img.size
+    box = _pixel_box(window, img.size)
+    if box == (0, 0, width, height):
+        return img
+    notes.append(
+        f"cut to what the page shows (its CropBox): kept {box[2] - box[0]}x{box[3] - box[1]} "
+        f"px at ({box[0]}, {box[1]}) of the {width}x{height} px scan"
+    )
+    return img.crop(box)
 
 
 def _filters(xobject: StreamObject) -> list[str]:
@@ -382,14 +472,17 @@ class _Renderer:
         self._dpi = dpi
         self._document: Any = None
 
-    def render(self, number: int) -> NormalisedPage:
+    def render(self, number: int, user_unit: float = 1.0) -> NormalisedPage:
+        """The page drawn as a viewer shows it (its CropBox), at ``dpi`` of its real size."""
         try:
             if self._document is None:
                 self._document = pdfium.PdfDocument(self._data, password=self._password)
             page = self._document[number - 1]
             try:
-                width, height = page.get_size()
-                scale = _render_scale(width, height, self._dpi, self._limits)
+                width, height = page.get_size()  # the CropBox, in user-space units
+                scale = user_unit * _render_scale(
+                    width * user_unit, height * user_unit, self._dpi, self._limits
+                )
                 img = page.render(scale=scale).to_pil()
             finally:
                 page.close()

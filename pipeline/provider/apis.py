@@ -77,6 +77,8 @@ class ApiSpec:
     sends_pdf: bool
     limits: Limits
     option_names: frozenset[str]
+    # Inputs are small crops (a formula, a field), never duplex backs: no blank check.
+    checks_blank: bool = True
 
     def is_sync(self, options: dict[str, Any]) -> bool:
         """Whether one call answers (sync APIs, and ``only_split`` on async ones)."""
@@ -156,6 +158,7 @@ SPECS: Final[dict[Api, ApiSpec]] = {
         sends_pdf=False,
         limits=Limits(min_side=15, max_side=4096, max_b64_bytes=4 * _MB),
         option_names=frozenset({"recognize_granularity", "detect_direction", "disp_formula"}),
+        checks_blank=False,
     ),
     "custom_ocr": ApiSpec(
         "custom_ocr",
@@ -165,6 +168,7 @@ SPECS: Final[dict[Api, ApiSpec]] = {
         sends_pdf=False,
         limits=Limits(min_side=15, max_side=4096, max_b64_bytes=4 * _MB),
         option_names=frozenset({"language_type"}),
+        checks_blank=False,
     ),
 }
 

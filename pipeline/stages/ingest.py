@@ -52,6 +52,7 @@ class _Claimed:
     roster: list[int]
     pages_per_student: int | None
     blank_below: float  # ink ratio under which a page is skipped; 0 sends every page
+    every_frame: bool  # an animation's every frame is a page, not its first alone
 
     def student_of(self, page_no: int) -> int | None:
         return page_student(self.student_id, self.roster, self.pages_per_student, page_no)
@@ -64,7 +65,13 @@ def ingest_document(document_id: int, store: ObjectStore) -> int:
         return 0
     try:
         originals = [store.get(key) for key in doc.original_keys]
-        pages = document_pages(doc.kind, originals, doc.api.limits, sends_pdf=doc.api.sends_pdf)
+        pages = document_pages(
+            doc.kind,
+            originals,
+            doc.api.limits,
+            sends_pdf=doc.api.sends_pdf,
+            every_frame=doc.every_frame,
+        )
         rows = [_page_row(store, doc, number, page) for number, page in pages]
     except BadInput as e:
         _fail(document_id, e)
@@ -102,16 +109,20 @@ def _claim(document_id: int) -> _Claimed | None:
             return None
         doc = session.get_one(Document, document_id)
         logs.bind(batch_id=doc.batch_id)
+        api, settings = spec(doc.api), get_settings()
+        # Formula and custom_ocr pages are small crops: a few strokes is all they ever hold.
+        checks_blank = doc.skip_blank and api.checks_blank
         return _Claimed(
             doc.id,
             doc.batch_id,
             doc.kind,
             list(doc.original_keys),
-            spec(doc.api),
+            api,
             doc.student_id,
             [int(student) for student in doc.roster],
             doc.pages_per_student,
-            get_settings().blank_ink_ratio if doc.skip_blank else 0.0,
+            settings.blank_ink_ratio if checks_blank else 0.0,
+            settings.every_frame,
         )
 
 
