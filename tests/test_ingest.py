@@ -38,7 +38,9 @@ from pipeline.provider.apis import Choices, build_options
 from pipeline.settings import Settings, get_settings
 from pipeline.stages.enqueue import enqueue_directory
 from pipeline.stages.ingest import ingest_document
+from pipeline.stages.plan import plan_directory
 from pipeline.storage import get_store
+from pipeline.students import read_students
 
 
 def encode(img: Image.Image, fmt: str, **params: object) -> bytes:
@@ -868,3 +870,22 @@ def test_an_animated_webp_is_one_page_with_a_note(
         monkeypatch.delenv("SCANGRADE_EVERY_FRAME")
         get_settings.cache_clear()
     assert [page.page_no for page in pages] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("api", ["formula", "custom_ocr"])
+def test_the_dry_run_never_counts_small_crops_as_blank(tmp_path: Path, api: str) -> None:
+    (tmp_path / "q1.png").write_bytes(_small_crop())
+    (tmp_path / "answer.webp").write_bytes(_animation("WEBP", 5))
+    options = build_options(api, Choices(), default_endpoint=samples.CUSTOM_MODEL_PATH)
+
+    plan = plan_directory(
+        tmp_path,
+        Settings(settle_s=0),  # the files were just written
+        routes=Routing(Route(api, options)),
+        students=read_students(tmp_path),
+    )
+
+    assert {(doc.rel_path, doc.pages, len(doc.blank)) for doc in plan.documents} == {
+        ("q1.png", 1, 0),
+        ("answer.webp", 1, 0),  # an animation is its first frame, as ingest sends it
+    }

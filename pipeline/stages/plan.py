@@ -125,7 +125,10 @@ def plan_directory(
     mine = own_files(routes, students)
     rejected = [r for r in found.rejected if not _is_own(root, r.rel_path, mine)]
     blank_below = settings.blank_ink_ratio if skip_blank else 0.0
-    documents = [_document(doc, routes, students, blank_below) for doc in found.documents]
+    documents = [
+        _document(doc, routes, students, blank_below, every_frame=settings.every_frame)
+        for doc in found.documents
+    ]
     plan = Plan(
         documents,
         rejected,
@@ -147,16 +150,23 @@ def _is_own(root: Path, rel_path: str, own: set[Path]) -> bool:
 
 
 def _document(
-    doc: DiscoveredDocument, routes: Routing, students: Students, blank_below: float
+    doc: DiscoveredDocument,
+    routes: Routing,
+    students: Students,
+    blank_below: float,
+    *,
+    every_frame: bool,
 ) -> PlannedDocument:
     route = routes.route(doc.rel_path)
     api = spec(route.api)
+    if not api.checks_blank:  # formula and custom_ocr take small crops: never blank
+        blank_below = 0.0
     owner = students.owner(doc.rel_path, doc.kind)
     planned = PlannedDocument(doc.rel_path, route.api, api.is_sync(route.options), owner)
     try:
         originals = [path.read_bytes() for path in doc.files]
         for number, page in document_pages(
-            doc.kind, originals, api.limits, sends_pdf=api.sends_pdf
+            doc.kind, originals, api.limits, sends_pdf=api.sends_pdf, every_frame=every_frame
         ):
             planned.pages += 1
             if owner.source is not None and owner.student_of_page(number) is None:
