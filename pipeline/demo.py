@@ -36,7 +36,7 @@ from pipeline.provider.apis import Choices
 from pipeline.samples import write_mixed_batch, write_sample_batch
 from pipeline.services import forget_connections, migrate
 from pipeline.settings import get_settings
-from pipeline.stages.enqueue import enqueue_directory
+from pipeline.stages.enqueue import EnqueueReport, enqueue_directory
 from pipeline.standins import Service, start_s3, start_simulator, start_workers
 
 DEMO_KEY, DEMO_SECRET = "demo-api-key", "demo-secret-key"
@@ -65,22 +65,14 @@ def run_demo(console: Console, *, keep: bool = False) -> int:
         migrate(settings)
         storage.get_store().ensure_bucket()
         scans = work / "scans" / datetime.now().strftime("%Y-%m-%d")
-        expected = write_sample_batch(scans)
-        mixed = write_mixed_batch(scans)
-        (scans / "notes.txt").write_text("a stray file the scanner share picked up\n")
-        pages = sum(expected.values()) + sum(count for _, count in mixed.values())
+        pages, documents = write_demo_scans(scans)
         console.print(
-            f"sample batch: {pages} pages in {len(expected) + len(mixed)} documents under "
+            f"sample batch: {pages} pages in {documents} documents under "
             f"{scans}, routed to all five APIs by {scans / 'scangrade.toml'}"
         )
         _started(services, start_workers({}, work / "logs/workers.log"))
         name = f"demo-{datetime.now():%Y%m%d-%H%M%S}"
-        routes = routing(scans, api=None, choices=Choices(), manifest=None, default_endpoint=None)
-        # The demo wrote these files itself a moment ago (no scanner is still writing them),
-        # and sends them again on every run: the simulator bills nobody.
-        report = enqueue_directory(
-            scans, storage.get_store(), batch_name=name, routes=routes, settle_s=0, force=True
-        )
+        report = enqueue_demo_scans(scans, name)
         console.print(f"enqueued batch [bold]{name}[/] at the documented quotas…")
         code = wait_for_batch(report.batch_id)
         if code and _only_deliberate_failures(report.batch_id):
@@ -100,6 +92,25 @@ def run_demo(console: Console, *, keep: bool = False) -> int:
     finally:
         for service in reversed(services):
             service.stop()
+
+
+def write_demo_scans(scans: Path) -> tuple[int, int]:
+    """Write the demo's night of scans for all five APIs; its pages and documents."""
+    expected = write_sample_batch(scans)
+    mixed = write_mixed_batch(scans)
+    (scans / "notes.txt").write_text("a stray file the scanner share picked up\n")
+    pages = sum(expected.values()) + sum(count for _, count in mixed.values())
+    return pages, len(expected) + len(mixed)
+
+
+def enqueue_demo_scans(scans: Path, name: str) -> EnqueueReport:
+    """Enqueue the demo's scans as a new batch, routed by their ``scangrade.toml``."""
+    routes = routing(scans, api=None, choices=Choices(), manifest=None, default_endpoint=None)
+    # The demo wrote these files itself a moment ago (no scanner is still writing them),
+    # and sends them again on every run: the simulator bills nobody.
+    return enqueue_directory(
+        scans, storage.get_store(), batch_name=name, routes=routes, settle_s=0, force=True
+    )
 
 
 def _only_deliberate_failures(batch_id: int) -> bool:

@@ -213,3 +213,6 @@ def test_a_killed_worker_is_restarted_and_the_batch_finishes(
         (root / f"page-{seed}.jpg").write_bytes(jpeg_bytes(make_page_image(seed)))
     report = enqueue_directory(root, get_store(), batch_name="after-kill")
     wait_until_done(report.batch_id)
+    with session_scope() as session:
+        states = session.scalars(select(Page.state).where(Page.batch_id == report.batch_id)).all()
+    assert list(states) == ["done"] * 3

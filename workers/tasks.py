@@ -3,8 +3,9 @@
 Retry policy, by error type (see ``pipeline.errors``):
 - Throttled: the limiter's next slot is far; come back exactly then.
 - RateLimited (provider 18) and Retryable faults: retry with exponential backoff and jitter;
-  a submit fails its page after ``SCANGRADE_MAX_PAGE_ATTEMPTS``; ingest, persist and archive
-  (never the page's fault) retry until the fault passes.
+  a submit fails its page after ``SCANGRADE_MAX_PAGE_ATTEMPTS`` faults counted in Postgres
+  (``pages.retries``: a wait for quota, ours or the provider's 18, never counts); ingest,
+  persist and archive (never the page's fault) retry until the fault passes.
 - Polls never retry through the broker: the next poll time is kept in Postgres.
 - KeysParked (every key parked or out of budget): the page goes back to ready and the
   reconciler offers it again; no message waits in a worker meanwhile.
@@ -76,11 +77,15 @@ def submit_page(self: Task[Any, Any], page_id: int) -> bool:
     except Stop as e:
         log.error("page %d not submitted: %s; retrying in 5 minutes", page_id, e)
         raise self.retry(exc=e, countdown=300) from e
-    except RETRYABLE as e:
-        if self.request.retries + 1 >= settings.max_page_attempts:
+    except DB_UNAVAILABLE as e:
+        raise self.retry(exc=e, countdown=_backoff(self.request.retries)) from e
+    except Retryable as e:
+        # Not self.request.retries: that also counts every Throttled come-back.
+        faults = submit.faults_met(page_id)
+        if faults >= settings.max_page_attempts:
             submit.fail_page(page_id, PageState.READY, e, code="retries_exhausted")
             return False
-        raise self.retry(exc=e, countdown=_backoff(self.request.retries)) from e
+        raise self.retry(exc=e, countdown=_backoff(max(0, faults - 1))) from e
 
 
 @app.task(name="scangrade.poll_task")

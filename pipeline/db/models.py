@@ -264,7 +264,16 @@ class ProviderTask(Base):
 
     __tablename__ = "provider_tasks"
     __table_args__ = (
-        UniqueConstraint("api", "task_id"),
+        # A task is its key, API and the provider's id; a row whose id the provider handed
+        # out again (id_reused_at) keeps its results but no longer holds the identity.
+        Index(
+            "ux_provider_tasks_identity",
+            "api",
+            "key_id",
+            "task_id",
+            unique=True,
+            postgresql_where=text("id_reused_at IS NULL"),
+        ),
         Index(
             "ix_provider_tasks_due",
             "api",
@@ -331,6 +340,10 @@ class ProviderTask(Base):
     )
     error: Mapped[str | None] = mapped_column(Text, comment="Why it failed.")
     error_code: Mapped[str | None] = mapped_column(Text, comment="Provider error code.")
+    id_reused_at: Mapped[datetime | None] = mapped_column(
+        comment="When the provider handed this task's id to another create_task: the row "
+        "keeps its results but no longer names the task at the provider."
+    )
 
 
 class Question(Base):

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -91,6 +91,10 @@ class KeysParked(QuotaExhausted):
         self.retry_after_s = retry_after_s
 
 
+class ClaimLost(ScangradeError):
+    """The caller's fence said its claim on the work is gone: the call was not sent."""
+
+
 class UrlExpired(ScangradeError):
     """A signed result URL no longer works (its lifetime passed, or it never did)."""
 
@@ -134,19 +138,25 @@ class ProviderClient:
         self.limiter = Limiter(redis_client, margin=settings.limiter_margin)
 
     def submit(
-        self, api: ApiSpec, page: bytes, content_type: str, options: dict[str, Any]
+        self,
+        api: ApiSpec,
+        page: bytes,
+        content_type: str,
+        options: dict[str, Any],
+        fence: Callable[[], bool] | None = None,
     ) -> Submitted:
         """Send one page with the key whose quota frees first: a task, or the answer at once.
 
         A key that answers 17 or 19 is parked and the page goes to the next key, so a batch
-        only stops when every key has.
+        only stops when every key has. ``fence`` is asked right before each send, after
+        every wait for quota: False raises ClaimLost and nothing is sent.
         """
         body = api.body(page, content_type, options)
         request = _Request(api, api.submit_op, api.url_path(api.submit_op, options), body)
         keys = list(self.pool.values())
         while True:
             try:
-                answer, key = self._call(request, keys)
+                answer, key = self._call(request, keys, fence)
             except _KeyStopped as stopped:
                 keys.remove(stopped.key)
                 if not keys:
@@ -165,7 +175,9 @@ class ProviderClient:
         except _KeyStopped as stopped:
             raise stopped.error from None
 
-    def _call(self, request: _Request, keys: list[PoolKey]) -> tuple[dict[str, Any], PoolKey]:
+    def _call(
+        self, request: _Request, keys: list[PoolKey], fence: Callable[[], bool] | None = None
+    ) -> tuple[dict[str, Any], PoolKey]:
         """One rate-limited call with one of ``keys``; one token refresh if it was rejected.
 
         The refresh replaces the rejected token in the cache every worker shares, unless
@@ -176,14 +188,14 @@ class ProviderClient:
         tokens = self.tokens[key.key_id]
         token = tokens.get()  # in memory: no round trip between the slot and the call
         try:
-            return self._send(request, key, lane, token, deadline), key
+            return self._send(request, key, lane, token, deadline, fence), key
         except TokenRejected:
             log.warning("%s: access token of %s rejected, refreshing once", request, key.key_id)
         token = tokens.refresh(stale=token)
         deadline = self._deadline()  # the second call needs a slot of its own
         self._slot(request, [key], deadline)
         try:
-            return self._send(request, key, lane, token, deadline), key
+            return self._send(request, key, lane, token, deadline, fence), key
         except TokenRejected as e:
             raise Transient(f"{request}: a freshly fetched access token was rejected: {e}") from e
 
@@ -206,7 +218,13 @@ class ProviderClient:
         return self.pool[grant.lane.key_id], grant.lane
 
     def _send(
-        self, request: _Request, key: PoolKey, lane: Lane, token: str, deadline: float
+        self,
+        request: _Request,
+        key: PoolKey,
+        lane: Lane,
+        token: str,
+        deadline: float,
+        fence: Callable[[], bool] | None = None,
     ) -> dict[str, Any]:
         """Send once the lane's window has room, if it has by ``deadline``.
 
@@ -228,6 +246,8 @@ class ProviderClient:
         if call_id is None:
             raise Throttled(f"{request}: the last second's calls still fill the quota", WINDOW_S)
         try:
+            if fence is not None and not fence():
+                raise ClaimLost(f"{request}: the claim on this work is gone; not sent")
             response = self._http.send(http_request)
         except httpx.HTTPError as e:
             raise _transport_error(request, e) from e

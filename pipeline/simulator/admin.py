@@ -49,6 +49,7 @@ class AdminHandlers:
             Route("/_sim/tasks", self.tasks, methods=["GET"]),
             Route("/_sim/tasks/{task_id}/answer", self.answer, methods=["GET"]),
             Route("/_sim/reset", self.reset, methods=["POST"]),
+            Route("/_sim/restart_ids", self.restart_ids, methods=["POST"]),
             Route("/_sim/config", self.config, methods=["GET", "POST"]),
             Route("/_sim/faults", self.faults, methods=["GET", "POST"]),
             Route("/_sim/expire_tokens", self.expire_tokens, methods=["POST"]),
@@ -108,12 +109,22 @@ class AdminHandlers:
         return JSONResponse(body)
 
     async def reset(self, request: Request) -> Response:
-        """Clear stats, call log, tasks, quota windows, key call counts and fault rules.
+        """Clear stats, call log, tasks, ids issued, quota windows, key call counts, fault rules.
 
         Tokens and the configured key limits survive; only the calls counted against the
         limits are forgotten, so a test can start every key afresh.
         """
         self.state.reset()
+        return JSONResponse({"ok": True})
+
+    async def restart_ids(self, request: Request) -> Response:
+        """Hand out again every task id and log id issued since start-up or the last reset.
+
+        The fault of a provider restarted with a seeded id generator: the next tasks get the
+        ids of earlier ones, whose records it forgot (a stored task with that id is replaced).
+        """
+        with self.state.lock:
+            self.state.tasks.ids.restart()
         return JSONResponse({"ok": True})
 
     async def config(self, request: Request) -> Response:

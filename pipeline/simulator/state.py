@@ -158,7 +158,7 @@ class SimState:
             now = time.time()
             self._sweep(now)
             task_id = self.tasks.new_task_id(now)
-            finish_at = schedule(task_id, len(page.questions), self.config, now)
+            finish_at = schedule(self.tasks.schedule_key(), len(page.questions), self.config, now)
             task = Task(task_id, api_key, page, now, finish_at)
             self.tasks.add(task, data)
             return task
@@ -181,7 +181,7 @@ class SimState:
             now = time.time()
             self._sweep(now)
             task_id = self.tasks.new_string_task_id() if string_id else self.tasks.new_task_id(now)
-            started, finished = schedule_whole(task_id, self.config, now)
+            started, finished = schedule_whole(self.tasks.schedule_key(), self.config, now)
             task = Task(task_id, api_key, content, now, (finished,), api, started)
             task.blob_key = blob[0] if blob else None
             self.tasks.add(task, blob[1] if blob else None)

@@ -2,10 +2,11 @@
 
 Every async API (correct_edu, paper_cut_edu_vlm, handwriting_composition) stores the same
 ``Task``: who submitted it, when it starts and finishes, and its API's deterministic content
-(a ``GradedPage`` for correct_edu, a ``PaperCut`` or an ``Essay`` for the others). Processing
-times come from an RNG seeded by the task id, so a poller sees the same progression on every
-run. A correct_edu task's questions finish one by one, so results fill in gradually as they
-do at the provider; the other APIs only ever show a whole result. Only uploads that a result
+(a ``GradedPage`` for correct_edu, a ``PaperCut`` or an ``Essay`` for the others). Task ids
+are random, as the provider's (``ids``); processing times come from an RNG seeded by
+``--seed`` and the task's rank, so a poller sees the same progression on every run. A
+correct_edu task's questions finish one by one, so results fill in gradually as they do at
+the provider; the other APIs only ever show a whole result. Only uploads that a result
 object must be drawn from are kept (deduplicated by digest); content is never re-derived.
 """
 
@@ -13,17 +14,12 @@ from __future__ import annotations
 
 import math
 import random
-import string
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pipeline.simulator.config import CORRECT_EDU, SimConfig
 from pipeline.simulator.grading import GradedPage
-
-# The provider's task ids look like Twitter-epoch snowflakes (ms since 2010-11-04 shifted by
-# 22 bits); copying that keeps them 19 digits, time-ordered and unique across restarts.
-_SNOWFLAKE_EPOCH_MS = 1288834974657
-_ALPHANUMERIC = string.ascii_letters + string.digits
+from pipeline.simulator.ids import IdSource
 
 
 class TaskContent(Protocol):
@@ -134,14 +130,14 @@ def _processing_s(rng: random.Random, config: SimConfig) -> float:
 
 
 def schedule(
-    task_id: str, questions: int, config: SimConfig, created_at: float
+    seed_key: str, questions: int, config: SimConfig, created_at: float
 ) -> tuple[float, ...]:
     """Finish time of each question: spread over a log-normal total, the last one at the total.
 
     Questions finish in a shuffled order, not necessarily by ``seqence``, so clients cannot
     assume a prefix of the list is done.
     """
-    rng = random.Random(f"processing:{task_id}")
+    rng = random.Random(f"processing:{seed_key}")
     total = _processing_s(rng, config)
     fractions = [*sorted(rng.random() for _ in range(questions - 1)), 1.0]
     order = list(range(questions))
@@ -152,13 +148,13 @@ def schedule(
     return tuple(finish)
 
 
-def schedule_whole(task_id: str, config: SimConfig, created_at: float) -> tuple[float, float]:
+def schedule_whole(seed_key: str, config: SimConfig, created_at: float) -> tuple[float, float]:
     """``(started_at, finished_at)`` of a task processed as one piece, same latency model.
 
     The task waits in the queue for a fifth to a third of its processing time, so pollers
     see every status (pending, running, success) as time passes.
     """
-    rng = random.Random(f"processing:{task_id}")
+    rng = random.Random(f"processing:{seed_key}")
     total = _processing_s(rng, config)
     return created_at + total * rng.uniform(0.2, 0.35), created_at + total
 
@@ -172,30 +168,35 @@ class TaskStore:
     blobs: dict[str, bytes] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
+        self.ids = IdSource()
+        self._created = 0
+
+    def schedule_key(self) -> str:
+        """The seed of the next task's processing times: ``--seed`` and the task's rank."""
+        self._created += 1
+        return f"{self.seed}:{self._created}"
 
     def new_task_id(self, now: float) -> str:
-        """A fresh 19-digit numeric id, never one already in use."""
+        """A fresh 19-digit numeric id, never one in use unless the id sequence restarted."""
         while True:
-            millis = int(now * 1000) - _SNOWFLAKE_EPOCH_MS
-            task_id = str((millis << 22) | self._rng.getrandbits(22))
-            if task_id not in self.tasks:
+            task_id = self.ids.task_id(now)
+            if self.ids.replaying or task_id not in self.tasks:
                 return task_id
 
     def new_string_task_id(self) -> str:
         """A fresh ``task-`` + 32 alphanumerics id, handwriting_composition's style."""
         while True:
-            task_id = "task-" + "".join(self._rng.choices(_ALPHANUMERIC, k=32))
-            if task_id not in self.tasks:
+            task_id = self.ids.string_task_id()
+            if self.ids.replaying or task_id not in self.tasks:
                 return task_id
 
     def new_log_id(self) -> int:
-        """A random (seeded) 19-digit ``log_id``, below 2**63 so it fits a signed bigint."""
-        return self._rng.randrange(10**18, 2**63)
+        """A random 19-digit ``log_id``, below 2**63 so it fits a signed bigint."""
+        return self.ids.log_id()
 
     def new_long_log_id(self) -> str:
         """A 32-digit ``log_id`` string, as handwriting_composition answers with."""
-        return str(self._rng.randrange(10**31, 10**32))
+        return self.ids.long_log_id()
 
     def add(self, task: Task, data: bytes | None = None) -> None:
         """Store a task and, when it has one, its upload (one copy per distinct digest)."""
@@ -225,9 +226,10 @@ class TaskStore:
         return len(gone)
 
     def reset(self) -> None:
-        """Forget every task and upload."""
+        """Forget every task and upload, and the ids issued so far (new ones stay unique)."""
         self.tasks.clear()
         self.blobs.clear()
+        self.ids.forget()
 
 
 def _blob_key(task: Task) -> str | None:

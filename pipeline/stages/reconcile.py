@@ -32,17 +32,24 @@ def reconcile(settings: Settings) -> dict[str, int]:
     stale = now - timedelta(seconds=settings.stale_after_s)
     # A task cannot run past its hard time limit, so a claim older than that was orphaned.
     crashed = now - timedelta(seconds=settings.task_time_limit_s + CLAIM_GRACE_S)
+    # A claim given back is nudged at once: a lost worker costs its time limit, not
+    # stale_after_s on top.
     report = {
         "ingest_failed": _fail_crashing_documents(settings.max_page_attempts, crashed),
-        "ingest_reset": _reset(Document, DocumentState.INGESTING, DocumentState.PENDING, crashed),
+        "ingest_reset": _renudge(
+            "ingest", _reset(Document, DocumentState.INGESTING, DocumentState.PENDING, crashed)
+        ),
         # The worker died after claiming the page: whether its create_task reached the
         # provider is unknown, so the next submit counts as an ambiguous one.
-        "submit_reset": _reset(
-            Page,
-            PageState.SUBMITTING,
-            PageState.READY,
-            crashed,
-            ambiguous_submits=Page.ambiguous_submits + 1,
+        "submit_reset": _renudge(
+            "submit",
+            _reset(
+                Page,
+                PageState.SUBMITTING,
+                PageState.READY,
+                crashed,
+                ambiguous_submits=Page.ambiguous_submits + 1,
+            ),
         ),
     }
     report["ingest_nudged"] = _nudge_rows("ingest", Document, DocumentState.PENDING, stale)
@@ -86,8 +93,8 @@ def _fail_crashing_documents(max_attempts: int, before: datetime) -> int:
 
 def _reset(
     model: type[Document] | type[Page], stuck: str, back: str, before: datetime, **values: Any
-) -> int:
-    """Give rows claimed by a worker that died back to the state before the claim."""
+) -> list[int]:
+    """Give rows claimed by a worker that died back to the state before the claim; their ids."""
     with session_scope() as session:
         ids = session.scalars(
             update(model)
@@ -99,6 +106,12 @@ def _reset(
         log.warning(
             "%s %d was left %s by a lost worker; retrying it", model.__tablename__, row_id, stuck
         )
+    return list(ids)
+
+
+def _renudge(stage: nudges.Stage, ids: list[int]) -> int:
+    """Nudge rows given back at once; how many were given back (a lost nudge waits a pass)."""
+    nudges.send(stage, ids)
     return len(ids)
 
 

@@ -1,9 +1,13 @@
 """Submit: send a ready page to the provider and record the task id it answers with.
 
 The page is claimed ``ready → submitting`` first, so two deliveries cannot both pay for it.
-The task id is committed in the same transaction that moves the page to ``submitted``; the
-only window in which a page could be paid for twice is a crash between the provider's answer
-and that commit, and the reconciler counts every such resubmission (``submit_attempts``).
+The claim is its ``submit_attempts`` value, checked again in Postgres right before the paid
+call (a worker frozen past its time limit whose claim the reconciler took back sends nothing)
+and in every transaction that ends it. The task row is committed in the same transaction that
+moves the page to ``submitted``, a row of its own even if the provider handed out the id
+before (``identity``); the only window in which a page could be paid for twice is a crash
+between the provider's answer and that commit, and the reconciler counts every such
+resubmission (``ambiguous_submits``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
 
 from pipeline import logs, nudges
 from pipeline.db.models import Batch, Document, Page, ProviderTask
@@ -25,10 +29,11 @@ from pipeline.errors import AmbiguousSubmit, BadInput, RateLimited
 from pipeline.polling import first_delay
 from pipeline.progress import finish_batch_if_done
 from pipeline.provider.apis import ApiSpec, spec
-from pipeline.provider.client import KeysParked, ProviderClient, Submitted, Throttled
+from pipeline.provider.client import ClaimLost, KeysParked, ProviderClient, Submitted, Throttled
 from pipeline.settings import Settings
 from pipeline.stages.answers import put_raw_answer, record_raw_answer
 from pipeline.stages.cancel import CANCELLED
+from pipeline.stages.identity import free_task_id
 from pipeline.stages.observed import processing_times
 from pipeline.storage import ObjectStore
 
@@ -37,10 +42,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class _Claimed:
+    page_id: int
+    attempt: int  # submit_attempts as claimed: the claim's fencing token
     image_key: str
     content_type: str
     api: ApiSpec
     options: dict[str, Any]
+
+    def held(self) -> bool:
+        """Whether the claim still holds in Postgres: the fence right before the paid call."""
+        with session_scope() as session:
+            return _holds(session, self)
 
 
 def submit_page(
@@ -60,27 +72,43 @@ def submit_page(
     due = _first_polls(claimed.api, claimed.options, client, settings)
     sent_at = datetime.now(UTC)
     try:
-        submitted = client.submit(claimed.api, image, claimed.content_type, claimed.options)
+        submitted = client.submit(
+            claimed.api, image, claimed.content_type, claimed.options, fence=claimed.held
+        )
+    except ClaimLost:
+        log.warning("page %d: its claim was taken back before create_task; not sent", page_id)
+        return False
     except BadInput as e:
-        fail_page(page_id, PageState.SUBMITTING, e, code=e.code)
+        if claimed.held():
+            fail_page(page_id, PageState.SUBMITTING, e, code=e.code)
         return True
     except (Throttled, KeysParked):
-        _release(page_id, refund=True, count_retry=False)
+        _release(claimed, refund=True, count_retry=False)
         raise
     except RateLimited:
-        _release(page_id, refund=False, count_retry=False)
+        _release(claimed, refund=False, count_retry=False)
         raise
     except AmbiguousSubmit:
-        _release(page_id, refund=False, count_retry=True, ambiguous=True)
+        _release(claimed, refund=False, count_retry=True, ambiguous=True)
         raise
     except BaseException:
-        _release(page_id, refund=False, count_retry=True)
+        _release(claimed, refund=False, count_retry=True)
         raise
     if submitted.answer is None:
-        _record_task(page_id, claimed.api, submitted, due[submitted.key_id])
+        _record_task(claimed, submitted, due[submitted.key_id])
     else:
-        _keep_sync_answer(page_id, claimed.api, submitted, store, sent_at)
+        _keep_sync_answer(claimed, submitted, store, sent_at)
     return True
+
+
+def faults_met(page_id: int) -> int:
+    """Transient faults the page met at submit since its last success (``pages.retries``).
+
+    Waiting for a quota slot (Throttled, KeysParked, the provider's 18) is not counted: only
+    these use up ``SCANGRADE_MAX_PAGE_ATTEMPTS``.
+    """
+    with session_scope() as session:
+        return session.scalar(select(Page.retries).where(Page.id == page_id)) or 0
 
 
 def _claim(page_id: int) -> _Claimed | None:
@@ -115,7 +143,14 @@ def _claim(page_id: int) -> _Claimed | None:
             )
             return None
         assert page.image_key is not None
-        return _Claimed(page.image_key, page.content_type or "image/jpeg", spec(api), dict(options))
+        return _Claimed(
+            page_id,
+            page.submit_attempts,
+            page.image_key,
+            page.content_type or "image/jpeg",
+            spec(api),
+            dict(options),
+        )
 
 
 def _first_polls(
@@ -134,11 +169,14 @@ def _first_polls(
     }
 
 
-def _record_task(page_id: int, api: ApiSpec, submitted: Submitted, due: datetime) -> None:
+def _record_task(claimed: _Claimed, submitted: Submitted, due: datetime) -> None:
+    api, page_id = claimed.api, claimed.page_id
     with session_scope() as session:
-        session.execute(
-            insert(ProviderTask)
-            .values(
+        if not _still_ours(session, claimed, submitted):
+            return
+        free_task_id(session, api.name, submitted.key_id, submitted.task_id, page_id)
+        session.add(
+            ProviderTask(
                 page_id=page_id,
                 api=api.name,
                 key_id=submitted.key_id,
@@ -146,52 +184,76 @@ def _record_task(page_id: int, api: ApiSpec, submitted: Submitted, due: datetime
                 log_id=submitted.log_id,
                 next_poll_at=due,
             )
-            .on_conflict_do_nothing(index_elements=["api", "task_id"])
         )
         move(session, Page, page_id, PageState.SUBMITTING, PageState.SUBMITTED, retries=0)
     log.info("page %d submitted to %s as task %s", page_id, api.name, submitted.task_id)
 
 
 def _keep_sync_answer(
-    page_id: int,
-    api: ApiSpec,
-    submitted: Submitted,
-    store: ObjectStore,
-    sent_at: datetime,
+    claimed: _Claimed, submitted: Submitted, store: ObjectStore, sent_at: datetime
 ) -> None:
     assert submitted.answer is not None
+    api, page_id = claimed.api, claimed.page_id
     kept = put_raw_answer(store, page_id, submitted.task_id, submitted.answer)
-    values = {
-        "page_id": page_id,
-        "api": api.name,
-        "mode": "sync",
-        "key_id": submitted.key_id,
-        "task_id": submitted.task_id,
-        "log_id": submitted.log_id,
-        "state": TaskState.FINISHED,
-        "submitted_at": sent_at,  # so finished_at - submitted_at is the call's duration
-        "finished_at": func.now(),
-        "raw_key": kept.stored.key,
-    }
+    task = ProviderTask(
+        page_id=page_id,
+        api=api.name,
+        mode="sync",
+        key_id=submitted.key_id,
+        task_id=submitted.task_id,
+        log_id=submitted.log_id,
+        state=TaskState.FINISHED,
+        submitted_at=sent_at,  # so finished_at - submitted_at is the call's duration
+        finished_at=func.now(),
+        raw_key=kept.stored.key,
+    )
     with session_scope() as session:
-        task_row_id = session.scalar(
-            insert(ProviderTask)
-            .values(**values)
-            .on_conflict_do_update(index_elements=["api", "task_id"], set_=values)
-            .returning(ProviderTask.id)
-        )
-        assert task_row_id is not None
-        record_raw_answer(session, kept, task_row_id)
+        if not _still_ours(session, claimed, submitted):
+            return
+        free_task_id(session, api.name, submitted.key_id, submitted.task_id, page_id)
+        session.add(task)
+        session.flush()
+        record_raw_answer(session, kept, task.id)
         move(session, Page, page_id, PageState.SUBMITTING, PageState.PERSISTING, retries=0)
+        task_row_id = task.id
     nudges.send("persist", [task_row_id])
     log.info("page %d answered by %s at once (%s)", page_id, api.name, submitted.task_id)
 
 
-def _release(page_id: int, *, refund: bool, count_retry: bool, ambiguous: bool = False) -> None:
-    """Give a claimed page back to ``ready`` after a failed or refused call.
+def _still_ours(session: Session, claimed: _Claimed, submitted: Submitted) -> bool:
+    """Whether the claim holds, locking the page; if not, the answer is dropped, loudly.
+
+    Only a worker that froze between its fenced call and this commit gets here: the
+    reconciler already counted the page's next submit as ambiguous.
+    """
+    if _holds(session, claimed, lock=True):
+        return True
+    log.error(
+        "page %d: the provider answered task %s after the page's claim was taken back; "
+        "that task is not recorded (the page's resubmit was counted as ambiguous)",
+        claimed.page_id,
+        submitted.task_id,
+    )
+    return False
+
+
+def _holds(session: Session, claimed: _Claimed, *, lock: bool = False) -> bool:
+    query = select(Page.id).where(
+        Page.id == claimed.page_id,
+        Page.state == PageState.SUBMITTING,
+        Page.submit_attempts == claimed.attempt,
+    )
+    return session.scalar(query.with_for_update() if lock else query) is not None
+
+
+def _release(
+    claimed: _Claimed, *, refund: bool, count_retry: bool, ambiguous: bool = False
+) -> None:
+    """Give a claimed page back to ``ready`` after a failed or refused call, if still ours.
 
     ``ambiguous``: the call's answer was lost, so the next submit may pay a second time.
     """
+    page_id = claimed.page_id
     values: dict[str, object] = {}
     if refund:
         values["submit_attempts"] = Page.submit_attempts - 1
@@ -205,7 +267,8 @@ def _release(page_id: int, *, refund: bool, count_retry: bool, ambiguous: bool =
             page_id,
         )
     with session_scope() as session:
-        move(session, Page, page_id, PageState.SUBMITTING, PageState.READY, **values)
+        if _holds(session, claimed, lock=True):
+            move(session, Page, page_id, PageState.SUBMITTING, PageState.READY, **values)
 
 
 def fail_page(page_id: int, expected: str, error: Exception, *, code: str | None) -> None:
