@@ -168,7 +168,9 @@ def test_a_done_page_missing_its_artifacts_is_reported_only(env: Settings, batch
         SELECT image_key FROM pages WHERE id = :p) OR (page_id = :p AND kind = 'crop')"""
     _sql(broken, p=page_id)
     (found,) = _found(env, batch["id"], "artifact_missing", page_id)
-    assert "its page image" in found.why and "result images still pending" in found.why
+    assert (
+        "its page image" in found.why and "its crop" in found.why and "(still pending)" in found.why
+    )
     assert found.fix is None
     reconcile(env)
     assert _found(env, batch["id"], "artifact_missing", page_id) == [found]  # not touched
@@ -249,6 +251,9 @@ def test_a_running_batch_with_nothing_left_is_closed(env: Settings, batch: dict)
         time.sleep(0.3)
     wait_until_done(batch_id)
     assert _repairs(batch_id)["batch_closed"] == 1
+    shown = CliRunner().invoke(main, ["status", "audited"])
+    assert "repaired by the reconciler: batch_closed" in shown.output
+    assert "repaired by the reconciler: resubmitted" in shown.output
     with session_scope() as session:
         leftover = [f for f in check(session, env, batch_id) if f.fix is not None]
     assert leftover == []

@@ -178,26 +178,34 @@ def _artifact_missing(row: Row[Any]) -> Finding:
 
 
 _ARCHIVED = "a.state IN ('archived', 'lost')"
+_DONE = f"p.state = 'done' AND {_batch('p.batch_id')} AND {current('p')}"
+# Each branch is an anti-join over one kind of object, so a night of done pages is a few
+# hash joins, not a sub-query per page.
 _ARTIFACT_MISSING = f"""
-    SELECT * FROM (
-      SELECT p.batch_id, p.id AS row_id, p.updated_at AS since, concat_ws('; ',
-        CASE WHEN p.image_key IS NOT NULL AND NOT EXISTS (
-               SELECT 1 FROM artifacts a WHERE a.s3_key = p.image_key AND {_ARCHIVED})
-             THEN 'its page image ' || p.image_key END,
-        CASE WHEN t.raw_key IS NOT NULL AND NOT EXISTS (
-               SELECT 1 FROM artifacts a WHERE a.s3_key = t.raw_key AND {_ARCHIVED})
-             THEN 'its raw answer ' || t.raw_key END,
-        (SELECT count(*) || ' result images still pending' FROM artifacts a
-         WHERE a.page_id = p.id AND a.state = 'pending' HAVING count(*) > 0),
-        (SELECT count(*) || ' question crops' FROM questions q
-         WHERE q.provider_task_id = t.id AND q.crop_key IS NOT NULL AND NOT EXISTS (
-               SELECT 1 FROM artifacts a WHERE a.s3_key = q.crop_key AND {_ARCHIVED})
-         HAVING count(*) > 0)
-      ) AS missing
-      FROM pages p {_LATEST_TASK}
-      WHERE p.state = 'done' AND {_batch("p.batch_id")} AND {current("p")}
-    ) found WHERE missing <> ''
-    ORDER BY row_id LIMIT :limit
+    WITH missing AS (
+      SELECT p.id AS page_id, 'its page image ' || p.image_key AS what
+      FROM pages p WHERE {_DONE} AND p.image_key IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.s3_key = p.image_key AND {_ARCHIVED})
+      UNION ALL
+      SELECT p.id, 'its raw answer ' || t.raw_key
+      FROM pages p JOIN provider_tasks t ON t.page_id = p.id
+      WHERE {_DONE} AND t.raw_key IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM provider_tasks t2 WHERE t2.page_id = p.id AND t2.id > t.id)
+        AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.s3_key = t.raw_key AND {_ARCHIVED})
+      UNION ALL
+      SELECT p.id, 'its ' || a.kind || ' ' || a.s3_key || ' (still pending)'
+      FROM artifacts a JOIN pages p ON p.id = a.page_id
+      WHERE a.state = 'pending' AND {_DONE}
+      UNION ALL
+      SELECT p.id, 'its question crop ' || q.crop_key
+      FROM questions q JOIN pages p ON p.id = q.page_id
+      WHERE {_DONE} AND q.crop_key IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.s3_key = q.crop_key AND {_ARCHIVED})
+    )
+    SELECT p.batch_id, p.id AS row_id, p.updated_at AS since,
+           string_agg(m.what, '; ' ORDER BY m.what) AS missing
+    FROM missing m JOIN pages p ON p.id = m.page_id
+    GROUP BY p.id ORDER BY p.id LIMIT :limit
 """
 
 
