@@ -69,13 +69,13 @@ _LATEST_TASK = """LEFT JOIN LATERAL (
 
 
 def _page_without_task(row: Row[Any]) -> Finding:
-    fix = "resubmitted" if row.state == "submitted" else None
+    fix = "resubmitted" if row.state == "submitted" and row.image_key else None
     repair = (
         "the reconciler sends it again, counted in pages.ambiguous_submits (the provider "
         "may have billed the lost task)"
         if fix
-        else "its results have no task to come from: `scangrade retry` once it is failed, "
-        "or restore the provider_tasks row"
+        else "its results have no task to come from (or it has no image to send): "
+        "`scangrade retry` once it is failed, or restore the provider_tasks row"
     )
     why = f"page is {row.state} but has no provider task"
     return Finding(
@@ -84,7 +84,7 @@ def _page_without_task(row: Row[Any]) -> Finding:
 
 
 _PAGE_WITHOUT_TASK = f"""
-    SELECT p.batch_id, p.id AS row_id, p.updated_at AS since, p.state
+    SELECT p.batch_id, p.id AS row_id, p.updated_at AS since, p.state, p.image_key
     FROM pages p
     WHERE p.state IN {_PAST_SUBMIT} AND {_batch("p.batch_id")} AND {current("p")}
       AND NOT EXISTS (SELECT 1 FROM provider_tasks t WHERE t.page_id = p.id)

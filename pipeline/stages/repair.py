@@ -43,7 +43,7 @@ _RESUBMIT = text(
     """
     UPDATE pages SET state = 'ready', updated_at = now(), retries = 0,
                      ambiguous_submits = ambiguous_submits + 1
-    WHERE id = :row_id AND state = 'submitted'
+    WHERE id = :row_id AND state = 'submitted' AND image_key IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM provider_tasks t WHERE t.page_id = pages.id)
     RETURNING id
     """
