@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 the batch ended with failures; 2 usage error; 3 a service
 (Postgres, Redis, S3, a webhook) is unreachable; 4 configuration error (a webhook refused);
-130 stopped with Ctrl-C (``status --watch``).
+5 ``check`` found rows their other rows do not back; 130 stopped with Ctrl-C
+(``status --watch``).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from pipeline.students import STUDENT_MANIFEST_NAME, Students, read_students
 if TYPE_CHECKING:
     from pipeline.watchdir import WatchEvent
 
-EXIT_FAILURES, EXIT_SERVICE, EXIT_CONFIG, EXIT_INTERRUPTED = 1, 3, 4, 130
+EXIT_FAILURES, EXIT_SERVICE, EXIT_CONFIG, EXIT_FINDINGS, EXIT_INTERRUPTED = 1, 3, 4, 5, 130
 console = Console(stderr=True)
 
 
@@ -273,6 +274,7 @@ def status(batch: str | None, live: bool, interval: float) -> None:
     """Progress of BATCH (name or id), or of the latest batches."""
     from pipeline.live import batch_rates, db_now
     from pipeline.screens import rates_line
+    from pipeline.stages.repair import repair_counts
 
     _services_or_exit()
     if live:
@@ -286,13 +288,32 @@ def status(batch: str | None, live: bool, interval: float) -> None:
             ids = [_batch_id(batch)]
         for batch_id in ids:
             progress = batch_progress(session, batch_id)
-            _print_status(progress)
+            _print_status(progress, repair_counts(session, batch_id))
             if not progress.finished:
                 rates = batch_rates(session, progress, db_now(session))
                 console.print(rates_line(rates, finished=False), markup=False, highlight=False)
             if batch is not None:
                 _print_failures(batch_id)
     _print_parked_keys()
+
+
+@main.command("check")
+@click.argument("batch", required=False)
+def check_cmd(batch: str | None) -> None:
+    """List every row whose state its other rows do not back, with its repair (exit 5).
+
+    Of BATCH (name or id), or of every batch. The reconciler repairs the ones marked auto
+    once they are older than SCANGRADE_STALE_AFTER_S; the others need a person.
+    """
+    from pipeline.check_view import print_findings
+    from pipeline.stages.check import check
+
+    _services_or_exit()
+    batch_id = None if batch is None else _batch_id(batch)
+    with session_scope() as session:
+        findings = check(session, get_settings(), batch_id)
+    print_findings(Console(), findings)
+    sys.exit(EXIT_FINDINGS if findings else 0)
 
 
 def _watch_status(batch_id: int, interval_s: float) -> int:
@@ -675,7 +696,7 @@ def wait_for_batch(batch_id: int, poll_s: float = 1.0) -> int:
     return EXIT_FAILURES if progress.failed else 0
 
 
-def _print_status(progress: BatchProgress) -> None:
+def _print_status(progress: BatchProgress, repairs: dict[str, int]) -> None:
     table = Table(title=f"batch {progress.name} (id {progress.batch_id}): {progress.state}")
     table.add_column("stage")
     table.add_column("count", justify="right")
@@ -694,6 +715,8 @@ def _print_status(progress: BatchProgress) -> None:
         table.add_row("folders with no scans (missing work)", str(progress.missing_folders))
     if progress.superseded:
         table.add_row("earlier versions replaced by a rescan", str(progress.superseded))
+    for kind, count in repairs.items():
+        table.add_row(f"repaired by the reconciler: {kind} (see scangrade check)", str(count))
     console.print(table)
 
 

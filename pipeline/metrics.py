@@ -12,6 +12,8 @@ What is counted, and where:
   shared limiter: ``immediate``, ``waited`` (slept for it), ``refused`` (too far off: the page
   goes back to the queue) or ``closed`` (every key parked or out of budget);
   ``scangrade_limiter_wait_seconds_total{api, operation}`` the time slept for slots.
+- ``scangrade_repairs_total{kind}``: rows the reconciler repaired because their state was not
+  backed by their other rows (``pipeline/stages/repair.py``; per batch in ``repairs``).
 - ``scangrade_pages{state}``: pages by state, read from Postgres when scraped (done and failed
   pages are the pipeline's output; Postgres is their one record).
 
@@ -68,6 +70,17 @@ LIMITER_WAIT = Counter(
     "Seconds slept for limiter slots.",
     ["api", "operation"],
 )
+
+REPAIRS = Counter(
+    "scangrade_repairs",
+    "Rows the reconciler repaired, by kind (resubmitted, repersisted, batch_closed, ...).",
+    ["kind"],
+)
+
+
+def repaired(kind: str, count: int = 1) -> None:
+    """Count rows the reconciler repaired."""
+    REPAIRS.labels(kind).inc(count)
 
 
 def task_run(task: str, outcome: str) -> None:

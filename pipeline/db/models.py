@@ -344,6 +344,11 @@ class ProviderTask(Base):
         comment="When the provider handed this task's id to another create_task: the row "
         "keeps its results but no longer names the task at the provider."
     )
+    result_rows: Mapped[int | None] = mapped_column(
+        Integer,
+        comment="Result rows persist wrote from its answer (questions, paper_questions, "
+        "essays, ocr_words); NULL until persisted. 0: the answer held none.",
+    )
 
 
 class Question(Base):
@@ -458,6 +463,35 @@ class Artifact(Base):
     archived_at: Mapped[datetime | None] = mapped_column(comment="When it reached S3.")
 
 
+class Repair(Base):
+    """How many rows of a batch the reconciler repaired, by kind (``scangrade check``)."""
+
+    __tablename__ = "repairs"
+    __table_args__ = (
+        {
+            "comment": "Rows the reconciler repaired because their state was not backed by "
+            "their other rows, by batch and kind."
+        },
+    )
+
+    batch_id: Mapped[int] = mapped_column(
+        BigInteger,
+        ForeignKey("batches.id", ondelete="CASCADE"),
+        primary_key=True,
+        comment="The batch whose rows were repaired.",
+    )
+    kind: Mapped[str] = mapped_column(
+        Text,
+        primary_key=True,
+        comment="The repair: resubmitted, repersisted, persist_nudged, page_failed, "
+        "reingested or batch_closed (docs/operating.md).",
+    )
+    count: Mapped[int] = mapped_column(Integer, comment="Rows repaired so far.")
+    last_at: Mapped[datetime] = mapped_column(
+        server_default=func.now(), comment="When the last one was repaired."
+    )
+
+
 # The result tables of the other APIs, importable from here like every other model.
 from pipeline.db.results import (  # noqa: E402
     Essay,
@@ -484,5 +518,6 @@ __all__ = [
     "PaperQuestion",
     "ProviderTask",
     "Question",
+    "Repair",
     "Slot",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import Float, Index, Integer, Table, Text, UniqueConstraint
 from sqlalchemy import text as sql
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -216,3 +216,16 @@ class OcrWord(Base):
         server_default=sql("'[]'::jsonb"), comment="Per-character boxes, when asked for."
     )
     extra: Mapped[dict[str, Any]] = _extra()
+
+
+def result_tables() -> list[Table]:
+    """The tables whose rows are written from one task's answer (children follow by cascade).
+
+    Every table with a ``provider_task_id`` but ``artifacts``: questions, paper_questions,
+    essays and ocr_words.
+    """
+    return [
+        table
+        for table in Base.metadata.sorted_tables
+        if "provider_task_id" in table.columns and table.name != "artifacts"
+    ]

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from pipeline import nudges
 from pipeline.db.models import Artifact, Page, ProviderTask
+from pipeline.db.results import result_tables
 from pipeline.db.session import session_scope
 from pipeline.db.states import PageState
 from pipeline.db.transitions import move
@@ -57,12 +58,23 @@ def write_answer(
     answer: Answer,
     parsed: Any,
 ) -> None:
-    """The task's result rows and the provider_tasks fields read from its raw answer."""
+    """The task's result rows and the provider_tasks fields read from its raw answer.
+
+    ``result_rows`` counts what was written, so that rows lost later can be told from an
+    answer that held none (``scangrade check``).
+    """
     api_handler.write(session, page_id, task_row_id, parsed)
+    written = sum(
+        select(func.count())
+        .select_from(table)
+        .where(table.c.provider_task_id == task_row_id)
+        .scalar_subquery()
+        for table in result_tables()
+    )
     session.execute(
         update(ProviderTask)
         .where(ProviderTask.id == task_row_id)
-        .values(**api_handler.task_fields(answer))
+        .values(**api_handler.task_fields(answer), result_rows=written)
     )
 
 

@@ -18,6 +18,7 @@ from pipeline.db.session import session_scope
 from pipeline.db.states import ArtifactState, BatchState, DocumentState, PageState, TaskState
 from pipeline.progress import finish_batch_if_done
 from pipeline.settings import Settings
+from pipeline.stages.repair import repair
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ def reconcile(settings: Settings) -> dict[str, int]:
         for batch_id in session.scalars(select(Batch.id).where(Batch.state == BatchState.RUNNING)):
             finish_batch_if_done(session, batch_id)
     report["notify_nudged"] = notify.resend_overdue(settings)
+    report |= repair(settings)  # rows whose state their other rows do not back
     touched = {step: count for step, count in report.items() if count}
     if touched:
         log.info("reconciler: %s", touched)

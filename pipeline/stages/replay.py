@@ -12,10 +12,10 @@ import json
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import delete, select
 
-from pipeline.db.base import Base
 from pipeline.db.models import Artifact, Page, ProviderTask
+from pipeline.db.results import result_tables
 from pipeline.db.session import session_scope
 from pipeline.db.states import ArtifactState, PageState, TaskState
 from pipeline.results import handler
@@ -34,15 +34,6 @@ class Replayed:
     skipped: int  # finished tasks of pages not yet persisted: their stage will write them
 
 
-def result_tables() -> list[Table]:
-    """The tables whose rows are written from one task's answer (children follow by cascade)."""
-    return [
-        table
-        for table in Base.metadata.sorted_tables
-        if "provider_task_id" in table.columns and table.name != Artifact.__tablename__
-    ]
-
-
 def replay_batch(batch_id: int, store: ObjectStore) -> Replayed:
     """Rewrite the result rows of every persisted task of a batch from its archived answer."""
     with session_scope() as session:
@@ -57,7 +48,7 @@ def replay_batch(batch_id: int, store: ObjectStore) -> Replayed:
         if raw_key is None or page_state not in (PageState.ARCHIVING, PageState.DONE):
             skipped += 1
             continue
-        _replay_task(task_row_id, api, raw_key, store)
+        replay_task(task_row_id, api, raw_key, store)
         replayed += 1
     log.info(
         "batch %d: %d tasks replayed from S3, %d not yet persisted", batch_id, replayed, skipped
@@ -65,7 +56,8 @@ def replay_batch(batch_id: int, store: ObjectStore) -> Replayed:
     return Replayed(replayed, skipped)
 
 
-def _replay_task(task_row_id: int, api: str, raw_key: str, store: ObjectStore) -> None:
+def replay_task(task_row_id: int, api: str, raw_key: str, store: ObjectStore) -> None:
+    """Rewrite one finished task's result rows from its archived answer (no provider call)."""
     answer = json.loads(store.get(raw_key))
     api_handler = handler(api)
     parsed = api_handler.parse(answer)
