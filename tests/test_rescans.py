@@ -23,6 +23,7 @@ from pipeline.manifest import Route, Routing
 from pipeline.report.data import load_report
 from pipeline.samples import blank_page, jpeg_bytes, make_page_image, pdf_from_jpegs
 from pipeline.settings import Settings
+from pipeline.stages.check import check
 from pipeline.stages.plan import plan_directory
 from pipeline.standins import Service
 from pipeline.students import Students
@@ -138,6 +139,18 @@ def test_a_rescan_is_graded_in_its_batch_and_the_old_version_is_superseded(
     retried = runner.invoke(main, ["retry", "rescan-night"])
     assert retried.exit_code == 0 and "nothing had failed" in retried.output, retried.output
     assert [p.state for p in _pages(old.id)] == ["done", "failed", "done"]
+
+    # The audit leaves the superseded version out: its missing page images are no finding,
+    # while the same loss on the current version is one.
+    new_pages = [p.id for p in _pages(new.id)]
+    with session_scope() as session:
+        session.execute(
+            text("DELETE FROM artifacts WHERE kind = 'page_image' AND page_id = ANY(:ids)"),
+            {"ids": [*old_pages, new_pages[0]]},
+        )
+    with session_scope() as session:
+        findings = check(session, env, batch_id)
+    assert [(f.kind, f.row_id) for f in findings] == [("artifact_missing", new_pages[0])]
 
 
 def test_force_does_what_its_dry_run_says_page_for_page(
