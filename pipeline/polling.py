@@ -18,8 +18,8 @@ most are still running.
 The get_result quota left over when an API has nothing left to submit (the batch's tail) buys
 earlier sightings of its last results, within a budget (``early_poll_room``): the batches in
 flight on a key may spend at most ``poll_budget`` calls per task in all, and a task is polled
-early at most once before its expected finish (stragglers past it, which hold the batch's end,
-are polled every ``EarlyPolls.gap_s``).
+early at most twice before its expected finish (stragglers past it, which hold the batch's
+end, are polled every ``EarlyPolls.gap_s``).
 """
 
 from __future__ import annotations
@@ -163,13 +163,18 @@ def early_poll_room(settings: Settings, spend: LaneSpend, spare: int) -> int:
     return max(0, min(spare, math.floor(allowed)))
 
 
+EARLY_BEFORE_EXPECTED = 2
+"""get_result answers a tail task may have had before its expected finish and still be polled
+early: one early look past the median, one more a gap later, then only its schedule."""
+
+
 @dataclass(frozen=True)
 class EarlyPolls:
     """Which running tasks of a tail may be polled before their scheduled time.
 
     A task at least ``min_age_s`` old, last found running at least ``gap_s`` ago, may be polled
-    early once while younger than ``expected_s`` (when most are finished: its first scheduled
-    poll is about then anyway), and again every ``gap_s`` once older: a straggler is where a
+    early ``EARLY_BEFORE_EXPECTED`` times while younger than ``expected_s`` (when most are
+    finished: its first scheduled poll is about then anyway), and again every ``gap_s`` once older: a straggler is where a
     sighting soon after it finishes shortens the batch.
     """
 

@@ -149,7 +149,7 @@ class Settings(BaseSettings):
     )
     poll_backoff: float = Field(1.6, gt=1, description="Factor between successive poll ages.")
     poll_budget: float = Field(
-        1.3,
+        1.2,
         ge=1,
         description="get_result calls per task the tail's early polls may bring the batches "
         "in flight on a key up to (spare get quota spent on seeing the last results sooner).",

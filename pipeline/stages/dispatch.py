@@ -15,7 +15,7 @@ spare get_result slots then go to *early* polls of the running tasks closest to 
 is old enough to be likely finished, so the last results are seen soon after they are ready.
 Early polls have a budget (``pipeline.polling.early_poll_room``, ``EarlyPolls``): the batches
 in flight on the key spend at most ``poll_budget`` calls per task in all, and a task is polled
-early at most once before its expected finish, so a small batch, all tail, is not asked about
+early at most twice before its expected finish, so a small batch, all tail, is not asked about
 every second.
 """
 
@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from pipeline import nudges
 from pipeline.db.session import session_scope
-from pipeline.polling import LaneSpend, early_poll_room, early_polls
+from pipeline.polling import EARLY_BEFORE_EXPECTED, LaneSpend, early_poll_room, early_polls
 from pipeline.provider.keys import PoolKey
 from pipeline.provider.limiter import parked_key
 from pipeline.settings import Settings
@@ -66,7 +66,7 @@ _LEASE_EARLY = text(
         condition="next_poll_at > now()"
         " AND submitted_at <= now() - make_interval(secs => :min_age)"
         " AND coalesce(last_pending_at, submitted_at) <= now() - make_interval(secs => :gap)"
-        " AND (polls = 0 OR submitted_at <= now() - make_interval(secs => :expected))"
+        " AND (polls < :before OR submitted_at <= now() - make_interval(secs => :expected))"
     )
 )
 
@@ -173,4 +173,5 @@ def _lease_early(session: Session, lane: _Lane, spare: int, settings: Settings) 
         min_age=rule.min_age_s,
         gap=rule.gap_s,
         expected=rule.expected_s,
+        before=EARLY_BEFORE_EXPECTED,
     )
