@@ -174,8 +174,8 @@ class EarlyPolls:
 
     A task at least ``min_age_s`` old, last found running at least ``gap_s`` ago, may be polled
     early ``EARLY_BEFORE_EXPECTED`` times while younger than ``expected_s`` (when most are
-    finished: its first scheduled poll is about then anyway), and again every ``gap_s`` once older: a straggler is where a
-    sighting soon after it finishes shortens the batch.
+    finished: its first scheduled poll is about then anyway), and again every ``gap_s`` once
+    older: a straggler is where a sighting soon after it finishes shortens the batch.
     """
 
     min_age_s: float

@@ -45,6 +45,7 @@ CHAOS_RATES: tuple[str, ...] = (
     "truncated_json_rate",
     "bos_html_200_rate",
     "bos_truncated_rate",
+    "latency_rate",
 )
 LATENCY_FIELDS: tuple[str, ...] = ("latency_min_s", "latency_max_s")
 QUOTA_BURST_FIELDS: tuple[str, ...] = ("quota_burst_every_s", "quota_burst_s")
@@ -100,7 +101,8 @@ class SimConfig:
     ``quota_burst_every_s``, starting when they were set (0 = no bursts).
 
     A sloppy provider: ``latency_min_s``..``latency_max_s`` delays every API call and result
-    image download by a time drawn evenly in that range (``latency_max_s`` 0 = none);
+    image download (``latency_rate`` of them: all by default) by a time drawn evenly in that
+    range (``latency_max_s`` 0 = none);
     ``html_200_rate`` is the share of API calls answered by a gateway's HTML page with HTTP
     200 (performed as often as ``chaos_performed_rate`` says) and ``truncated_json_rate`` the
     share whose JSON answer, the call performed, is cut in half; ``bos_html_200_rate`` and
@@ -130,6 +132,7 @@ class SimConfig:
     bos_truncated_rate: float = 0.0
     latency_min_s: float = 0.0
     latency_max_s: float = 0.0
+    latency_rate: float = 1.0
     quota_burst_every_s: float = 0.0
     quota_burst_s: float = 0.0
     seed: int = 0

@@ -235,9 +235,14 @@ class FaultInjector:
             return FaultRule(operation, truncated=True)
         return None
 
-    def latency(self, low_s: float, high_s: float) -> float:
-        """A call's extra latency, drawn evenly between ``low_s`` and ``high_s`` (0: none)."""
-        if high_s <= 0:
+    def latency(self, low_s: float, high_s: float, rate: float = 1.0) -> float:
+        """A call's extra latency, drawn evenly between ``low_s`` and ``high_s`` (0: none).
+
+        Only ``rate`` of the calls are late.
+        """
+        if high_s <= 0 or rate <= 0:
+            return 0.0
+        if rate < 1.0 and self._chaos_rng.random() >= rate:
             return 0.0
         return self._chaos_rng.uniform(low_s, max(low_s, high_s))
 

@@ -241,7 +241,10 @@ class SimState:
     def latency(self) -> float:
         """Seconds a sloppy provider holds this call before answering (0: none)."""
         with self.lock:
-            return self.faults.latency(self.config.latency_min_s, self.config.latency_max_s)
+            config = self.config
+            return self.faults.latency(
+                config.latency_min_s, config.latency_max_s, config.latency_rate
+            )
 
     def result_for(
         self, task_id: str, api: str, api_key: str | None, signer: UrlSigner, build: ResultBuilder
