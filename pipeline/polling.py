@@ -187,8 +187,11 @@ def early_polls(settings: Settings, times: ProcessingTimes | None) -> EarlyPolls
     """The early-poll rule for a lane, from its observed processing times if known."""
     median = times.quantile(0.5) if times is not None else None
     expected = times.quantile(settings.poll_confidence) if times is not None else None
-    min_age = settings.poll_first_max_s if median is None else median
     if expected is None:
-        expected = max(min_age, unknown_first_s(settings))
+        expected = (
+            unknown_first_s(settings) if median is None else max(median, unknown_first_s(settings))
+        )
+    # Times unknown, a look before the expected finish would most likely find the task running.
+    min_age = expected if median is None else median
     gap = max(_floor(settings), min_age / 4)
     return EarlyPolls(min_age, gap, expected)
