@@ -231,7 +231,7 @@ def _parameters(info: RunInfo) -> str:
     rows = [
         ("date", info.started.isoformat(timespec="seconds")),
         ("machine", f"{info.cores} CPU cores"),
-        ("pages", f"{info.pages} single-page correct_edu JPEGs per scenario"),
+        ("pages", f"{info.pages} single-page correct_edu JPEGs per scenario, unless its line says"),
         ("workers", ", ".join(f"{name}={value}" for name, value in CONCURRENCY.items())),
         ("scale", f"×{info.scale:g}"),
         ("run time", f"{info.elapsed_s / 60:.1f} min"),

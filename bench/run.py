@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from celery import Celery
@@ -35,6 +35,7 @@ from bench.environment import (
 )
 from bench.metrics import ChainRun, CpuUse, Measurements, Observation, measure
 from bench.observe import batch_rows, limiter_round_trips, simulator_calls, simulator_tasks
+from bench.pages import page_dir
 from bench.scenarios import Endpoints, Scenario, pipeline_env, simulator_args
 from pipeline.db.models import Batch
 from pipeline.db.session import session_scope
@@ -66,6 +67,11 @@ class RunContext:
     progress: Progress
     s3_pid: int | None = None
 
+    @property
+    def cache(self) -> Path:
+        """Where the generated page directories are kept, one per batch size."""
+        return self.pages_dir.parent
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -86,6 +92,8 @@ class Outcome:
 def run_scenario(scenario: Scenario, ctx: RunContext) -> Outcome:
     """Run one scenario; an error is recorded in the outcome, never raised."""
     started = time.monotonic()
+    if scenario.pages is not None and scenario.pages != ctx.pages:
+        ctx = replace(ctx, pages=scenario.pages, pages_dir=page_dir(ctx.cache, scenario.pages))
     task = ctx.progress.add_task(scenario.name, total=ctx.pages, detail="starting")
     try:
         observation, problem = _run(scenario, ctx, task)

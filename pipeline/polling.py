@@ -11,11 +11,20 @@ The first poll comes when ``poll_confidence`` (90 %) of tasks are finished, so n
 ten cost one call. A task still running is polled again at ages growing by ``poll_backoff``
 (exponential backoff, capped at ``poll_max_interval_s``), with jitter so that tasks submitted
 together spread out. Until an endpoint and key have enough observations, the first poll comes
-after the seeds' 5–10 s.
+two backoff steps past the seeds' 5–10 s (about 26 s): late enough that one call usually finds
+the task finished, whatever the batch's size, rather than asking every task at 5–10 s, when
+most are still running.
+
+The get_result quota left over when an API has nothing left to submit (the batch's tail) buys
+earlier sightings of its last results, within a budget (``early_poll_room``): the batches in
+flight on a key may spend at most ``poll_budget`` calls per task in all, and a task is polled
+early at most twice before its expected finish (stragglers past it, which hold the batch's
+end, are polled every ``EarlyPolls.gap_s``).
 """
 
 from __future__ import annotations
 
+import math
 import random
 from bisect import bisect_left
 from collections.abc import Iterable
@@ -28,6 +37,14 @@ MIN_OBSERVATIONS = 30
 
 _FLOOR_S = 1.0
 """Shortest wait between two polls of one task (shorter only if the first poll may come sooner)."""
+
+_UNKNOWN_STEPS = 2
+"""Backoff steps past the seeds' latest first poll at which a task of unknown times is asked.
+
+The seeds put the first poll at 5–10 s, where a task of "about ten seconds" is about half done;
+two steps of 1.6 (26 s) is where such a task, with the log-normal spread observed (σ ≈ 0.7), is
+about nine in ten done: the same confidence as a first poll timed from observations.
+"""
 
 
 @dataclass(frozen=True)
@@ -93,8 +110,13 @@ def first_delay(
         return settings.poll_fixed_interval_s
     expected = times.quantile(settings.poll_confidence) if times is not None else None
     if expected is None:
-        return rng.uniform(settings.poll_first_min_s, settings.poll_first_max_s)
+        expected = unknown_first_s(settings)
     return max(_floor(settings), expected * rng.uniform(0.85, 1.15))
+
+
+def unknown_first_s(settings: Settings) -> float:
+    """The first poll's age while an endpoint and key's processing times are not yet known."""
+    return settings.poll_first_max_s * settings.poll_backoff**_UNKNOWN_STEPS
 
 
 def next_delay(settings: Settings, age_s: float, rng: random.Random | None = None) -> float:
@@ -112,3 +134,64 @@ def next_delay(settings: Settings, age_s: float, rng: random.Random | None = Non
 
 def _floor(settings: Settings) -> float:
     return min(_FLOOR_S, settings.poll_first_min_s)
+
+
+@dataclass(frozen=True)
+class LaneSpend:
+    """What the batches in flight on one (API, key) lane have spent on get_result so far."""
+
+    tasks: int
+    """Their async tasks, finished or not."""
+    gets: int
+    """get_result answers those tasks have had."""
+    running: int
+    """Tasks still running: each needs at least one more call, its final one."""
+    leased: int
+    """Polls handed out and not yet answered."""
+
+
+def early_poll_room(settings: Settings, spend: LaneSpend, spare: int) -> int:
+    """How many of a lane's ``spare`` get_result slots early polls may take now.
+
+    Every call an early poll costs beyond a task's final one comes out of the budget of
+    ``poll_budget`` calls per task; the running tasks' final calls and the polls in flight are
+    set aside first, so the lane never plans to spend more than the budget.
+    """
+    if settings.poll_policy != "adaptive":
+        return 0
+    allowed = settings.poll_budget * spend.tasks - spend.gets - spend.running - spend.leased
+    return max(0, min(spare, math.floor(allowed)))
+
+
+EARLY_BEFORE_EXPECTED = 2
+"""get_result answers a tail task may have had before its expected finish and still be polled
+early: one early look past the median, one more a gap later, then only its schedule."""
+
+
+@dataclass(frozen=True)
+class EarlyPolls:
+    """Which running tasks of a tail may be polled before their scheduled time.
+
+    A task at least ``min_age_s`` old, last found running at least ``gap_s`` ago, may be polled
+    early ``EARLY_BEFORE_EXPECTED`` times while younger than ``expected_s`` (when most are
+    finished: its first scheduled poll is about then anyway), and again every ``gap_s`` once
+    older: a straggler is where a sighting soon after it finishes shortens the batch.
+    """
+
+    min_age_s: float
+    gap_s: float
+    expected_s: float
+
+
+def early_polls(settings: Settings, times: ProcessingTimes | None) -> EarlyPolls:
+    """The early-poll rule for a lane, from its observed processing times if known."""
+    median = times.quantile(0.5) if times is not None else None
+    expected = times.quantile(settings.poll_confidence) if times is not None else None
+    if expected is None:
+        expected = (
+            unknown_first_s(settings) if median is None else max(median, unknown_first_s(settings))
+        )
+    # Times unknown, a look before the expected finish would most likely find the task running.
+    min_age = expected if median is None else median
+    gap = max(_floor(settings), min_age / 4)
+    return EarlyPolls(min_age, gap, expected)

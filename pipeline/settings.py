@@ -138,12 +138,22 @@ class Settings(BaseSettings):
         0.9, gt=0, lt=1, description="Share of tasks the first poll should find finished."
     )
     poll_first_min_s: float = Field(
-        5.0, description="Earliest first poll before processing times are known (seeds: 5 s)."
+        5.0,
+        description="The seeds' earliest first poll (5 s); two polls of a task are at least "
+        "this or 1 s apart, whichever is less.",
     )
     poll_first_max_s: float = Field(
-        10.0, description="Latest first poll before processing times are known (seeds: 10 s)."
+        10.0,
+        description="The seeds' latest first poll (10 s); while processing times are unknown "
+        "the first poll comes two backoff steps later (26 s).",
     )
     poll_backoff: float = Field(1.6, gt=1, description="Factor between successive poll ages.")
+    poll_budget: float = Field(
+        1.2,
+        ge=1,
+        description="get_result calls per task the tail's early polls may bring the batches "
+        "in flight on a key up to (spare get quota spent on seeing the last results sooner).",
+    )
     poll_fixed_interval_s: float = Field(5.0, description="Poll interval of the fixed policy.")
     poll_max_interval_s: float = Field(60.0, description="Longest wait between two polls.")
     poll_lease_s: float = Field(

@@ -25,8 +25,21 @@ def _key(env: Settings, get_qps: float) -> PoolKey:
     return PoolKey(Credentials(f"dispatch-{uuid.uuid4().hex[:8]}", "secret"), quotas)
 
 
-def _running(key: PoolKey, api: str, due_in_s: list[float], age_s: float = 60.0) -> list[int]:
-    """Running tasks of one key, each due ``due_in_s`` from now; their row ids."""
+def _running(
+    key: PoolKey,
+    api: str,
+    due_in_s: list[float],
+    age_s: float = 60.0,
+    *,
+    finished: int = 0,
+    polls: int = 0,
+    pending_ago_s: float | None = None,
+) -> list[int]:
+    """Running tasks of one key, each due ``due_in_s`` from now; their row ids.
+
+    ``finished`` more tasks of their batch are finished, each after one get_result; the
+    running ones have had ``polls`` answers, the last one ``pending_ago_s`` ago.
+    """
     now = datetime.now(UTC)
     batch = f"dispatch-{uuid.uuid4().hex[:8]}"
     first = record_finished_task(
@@ -56,9 +69,23 @@ def _running(key: PoolKey, api: str, due_in_s: list[float], age_s: float = 60.0)
                     raw_key=None,
                     submitted_at=now - timedelta(seconds=age_s),
                     next_poll_at=now + timedelta(seconds=due),
+                    polls=polls,
+                    last_pending_at=None
+                    if pending_ago_s is None
+                    else now - timedelta(seconds=pending_ago_s),
                 )
             )
         ids.append(made.task_row_id)
+    for n in range(finished):
+        record_finished_task(
+            b"{}",
+            api=api,
+            rel_path=f"f{n}.jpg",
+            task_id=f"{batch}-finished-{n}",
+            batch_id=first.batch_id,
+            page={"state": "done"},
+            task={"key_id": key.key_id, "polls": 1},
+        )
     return ids
 
 
@@ -98,7 +125,7 @@ def test_a_parked_key_gets_no_poll(env: Settings) -> None:
 @pytest.mark.parametrize("submissions_left", [False, True])
 def test_spare_slots_poll_the_tail_early(env: Settings, submissions_left: bool) -> None:
     key = _key(env, get_qps=2.0)
-    ids = _running(key, "paper_cut", [30.0, 20.0])
+    ids = _running(key, "paper_cut", [30.0, 20.0], finished=8)
     if submissions_left:
         with session_scope() as session:
             page = session.get_one(ProviderTask, ids[0]).page_id
@@ -108,3 +135,42 @@ def test_spare_slots_poll_the_tail_early(env: Settings, submissions_left: bool) 
         assert leased == ([] if submissions_left else [ids[1], ids[0]])
     finally:
         _finish(ids)
+
+
+def _seed_times(env: Settings) -> Settings:
+    """The seeds' poll times: unknown processing times put the expected finish at 26 s."""
+    return env.model_copy(update={"poll_first_min_s": 5.0, "poll_first_max_s": 10.0})
+
+
+def test_early_polls_keep_within_the_budget(env: Settings) -> None:
+    """Eight tasks, all tail: at most 1.2 calls per task in all, finals set aside first."""
+    settings = _seed_times(env)
+    key = _key(env, get_qps=2.0)
+    ids = _running(key, "paper_cut", [30.0] * 8)
+    try:
+        # 8 × 1.2 - 8 finals to come = 1.6: one early poll of the four spare slots.
+        assert len(dispatch_due_polls(settings, [key], get_redis())) == 1
+        # That one still in flight: 1.6 - 1 leaves no whole call.
+        assert dispatch_due_polls(settings, [key], get_redis()) == []
+    finally:
+        _finish(ids)
+    spent = _key(env, get_qps=2.0)
+    ids = _running(spent, "paper_cut", [30.0] * 8, polls=1, pending_ago_s=20.0)
+    try:
+        # Each already asked once and found running: the budget is spent.
+        assert dispatch_due_polls(settings, [spent], get_redis()) == []
+    finally:
+        _finish(ids)
+
+
+def test_while_times_are_unknown_only_stragglers_are_polled_early(env: Settings) -> None:
+    settings = _seed_times(env)
+    key = _key(env, get_qps=2.0)
+    young = _running(key, "paper_cut", [20.0, 20.0], age_s=15.0, finished=60)
+    straggler = _running(key, "paper_cut", [20.0], age_s=40.0, polls=1, pending_ago_s=8.0)
+    try:
+        leased = set(dispatch_due_polls(settings, [key], get_redis()))
+        # 15 s old, first poll due at ~26 s: an early look would most likely find it running.
+        assert leased == set(straggler)
+    finally:
+        _finish(young + straggler)

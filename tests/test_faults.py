@@ -29,6 +29,7 @@ from pipeline import storage
 from pipeline.db.models import Artifact, Page, ProviderTask, Question, Slot
 from pipeline.db.session import session_scope
 from pipeline.db.states import ArtifactState, PageState
+from pipeline.imagecheck import image_type
 from pipeline.samples import jpeg_bytes, make_page_image
 from pipeline.services import forget_connections, migrate
 from pipeline.settings import get_settings
@@ -118,17 +119,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 _seeds = iter(range(10_000, 1_000_000, PAGES))
 
 
-def run_batch(stack: Stack, name: str, fault: Callable[[], None], *, when: float = 0.3) -> int:
-    """Enqueue 50 fresh pages, apply ``fault`` once a share ``when`` of them has a provider
-    task, and wait for the batch to end; returns its id."""
+def run_batch(
+    stack: Stack, name: str, fault: Callable[[], None], *, when: float = 0.3, pages: int = PAGES
+) -> int:
+    """Enqueue 50 (or ``pages``) fresh pages, apply ``fault`` once a share ``when`` of them
+    has a provider task, and wait for the batch to end; returns its id."""
     root = stack.scans / name
     root.mkdir()
     first = next(_seeds)
-    for seed in range(first, first + PAGES):
+    for seed in range(first, first + pages):
         (root / f"page-{seed}.jpg").write_bytes(jpeg_bytes(make_page_image(seed, 620, 877)))
     batch_id = enqueue_directory(root, get_store(), batch_name=name).batch_id
     deadline = time.monotonic() + 120
-    while _tasks_created(batch_id) < when * PAGES:
+    while _tasks_created(batch_id) < when * pages:
         assert time.monotonic() < deadline, "the batch never got going"
         time.sleep(0.1)
     fault()
@@ -317,3 +320,57 @@ def test_quota_answer_18_in_bursts(stack: Stack) -> None:
     refused = (_answers(stack, "correct_edu.create_task") - before)["18"]
     assert refused > 0, "no burst of 18 reached the pipeline"
     assert accounts.extra == 0  # an 18 created nothing, and nothing was sent twice
+
+
+SLOPPY = {
+    "latency_min_s": 3.0,
+    "latency_max_s": 8.0,  # past the workers' 5 s HTTP timeout: some answers never arrive
+    "latency_rate": 0.15,
+    "html_200_rate": 0.1,
+    "truncated_json_rate": 0.1,
+    "bos_html_200_rate": 0.15,
+    "bos_truncated_rate": 0.1,
+}
+SLOPPY_PAGES = 12
+
+
+def test_a_sloppy_provider_late_html_and_cut_json(stack: Stack) -> None:
+    """Every page ends with a reason, no HTML is archived as an image, extra creates counted."""
+    before = Counter(stack.simulator.get("/_sim/stats").json()["calls"].get("bos.get", {}))
+    _sim_config(stack, **SLOPPY)
+    try:
+        batch_id = run_batch(stack, "sloppy", lambda: None, when=0.0, pages=SLOPPY_PAGES)
+    finally:
+        _sim_config(stack, **{name: 0.0 for name in SLOPPY} | {"latency_rate": 1.0})
+    bos = Counter(stack.simulator.get("/_sim/stats").json()["calls"].get("bos.get", {})) - before
+    assert bos["html_200"] + bos["truncated"] > 0, bos  # the downloads did go wrong
+    produced = stack.simulator.get("/_sim/tasks").json()["tasks"]
+    with session_scope() as session:
+        pages = session.execute(
+            select(Page.state, Page.sha256, Page.ambiguous_submits, Page.error_code).where(
+                Page.batch_id == batch_id
+            )
+        ).all()
+        artifacts = session.execute(
+            select(Artifact.s3_key, Artifact.state, Artifact.kind, Artifact.error)
+            .join(Page, Page.id == Artifact.page_id)
+            .where(Page.batch_id == batch_id)
+        ).all()
+    assert len(pages) == SLOPPY_PAGES
+    assert all(p.state == PageState.DONE or p.error_code for p in pages), pages
+    # An image recorded archived is a whole image in S3; one that never came says why.
+    store = get_store()
+    for artifact in artifacts:
+        assert artifact.state in (ArtifactState.ARCHIVED, ArtifactState.LOST), artifact
+        if artifact.state == ArtifactState.LOST:
+            assert artifact.error, artifact
+        elif not artifact.kind.startswith("raw"):
+            data = store.get(artifact.s3_key)
+            assert image_type(data) in ("image/png", "image/jpeg"), artifact.s3_key
+            assert b"<html" not in data[:512].lower()
+    # Every create_task beyond a page's first was counted as ambiguous on that page.
+    shas = {p.sha256 for p in pages}
+    creates = Counter(t["image_sha256"] for t in produced.values() if t["image_sha256"] in shas)
+    for page in pages:
+        assert creates[page.sha256] <= 1 + page.ambiguous_submits, (page, creates[page.sha256])
+    print(f"sloppy provider: downloads {dict(bos)}, creates {sum(creates.values())}")

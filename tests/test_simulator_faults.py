@@ -64,6 +64,11 @@ def clean(http: httpx.Client) -> Iterator[None]:
         "bos_transient_rate": 0,
         "quota_burst_every_s": 0,
         "quota_burst_s": 0,
+        "html_200_rate": 0,
+        "truncated_json_rate": 0,
+        "bos_html_200_rate": 0,
+        "bos_truncated_rate": 0,
+        "latency_max_s": 0,
     }
     http.post("/_sim/config", json=chaos_off).raise_for_status()
 
@@ -335,6 +340,46 @@ def test_chaos_switches_on_and_off_at_run_time(http: httpx.Client) -> None:
     http.post("/_sim/config", json={"token_invalid_rate": 0}).raise_for_status()
     assert get_result(http, tok)["error_code"] == 110  # revoked for good
     assert get_result(http, token(http))["error_code"] == 282808
+
+
+def test_a_sloppy_provider_sends_html_with_200_and_cut_json(http: httpx.Client) -> None:
+    """HTML with 200 (not performed by default) and half a JSON answer (always performed)."""
+    tok = token(http)
+    set_rules(http, {"operation": "correct_edu.create_task", "html_200": True, "count": 1})
+    answer = create(http, tok, page(21))
+    assert answer.status_code == 200 and answer.text.lstrip().startswith("<!DOCTYPE html>")
+    assert uploads(http)[sha(page(21))]["performed"] == 0
+    set_rules(http, {"operation": "correct_edu.create_task", "truncated": True, "count": 1})
+    cut = create(http, tok, page(22))
+    assert cut.status_code == 200 and cut.headers["content-type"] == "application/json"
+    with pytest.raises(ValueError):
+        cut.json()
+    counts = uploads(http)[sha(page(22))]
+    assert counts["performed"] == 1 and counts["outcomes"] == {"truncated": 1}
+    assert (
+        http.post(
+            "/_sim/faults",
+            json={"rules": [{"operation": "*", "truncated": True, "performed": False}]},
+        ).status_code
+        == 400
+    )
+
+
+def test_sloppy_chaos_switches_latency_and_downloads(http: httpx.Client) -> None:
+    tok = token(http)
+    config = {"latency_min_s": 0.3, "latency_max_s": 0.5, "html_200_rate": 1}
+    http.post("/_sim/config", json=config).raise_for_status()
+    started = time.monotonic()
+    assert create(http, tok, page(23)).text.startswith("<!DOCTYPE html>")
+    assert time.monotonic() - started >= 0.3
+    http.post("/_sim/config", json={"html_200_rate": 0, "truncated_json_rate": 1})
+    with pytest.raises(ValueError):
+        ask(http, tok).json()
+    http.post("/_sim/config", json={"truncated_json_rate": 0, "latency_max_s": 0})
+    http.post("/_sim/config", json={"bos_html_200_rate": 1}).raise_for_status()
+    bos = http.get("/bos/any/object.png?authorization=x")
+    assert bos.status_code == 200 and bos.headers["content-type"].startswith("text/html")
+    assert http.post("/_sim/config", json={"bos_truncated_rate": 2}).status_code == 400
 
 
 def test_quota_bursts_answer_18_during_the_burst_only(http: httpx.Client) -> None:

@@ -267,6 +267,10 @@ class ProviderClient:
 
     def fetch(self, url: str) -> bytes:
         """Download a signed result URL (no token: the signature is the credential)."""
+        return self.download(url).data
+
+    def download(self, url: str) -> Download:
+        """Download a signed result URL, with the Content-Type its server gave."""
         try:
             response = self._http.get(url, timeout=self._timeout)
         except httpx.HTTPError as e:
@@ -275,7 +279,15 @@ class ProviderClient:
             raise UrlExpired(f"{strip_query(url)} answered HTTP {response.status_code}")
         if response.status_code != 200:
             raise Transient(f"{strip_query(url)} answered HTTP {response.status_code}")
-        return response.content
+        return Download(response.content, response.headers.get("content-type"))
+
+
+@dataclass(frozen=True)
+class Download:
+    """A signed URL's body and the Content-Type it came with (None if it had none)."""
+
+    data: bytes = field(repr=False)
+    content_type: str | None
 
 
 class _KeyStopped(Exception):

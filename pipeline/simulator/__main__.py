@@ -6,7 +6,7 @@ then get_result), formula and custom OCR models (sync). Every call needs a token
 /oauth/2.0/token (100/110/111 otherwise), counts against its key's QPS quota (error 18) and
 its daily and total call limits if it has any (errors 17 and 19), and can be made to fail
 through /_sim/faults, or at random with the chaos flags (--transient-rate, --token-invalid-rate,
---quota-burst...), which /_sim/config can also change while it runs.
+--html-200-rate, --latency, --quota-burst...), which /_sim/config can also change while it runs.
 
 Once it accepts connections it prints exactly one line to stdout,
 ``scangrade-simulator listening on http://<host>:<port>``, so a parent process started with
@@ -60,7 +60,7 @@ def _burst(text: str) -> tuple[float, float]:
     except ValueError:
         values = (-1.0, -1.0)
     if not sep or min(values) < 0:
-        raise argparse.ArgumentTypeError(f"expected EVERY_S:LENGTH_S, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected two numbers of seconds A:B, got {text!r}")
     return values
 
 
@@ -257,6 +257,19 @@ def _add_chaos_flags(add: Callable[..., object], defaults: SimConfig) -> None:
         default=defaults.token_invalid_rate,
         help="share of API calls answered 110, their access token revoked for good",
     )
+    for flag, help_text in (
+        ("--html-200-rate", "share of API calls answered by a gateway's HTML page, HTTP 200"),
+        ("--truncated-json-rate", "share of API calls whose JSON answer is cut in half"),
+        ("--bos-html-200-rate", "share of result image downloads answered by an HTML page"),
+        ("--bos-truncated-rate", "share of result image downloads cut in half"),
+    ):
+        add(flag, type=_rate, default=0.0, help=help_text)
+    add(
+        "--latency",
+        type=_burst,
+        metavar="MIN_S:MAX_S",
+        help="answer every API call and result image download MIN_S to MAX_S seconds late",
+    )
     add(
         "--quota-burst",
         type=_burst,
@@ -274,6 +287,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         for api_key, count in given or []:
             key_limits.setdefault(api_key, {})[kind] = count
     burst_every, burst_length = args.quota_burst or (0.0, 0.0)
+    latency_min, latency_max = args.latency or (0.0, 0.0)
     return SimConfig(
         host=args.host,
         port=args.port,
@@ -292,6 +306,12 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         chaos_performed_rate=args.chaos_performed_rate,
         bos_transient_rate=args.bos_transient_rate,
         token_invalid_rate=args.token_invalid_rate,
+        html_200_rate=args.html_200_rate,
+        truncated_json_rate=args.truncated_json_rate,
+        bos_html_200_rate=args.bos_html_200_rate,
+        bos_truncated_rate=args.bos_truncated_rate,
+        latency_min_s=latency_min,
+        latency_max_s=latency_max,
         quota_burst_every_s=burst_every,
         quota_burst_s=burst_length,
         seed=args.seed,

@@ -41,7 +41,13 @@ CHAOS_RATES: tuple[str, ...] = (
     "token_invalid_rate",
     "chaos_performed_rate",
     "bos_transient_rate",
+    "html_200_rate",
+    "truncated_json_rate",
+    "bos_html_200_rate",
+    "bos_truncated_rate",
+    "latency_rate",
 )
+LATENCY_FIELDS: tuple[str, ...] = ("latency_min_s", "latency_max_s")
 QUOTA_BURST_FIELDS: tuple[str, ...] = ("quota_burst_every_s", "quota_burst_s")
 
 # Fields that ``POST /_sim/config`` may change while the server runs (besides ``quotas`` and
@@ -57,6 +63,7 @@ RUNTIME_FIELDS: tuple[str, ...] = (
     "time_scale",
     "task_retention_s",
     *CHAOS_RATES,
+    *LATENCY_FIELDS,
     *QUOTA_BURST_FIELDS,
 )
 
@@ -92,6 +99,14 @@ class SimConfig:
     is then revoked for good. ``quota_burst_every_s`` and ``quota_burst_s`` make every API
     call of every key answer 18 for ``quota_burst_s`` seconds out of each
     ``quota_burst_every_s``, starting when they were set (0 = no bursts).
+
+    A sloppy provider: ``latency_min_s``..``latency_max_s`` delays every API call and result
+    image download (``latency_rate`` of them: all by default) by a time drawn evenly in that
+    range (``latency_max_s`` 0 = none);
+    ``html_200_rate`` is the share of API calls answered by a gateway's HTML page with HTTP
+    200 (performed as often as ``chaos_performed_rate`` says) and ``truncated_json_rate`` the
+    share whose JSON answer, the call performed, is cut in half; ``bos_html_200_rate`` and
+    ``bos_truncated_rate`` do the same to result image downloads (half an image).
     """
 
     host: str = "127.0.0.1"
@@ -111,6 +126,13 @@ class SimConfig:
     token_invalid_rate: float = 0.0
     chaos_performed_rate: float = 0.5
     bos_transient_rate: float = 0.0
+    html_200_rate: float = 0.0
+    truncated_json_rate: float = 0.0
+    bos_html_200_rate: float = 0.0
+    bos_truncated_rate: float = 0.0
+    latency_min_s: float = 0.0
+    latency_max_s: float = 0.0
+    latency_rate: float = 1.0
     quota_burst_every_s: float = 0.0
     quota_burst_s: float = 0.0
     seed: int = 0

@@ -11,13 +11,16 @@ provider's real failure shapes, not by patching our own code. Rules set through
 - ``drop``: the connection is closed without any HTTP answer.
 - ``timeout``: no answer at all: the request is held until the client gives up (its read
   timeout) or ``delay_s`` passes (default ``TIMEOUT_HOLD_S``), then the connection is closed.
+- ``html_200``: a gateway's HTML page with HTTP 200, where JSON (or an image) was due.
+- ``truncated``: the answer cut in half: JSON that does not parse, or half an image.
 - none of these, only ``delay_s``: the call is answered normally, ``delay_s`` late.
 
 ``delay_s`` otherwise delays the failure. ``performed`` says whether the provider acted on the
 call (created the task, computed and billed a synchronous answer, read a task's progress)
 before its answer was lost: the ambiguous case a client cannot tell apart from a call that
-never arrived. It applies to ``http_status``, ``drop`` and ``timeout`` and defaults to False;
-an ``error_code`` answer is never performed and a late answer always is. A performed call
+never arrived. It applies to ``http_status``, ``drop``, ``timeout`` and ``html_200`` and
+defaults to False; an ``error_code`` answer is never performed, a late answer and a truncated
+one always are. A performed call
 whose own answer would have been an error (a bad image, say) did nothing, failure or not.
 ``oauth.token`` and ``bos.get`` faults never perform.
 
@@ -27,8 +30,9 @@ matches calls made with that key's tokens, so one key of a pool can be made to f
 others work.
 
 Besides rules, ``FaultInjector`` draws the "chaos" faults of the run-time settings
-(``transient_rate``, ``token_invalid_rate``, ``bos_transient_rate``; see ``SimConfig``): the
-transient kinds come from a shuffled deck, so every kind is drawn equally often.
+(``transient_rate``, ``token_invalid_rate``, ``bos_transient_rate``, ``html_200_rate``,
+``truncated_json_rate`` and their ``bos_`` counterparts; see ``SimConfig``): the transient
+kinds come from a shuffled deck, so every kind is drawn equally often.
 """
 
 from __future__ import annotations
@@ -77,6 +81,8 @@ class FaultRule:
     http_status: int | None = None
     drop: bool = False
     timeout: bool = False
+    html_200: bool = False
+    truncated: bool = False
     delay_s: float = 0.0
     performed: bool | None = None
     count: int | None = None
@@ -91,21 +97,26 @@ class FaultRule:
                 ("http_status", self.http_status is not None),
                 ("drop", self.drop),
                 ("timeout", self.timeout),
+                ("html_200", self.html_200),
+                ("truncated", self.truncated),
             )
             if present
         ]
         if len(kinds) > 1:
             raise ValueError(f"a rule fails in one way only, not {' and '.join(kinds)}")
         if not kinds and self.delay_s <= 0:
-            raise ValueError("a rule needs error_code, http_status, drop, timeout or delay_s")
+            raise ValueError(
+                "a rule needs error_code, http_status, drop, timeout, html_200, truncated "
+                "or delay_s"
+            )
         if self.delay_s < 0 or not 0.0 <= self.rate <= 1.0:
             raise ValueError("delay_s must be >= 0 and rate between 0 and 1")
         if self.error_code is not None and self.performed:
             raise ValueError("an error_code answer is never performed")
-        if not kinds and self.performed is False:
-            raise ValueError("a late answer (delay_s alone) is always performed")
+        if (not kinds or self.truncated) and self.performed is False:
+            raise ValueError("a late or truncated answer is always performed")
         if self.performed is None:
-            self.performed = not kinds
+            self.performed = not kinds or self.truncated
 
     @classmethod
     def from_json(cls, data: Any) -> FaultRule:
@@ -117,7 +128,7 @@ class FaultRule:
             raise ValueError(f"unknown rule fields: {sorted(unknown)}")
         if data.get("api_key") is not None and not isinstance(data["api_key"], str):
             raise ValueError(f"bad rule {data!r}: api_key must be a string")
-        for flag in ("drop", "timeout", "performed"):
+        for flag in ("drop", "timeout", "html_200", "truncated", "performed"):
             if data.get(flag) is not None and not isinstance(data[flag], bool):
                 raise ValueError(f"bad rule {data!r}: {flag} must be true or false")
         try:
@@ -127,6 +138,8 @@ class FaultRule:
                 http_status=None if data.get("http_status") is None else int(data["http_status"]),
                 drop=bool(data.get("drop", False)),
                 timeout=bool(data.get("timeout", False)),
+                html_200=bool(data.get("html_200", False)),
+                truncated=bool(data.get("truncated", False)),
                 delay_s=float(data.get("delay_s", 0.0)),
                 performed=data.get("performed"),
                 count=None if data.get("count") is None else int(data["count"]),
@@ -152,16 +165,27 @@ class FaultRule:
             return "drop"
         if self.timeout:
             return "timeout"
+        if self.html_200:
+            return "html_200"
+        if self.truncated:
+            return "truncated"
         return None
 
 
 @dataclass(frozen=True)
 class Chaos:
-    """Rates of the faults drawn without rules (``SimConfig``'s chaos settings)."""
+    """Rates of the faults drawn without rules (``SimConfig``'s chaos settings).
+
+    ``html_200_rate`` and ``truncated_rate`` are drawn after the transient faults, in that
+    order, each on its own share of calls; ``performed_rate`` also says how many HTML pages
+    came back from a call the provider performed.
+    """
 
     transient_rate: float = 0.0
     performed_rate: float = 0.0
     kinds: tuple[dict[str, Any], ...] = CHAOS_KINDS
+    html_200_rate: float = 0.0
+    truncated_rate: float = 0.0
 
 
 class FaultInjector:
@@ -196,15 +220,31 @@ class FaultInjector:
             if rule.count is not None:
                 rule.count -= 1
             return rule
-        if chaos is None or chaos.transient_rate <= 0:
+        if chaos is None:
             return None
-        if self._chaos_rng.random() >= chaos.transient_rate:
-            return None
-        kind = self._deal(chaos.kinds)
-        performed = None
-        if "error_code" not in kind:
+        if chaos.transient_rate > 0 and self._chaos_rng.random() < chaos.transient_rate:
+            kind = self._deal(chaos.kinds)
+            performed = None
+            if "error_code" not in kind:
+                performed = self._chaos_rng.random() < chaos.performed_rate
+            return FaultRule(operation, performed=performed, **kind)
+        if chaos.html_200_rate > 0 and self._chaos_rng.random() < chaos.html_200_rate:
             performed = self._chaos_rng.random() < chaos.performed_rate
-        return FaultRule(operation, performed=performed, **kind)
+            return FaultRule(operation, html_200=True, performed=performed)
+        if chaos.truncated_rate > 0 and self._chaos_rng.random() < chaos.truncated_rate:
+            return FaultRule(operation, truncated=True)
+        return None
+
+    def latency(self, low_s: float, high_s: float, rate: float = 1.0) -> float:
+        """A call's extra latency, drawn evenly between ``low_s`` and ``high_s`` (0: none).
+
+        Only ``rate`` of the calls are late.
+        """
+        if high_s <= 0 or rate <= 0:
+            return 0.0
+        if rate < 1.0 and self._chaos_rng.random() >= rate:
+            return 0.0
+        return self._chaos_rng.uniform(low_s, max(low_s, high_s))
 
     def token_spoiled(self, rate: float) -> bool:
         """Whether chaos invalidates the token of this call (error 110)."""

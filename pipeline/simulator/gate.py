@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from pipeline.simulator.codes import error_body
-from pipeline.simulator.connections import Unanswered, http_failure
+from pipeline.simulator.connections import Late, Unanswered, http_failure
 from pipeline.simulator.faults import TIMEOUT_HOLD_S, FaultRule
 from pipeline.simulator.results import UrlSigner
 from pipeline.simulator.state import SimState
@@ -69,8 +70,30 @@ def upload_sha256(raw: bytes, content_type: str) -> str | None:
     return None
 
 
-def failure(rule: FaultRule) -> Response:
-    """The answer of a fault that does not answer with a provider error code."""
+GATEWAY_HTML = (
+    "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
+    "<body><h1>Bad Gateway</h1><p>The upstream server answered late.</p></body></html>"
+)
+"""What a gateway in front of the provider sends, with HTTP 200, in place of JSON or an image."""
+
+
+def cut_in_half(data: bytes) -> bytes:
+    """The first half of an answer, as a connection closed mid-body leaves it."""
+    return data[: max(1, len(data) // 2)]
+
+
+def failure(rule: FaultRule, body: dict[str, Any] | None = None) -> Response:
+    """The answer of a fault that does not answer with a provider error code.
+
+    ``body`` is the JSON the call would have answered, which a truncated answer cuts.
+    """
+    if rule.html_200 or rule.truncated:
+        if rule.html_200:
+            response: Response = HTMLResponse(GATEWAY_HTML)
+        else:
+            whole = json.dumps(body or {"error_code": 0, "result": {}}).encode()
+            response = Response(cut_in_half(whole), media_type="application/json")
+        return Late(rule.delay_s, response) if rule.delay_s > 0 else response
     if rule.http_status is not None:
         return http_failure(rule.http_status, rule.delay_s)
     if rule.timeout:
@@ -89,6 +112,7 @@ class Gate:
     ) -> tuple[str | None, Response | None]:
         """The caller's API key, and the answer refusing the call if it must not proceed."""
         call = await self._describe(request, f"{api}.{op}")
+        await self.hold()
         admission = self.state.admit(request.query_params.get("access_token"), api, op)
         call.api_key = admission.api_key
         if admission.error_code is not None:
@@ -119,6 +143,12 @@ class Gate:
             call.task_id = None if task_id is None else str(task_id).strip()
         return call
 
+    async def hold(self) -> None:
+        """Wait as long as a sloppy provider takes to answer (``latency_*_s``)."""
+        latency = self.state.latency()
+        if latency > 0:
+            await asyncio.sleep(latency)
+
     async def fault(self, fault: FaultRule, api_key: str | None, operation: str) -> Response | None:
         """Apply an injected fault to a call without admission (``oauth.token``, ``bos.get``).
 
@@ -146,7 +176,7 @@ class Gate:
         call = _call_of(request)
         if call.pending is not None:
             self._record(call, str(call.pending.outcome), injected=True)
-            return failure(call.pending)
+            return failure(call.pending, error_body(code, self.state.new_log_id(), message))
         self._record(call, str(code))
         return JSONResponse(error_body(code, self.state.new_log_id(), message))
 
@@ -168,7 +198,7 @@ class Gate:
             call.task_id = task_id
         if call.pending is not None:
             self._record(call, str(call.pending.outcome), injected=True, performed=True)
-            return failure(call.pending)
+            return failure(call.pending, body)
         self._record(call, outcome, performed=True)
         return JSONResponse(body)
 

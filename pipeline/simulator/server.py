@@ -31,9 +31,10 @@ from pipeline.simulator.admin import AdminHandlers
 from pipeline.simulator.async_apis import AsyncApiHandlers, read_body
 from pipeline.simulator.codes import error_body
 from pipeline.simulator.config import CORRECT_EDU, SimConfig
-from pipeline.simulator.gate import Gate, request_host
+from pipeline.simulator.gate import Gate, cut_in_half, request_host
 from pipeline.simulator.grading import GradedPage, grade_layout
 from pipeline.simulator.state import SimState
+from pipeline.simulator.stats import CallDetail
 from pipeline.simulator.sync_apis import SyncApiHandlers
 from pipeline.simulator.validation import Upload, UploadError, check_upload, parse_body
 
@@ -109,8 +110,9 @@ class ProviderHandlers:
     async def bos_object(self, request: Request) -> Response:
         """A signed result image; 403 (XML) when the signature is wrong or expired."""
         path = request.url.path
+        await self.gate.hold()
         fault = self.state.faults_for("bos.get")
-        if fault is not None:
+        if fault is not None and not fault.truncated:
             faulted = await self.gate.fault(fault, None, "bos.get")
             if faulted is not None:
                 return faulted
@@ -126,6 +128,9 @@ class ProviderHandlers:
             return Response(signing.error_xml(missing), 404, media_type="application/xml")
         key, draw = found
         png = await run_in_threadpool(self.state.renders.get_or_render, key, draw)
+        if fault is not None and fault.truncated:
+            self.state.record(None, "bos.get", "truncated", CallDetail(injected=True))
+            return Response(cut_in_half(png), media_type="image/png")
         self.state.record(None, "bos.get", "ok")
         return Response(png, media_type="image/png")
 

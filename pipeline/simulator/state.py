@@ -108,7 +108,12 @@ class SimState:
             if not self.limiter.try_acquire(api_key, api, op, quota, time.monotonic()):
                 return Admission(api_key, 18)
             self.key_calls.count(api_key, now)
-            chaos = Chaos(config.transient_rate, config.chaos_performed_rate)
+            chaos = Chaos(
+                config.transient_rate,
+                config.chaos_performed_rate,
+                html_200_rate=config.html_200_rate,
+                truncated_rate=config.truncated_json_rate,
+            )
             fault = self.faults.pick(operation, api_key, chaos)
             if fault is not None and fault.error_code in TOKEN_CODES:
                 self.tokens.spoil(token, fault.error_code, now=now)
@@ -223,8 +228,23 @@ class SimState:
         with self.lock:
             chaos = None
             if operation == "bos.get":
-                chaos = Chaos(self.config.bos_transient_rate, 0.0, BOS_CHAOS_KINDS)
+                config = self.config
+                chaos = Chaos(
+                    config.bos_transient_rate,
+                    0.0,
+                    BOS_CHAOS_KINDS,
+                    html_200_rate=config.bos_html_200_rate,
+                    truncated_rate=config.bos_truncated_rate,
+                )
             return self.faults.pick(operation, api_key, chaos)
+
+    def latency(self) -> float:
+        """Seconds a sloppy provider holds this call before answering (0: none)."""
+        with self.lock:
+            config = self.config
+            return self.faults.latency(
+                config.latency_min_s, config.latency_max_s, config.latency_rate
+            )
 
     def result_for(
         self, task_id: str, api: str, api_key: str | None, signer: UrlSigner, build: ResultBuilder

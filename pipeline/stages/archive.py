@@ -7,7 +7,9 @@ Which URL belongs to which artifact is read back from the raw answer in S3, so n
 is ever stored in a row. When a URL has expired, get_result is asked again for freshly signed
 ones while the provider still keeps the task (that answer is archived too); an artifact that
 cannot be had any more (a synchronous answer, a task the provider forgot) is marked lost with
-the reason.
+the reason. A download is stored only once it is checked to be a whole image
+(``pipeline.imagecheck``): a gateway's HTML page with HTTP 200 or half an image is fetched
+again, and after ``NOT_IMAGE_TRIES`` such answers the artifact is marked lost with what came.
 """
 
 from __future__ import annotations
@@ -25,15 +27,19 @@ from pipeline.db.session import session_scope
 from pipeline.db.states import ArtifactState, PageState
 from pipeline.db.transitions import move
 from pipeline.errors import Gone, Transient
+from pipeline.imagecheck import NotAnImage, image_type
 from pipeline.progress import finish_batch_if_done
 from pipeline.provider.answers.common import signed_url_expiry
 from pipeline.provider.apis import spec
-from pipeline.provider.client import ProviderClient, UrlExpired
+from pipeline.provider.client import Download, ProviderClient, UrlExpired
 from pipeline.results import ResultImage, handler
 from pipeline.stages.answers import put_raw_answer, record_raw_answer
 from pipeline.storage import ObjectStore, StoredObject
 
 log = logging.getLogger(__name__)
+
+NOT_IMAGE_TRIES = 3
+"""Downloads of one result image that may come back as no image before it is marked lost."""
 
 
 @dataclass(frozen=True)
@@ -104,15 +110,42 @@ def _copy_pending(
     answer = api_handler.parse(json.loads(store.get(task.raw_key)))
     sources = api_handler.images(task.raw_key, answer)
     refreshed: _Refreshed | None = None
+    not_images: list[NotAnImage] = []
     for artifact in pending:
         source = sources[artifact.s3_key]
-        copied = None if _expired(artifact.expires_at) else _copy(artifact, source, client, store)
-        if copied is None:
-            if refreshed is None:
-                refreshed = _fresh_urls(task, client, store)
-            copied = _copy_refreshed(artifact, refreshed, client, store)
+        try:
+            copied = (
+                None if _expired(artifact.expires_at) else _copy(artifact, source, client, store)
+            )
+            if copied is None:
+                if refreshed is None:
+                    refreshed = _fresh_urls(task, client, store)
+                copied = _copy_refreshed(artifact, refreshed, client, store)
+        except NotAnImage as e:
+            if not _given_up(artifact, e):
+                not_images.append(e)
+            continue
         if copied is not None:
             copies.append(copied)
+    if not_images:  # the images that did come are recorded; these are fetched again later
+        raise NotAnImage(f"{len(not_images)} result image(s) not archived: {not_images[0]}")
+
+
+def _given_up(artifact: _Pending, error: NotAnImage) -> bool:
+    """Count a download that was no image; after ``NOT_IMAGE_TRIES`` the artifact is lost."""
+    with session_scope() as session:
+        tries = session.scalar(
+            update(Artifact)
+            .where(Artifact.id == artifact.id, Artifact.state == ArtifactState.PENDING)
+            .values(attempts=Artifact.attempts + 1, error=f"not archived: {error}")
+            .returning(Artifact.attempts)
+        )
+    if tries is None or tries < NOT_IMAGE_TRIES:
+        log.warning("artifact %d: %s; will fetch it again", artifact.id, error)
+        return False
+    why = f"the provider sent no image {tries} times, last {error}"
+    _mark(artifact.id, ArtifactState.LOST, error=why)
+    return True
 
 
 def _expired(expires_at: datetime | None) -> bool:
@@ -133,13 +166,13 @@ def _copy(
 ) -> _Copy | None:
     """Copy one image; None when its signed URL no longer works."""
     try:
-        data = client.fetch(source.url)
+        fetched = client.download(source.url)
     except UrlExpired as e:
         if not _expired(artifact.expires_at) and artifact.expires_at is not None:
             raise Transient(f"{e}, before its expiry; will try again") from e
         log.warning("artifact %d: %s; asking for a freshly signed URL", artifact.id, e)
         return None
-    return _keep(artifact, source, data, store)
+    return _keep(artifact, source, fetched, store)
 
 
 @dataclass(frozen=True)
@@ -188,17 +221,22 @@ def _copy_refreshed(
         _mark(artifact.id, ArtifactState.LOST, error=f"signed URL expired and {why}")
         return None
     try:
-        data = client.fetch(source.url)
+        fetched = client.download(source.url)
     except UrlExpired as e:
         _mark(artifact.id, ArtifactState.LOST, error=f"even a freshly signed URL failed: {e}")
         return None
     log.info("artifact %d archived from a freshly signed URL", artifact.id)
-    return _keep(artifact, source, data, store)
+    return _keep(artifact, source, fetched, store)
 
 
-def _keep(artifact: _Pending, source: ResultImage, data: bytes, store: ObjectStore) -> _Copy:
-    """Put a fetched image where its artifact says, to be recorded with the page's others."""
-    return _Copy(artifact, source, store.put(artifact.s3_key, data, "image/png"))
+def _keep(artifact: _Pending, source: ResultImage, fetched: Download, store: ObjectStore) -> _Copy:
+    """Put a fetched image where its artifact says, to be recorded with the page's others.
+
+    Only once it is checked to be a whole image (NotAnImage otherwise), stored as the type
+    it is.
+    """
+    content_type = image_type(fetched.data, fetched.content_type)
+    return _Copy(artifact, source, store.put(artifact.s3_key, fetched.data, content_type))
 
 
 _ARCHIVED = (

@@ -13,6 +13,10 @@ due across every worker, and a lease never expires while its message waits.
 When an API has no page left to submit, its remaining tasks are the batch's tail: a lane's
 spare get_result slots then go to *early* polls of the running tasks closest to due, once each
 is old enough to be likely finished, so the last results are seen soon after they are ready.
+Early polls have a budget (``pipeline.polling.early_poll_room``, ``EarlyPolls``): the batches
+in flight on the key spend at most ``poll_budget`` calls per task in all, and a task is polled
+early at most twice before its expected finish, so a small batch, all tail, is not asked about
+every second.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from pipeline import nudges
 from pipeline.db.session import session_scope
+from pipeline.polling import EARLY_BEFORE_EXPECTED, LaneSpend, early_poll_room, early_polls
 from pipeline.provider.keys import PoolKey
 from pipeline.provider.limiter import parked_key
 from pipeline.settings import Settings
@@ -61,7 +66,24 @@ _LEASE_EARLY = text(
         condition="next_poll_at > now()"
         " AND submitted_at <= now() - make_interval(secs => :min_age)"
         " AND coalesce(last_pending_at, submitted_at) <= now() - make_interval(secs => :gap)"
+        " AND (polls < :before OR submitted_at <= now() - make_interval(secs => :expected))"
     )
+)
+
+_SPENT = text(
+    """
+    SELECT count(*) AS tasks, coalesce(sum(t.polls), 0) AS gets,
+           count(*) FILTER (WHERE t.state = 'running') AS running,
+           count(*) FILTER (WHERE t.state = 'running' AND t.lease_until > now()) AS leased
+    FROM provider_tasks t JOIN pages p ON p.id = t.page_id
+    WHERE t.api = :api AND t.key_id = :key_id AND t.mode = 'async'
+      AND p.batch_id IN (
+        SELECT running_page.batch_id
+        FROM provider_tasks running_task JOIN pages running_page
+          ON running_page.id = running_task.page_id
+        WHERE running_task.state = 'running'
+          AND running_task.api = :api AND running_task.key_id = :key_id)
+    """
 )
 
 _SUBMISSIONS_LEFT = text(
@@ -134,10 +156,22 @@ def _lease(
 
 
 def _lease_early(session: Session, lane: _Lane, spare: int, settings: Settings) -> list[Row[Any]]:
-    """Spare slots of an API's tail go to the running tasks closest to due."""
+    """Spare slots of an API's tail go to the running tasks closest to due, within budget."""
     if session.scalar(_SUBMISSIONS_LEFT, {"api": lane.api}):
         return []
-    median = processing_times(lane.api, lane.key_id).quantile(0.5)
-    min_age = settings.poll_first_min_s if median is None else median
-    gap = max(min(1.0, settings.poll_first_min_s), min_age / 4)
-    return _lease(session, _LEASE_EARLY, lane, spare, settings, min_age=min_age, gap=gap)
+    spent = session.execute(_SPENT, {"api": lane.api, "key_id": lane.key_id}).one()
+    room = early_poll_room(settings, LaneSpend(*spent), spare)
+    if room <= 0:
+        return []
+    rule = early_polls(settings, processing_times(lane.api, lane.key_id))
+    return _lease(
+        session,
+        _LEASE_EARLY,
+        lane,
+        room,
+        settings,
+        min_age=rule.min_age_s,
+        gap=rule.gap_s,
+        expected=rule.expected_s,
+        before=EARLY_BEFORE_EXPECTED,
+    )
