@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 
 from pipeline import logs, nudges
 from pipeline.db.models import Page, ProviderTask
@@ -73,7 +74,9 @@ def poll_task(
             _fail(task, Transient(f"still unfinished {age:.0f} s after submission"))
             return False
         return _reschedule(task, next_delay(settings, age), polled=True)
-    _keep_final(task, store, answer)
+    if not _keep_final(task, store, answer):
+        log.info("task %s ended meanwhile (failed or reused); its answer is not kept", task.task_id)
+        return False
     nudges.send("persist", [task.id])
     return True
 
@@ -120,11 +123,15 @@ def _reschedule(task: _Task, delay_s: float, *, polled: bool) -> bool:
     return False
 
 
-def _keep_final(task: _Task, store: ObjectStore, answer: dict[str, object]) -> None:
-    """Archive the raw final answer first: persisting and archiving read it back from S3."""
+def _keep_final(task: _Task, store: ObjectStore, answer: dict[str, object]) -> bool:
+    """Archive the raw final answer first: persisting and archiving read it back from S3.
+
+    False when the task stopped running meanwhile (failed, e.g. ``task_id_reused``): the
+    answer is then recorded nowhere, and nothing goes to persist.
+    """
     kept = put_raw_answer(store, task.page_id, task.task_id, answer, place=task.place)
     with session_scope() as session:
-        session.execute(
+        finished: CursorResult[Any] = session.execute(  # type: ignore[assignment]
             update(ProviderTask)
             .where(ProviderTask.id == task.id, ProviderTask.state == TaskState.RUNNING)
             .values(
@@ -136,8 +143,11 @@ def _keep_final(task: _Task, store: ObjectStore, answer: dict[str, object]) -> N
                 next_poll_at=None,
             )
         )
+        if finished.rowcount != 1:
+            return False
         record_raw_answer(session, kept, task.id)
         move(session, Page, task.page_id, PageState.SUBMITTED, PageState.PERSISTING)
+    return True
 
 
 def _fail(task: _Task, error: ScangradeError) -> None:
