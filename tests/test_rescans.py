@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from batches import sim_answers
 from click.testing import CliRunner
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from pipeline.cli import main
 from pipeline.db.models import Batch, Document, Page
@@ -24,8 +24,10 @@ from pipeline.report.data import load_report
 from pipeline.samples import blank_page, jpeg_bytes, make_page_image, pdf_from_jpegs
 from pipeline.settings import Settings
 from pipeline.stages.check import check
+from pipeline.stages.ingest import ingest_document
 from pipeline.stages.plan import plan_directory
 from pipeline.standins import Service
+from pipeline.storage import get_store
 from pipeline.students import Students
 
 
@@ -208,3 +210,36 @@ def test_force_does_what_its_dry_run_says_page_for_page(
     assert sent == promised
     assert {(r, n) for r, n, state, _ in made if state == PageState.SKIPPED} == {("b.pdf", 2)}
     assert _creates(sim_http) - creates == len(promised)
+
+
+def test_pages_split_from_a_version_replaced_meanwhile_are_never_sent(env: Settings) -> None:
+    """A rescan recorded while its old version was being split: its pages are skipped."""
+    store = get_store()
+    original = store.put("tests/rescans/raced.jpg", _jpeg(7131), "image/jpeg")
+    with session_scope() as session:
+        batch = Batch(name="raced-rescan", root_dir="/scans/raced", api="correct_edu")
+        session.add(batch)
+        session.flush()
+        new, old = (
+            Document(
+                batch_id=batch.id,
+                rel_path="raced.jpg",
+                version=version,
+                kind="image",
+                api="correct_edu",
+                original_keys=[original.key],
+                state=state,
+            )
+            for version, state in ((2, DocumentState.SKIPPED), (1, DocumentState.PENDING))
+        )
+        session.add(new)
+        session.flush()
+        old.superseded_by, old.superseded_at = new.id, func.now()
+        session.add(old)
+        session.flush()
+        old_id = old.id
+
+    assert ingest_document(old_id, store) == 0
+
+    [page] = _pages(old_id)
+    assert (page.state, page.error_code) == (PageState.SKIPPED, "superseded")

@@ -20,6 +20,7 @@ from pipeline.db.models import Batch, Page
 from pipeline.db.session import session_scope
 from pipeline.errors import ConfigurationError
 from pipeline.manifest import Route, Routing
+from pipeline.polling import unknown_first_s
 from pipeline.samples import jpeg_bytes, make_page_image, pdf_from_jpegs
 from pipeline.settings import Settings, get_settings
 from pipeline.stages.enqueue import enqueue_directory
@@ -298,11 +299,11 @@ def test_dry_run_lists_everything_and_records_nothing(
     [correct_edu] = plan.apis.values()
     assert (correct_edu.api, correct_edu.pages) == ("correct_edu", 4)
     assert correct_edu.calls == {"create_task": 4, "get_result": 5}  # 1.1 polls per task
-    # The scarcer of the two quotas over every key, then one processing time.
+    # The scarcer of the two quotas over every key, then a first poll of unknown times.
     settings = get_settings()
     keys = max(1, len(settings.api_keys()))
     create, get = (settings.qps("correct_edu", op) * keys for op in ("create_task", "get_result"))
-    expected = max(4 / create, 5 / get) + settings.poll_first_max_s
+    expected = max(4 / create, 5 / get) + unknown_first_s(settings)
     assert correct_edu.seconds == pytest.approx(expected) and plan.seconds == correct_edu.seconds
     assert "rejected notes.txt" in out and "[unsupported_type]" in out
     assert "blank 7C.pdf: page(s) 2 skipped" in out

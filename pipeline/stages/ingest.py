@@ -179,6 +179,12 @@ def _blank_check(page: NormalisedPage, blank_below: float) -> dict[str, object]:
 
 def _record_pages(doc: _Claimed, rows: list[_PageRow]) -> list[int]:
     with session_scope() as session:
+        # Locked, so a rescan recorded meanwhile either shows here or skips these pages after.
+        rescan = session.scalar(
+            select(Document.superseded_by).where(Document.id == doc.id).with_for_update()
+        )
+        if rescan is not None:
+            rows = [(_superseded(row, rescan), stored) for row, stored in rows]
         for row, stored in rows:
             page_id = session.scalar(
                 insert(Page)
@@ -210,6 +216,14 @@ def _record_pages(doc: _Claimed, rows: list[_PageRow]) -> list[int]:
             finish_batch_if_done(session, doc.batch_id)
     log.info("document %d: %d pages, %d ready to submit", doc.id, len(rows), len(ready))
     return list(ready)
+
+
+def _superseded(row: dict[str, object], rescan: int) -> dict[str, object]:
+    """A page split from a version a rescan replaced while it was being split: never sent."""
+    if row["state"] != PageState.READY:
+        return row
+    why = f"replaced by a rescan (document {rescan}) before it was sent"
+    return row | {"state": PageState.SKIPPED, "error": why, "error_code": "superseded"}
 
 
 def _fail(document_id: int, error: BadInput) -> None:

@@ -24,6 +24,7 @@ from pipeline.ingest.blank import ink, is_blank
 from pipeline.ingest.discover import DiscoveredDocument, Rejected, discover, sha256_files
 from pipeline.ingest.document import document_pages
 from pipeline.manifest import Routing
+from pipeline.polling import unknown_first_s
 from pipeline.provider.apis import spec
 from pipeline.settings import Settings
 from pipeline.stages.enqueue import own_files
@@ -245,8 +246,9 @@ def _apis(documents: list[PlannedDocument], settings: Settings, keys: int) -> di
             get = settings.qps(api.name, "get_result") * keys
             polls = 0 if plan.sync else math.ceil(plan.pages * POLLS_PER_TASK)
             plan.calls = {"create_task": plan.pages, "get_result": polls}
-            # Creates and polls run side by side; the last results come a processing time later.
-            tail = 0.0 if plan.sync else settings.poll_first_max_s
+            # Creates and polls run side by side; the last results are seen one first poll
+            # later, at the age a task of times not yet known is first asked.
+            tail = 0.0 if plan.sync else unknown_first_s(settings)
             plan.seconds = max(plan.pages / create, polls / get) + tail
             plan.quota = f"{create:g} create/s, {get:g} get/s"
         else:
