@@ -26,8 +26,8 @@ _FINISH = text(
 )
 
 
-def finish_batch_if_done(session: Session, batch_id: int) -> None:
-    """Mark the batch done once no document or page is still on its way.
+def finish_batch_if_done(session: Session, batch_id: int) -> bool:
+    """Mark the batch done once no document or page is still on its way; True if this did.
 
     Versions replaced by a rescan do not count: the batch waits for their successors.
 
@@ -38,6 +38,7 @@ def finish_batch_if_done(session: Session, batch_id: int) -> None:
         from pipeline.notify import announce_after_commit  # notify reads this module
 
         announce_after_commit(session, batch_id)
+    return closed is not None
 
 
 def reopen_batch(session: Session, batch_id: int, **values: Any) -> None:

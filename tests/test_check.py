@@ -18,14 +18,14 @@ from click.testing import CliRunner
 from sqlalchemy import func, select, text
 
 from pipeline.cli import main
-from pipeline.db.models import Document, Page, Question
+from pipeline.db.models import Batch, Document, Page, Question
 from pipeline.db.session import session_scope
 from pipeline.samples import write_sample_batch
 from pipeline.settings import Settings
 from pipeline.stages.check import Finding, check
 from pipeline.stages.enqueue import enqueue_directory
 from pipeline.stages.reconcile import reconcile
-from pipeline.stages.repair import repair, repair_counts
+from pipeline.stages.repair import repair_counts
 from pipeline.standins import Service
 from pipeline.storage import get_store
 
@@ -73,6 +73,11 @@ def _reconcile_until(env: Settings, done: Callable[[], bool], timeout: float = 3
 def _repairs(batch_id: int) -> dict[str, int]:
     with session_scope() as session:
         return repair_counts(session, batch_id)
+
+
+def _batch_state(batch_id: int) -> str:
+    with session_scope() as session:
+        return session.get_one(Batch, batch_id).state
 
 
 def _page(page_id: int) -> Page:
@@ -240,16 +245,22 @@ def test_an_ingested_document_without_pages_is_ingested_again(env: Settings, bat
 
 def test_a_running_batch_with_nothing_left_is_closed(env: Settings, batch: dict) -> None:
     batch_id = batch["id"]
-    _sql(f"UPDATE pages SET updated_at = {AGO} WHERE batch_id = :b", b=batch_id)
-    _sql(f"UPDATE documents SET updated_at = {AGO} WHERE batch_id = :b", b=batch_id)
-    _sql("UPDATE batches SET state = 'running', finished_at = NULL WHERE id = :b", b=batch_id)
-    (found,) = _found(env, batch_id, "batch_idle", batch_id)
-    assert found.fix == "batch_closed"
+    with session_scope() as session:  # seen by check before beat's reconciler can close it
+        for table in ("pages", "documents"):
+            session.execute(
+                text(f"UPDATE {table} SET updated_at = {AGO} WHERE batch_id = :b"), {"b": batch_id}
+            )
+        session.execute(
+            text("UPDATE batches SET state = 'running', finished_at = NULL WHERE id = :b"),
+            {"b": batch_id},
+        )
+        (found,) = [f for f in check(session, env, batch_id) if f.kind == "batch_idle"]
+    assert found.fix == "batch_closed" and found.row_id == batch_id
     deadline = time.monotonic() + 30
-    while not repair(env).get("repair_batch_closed"):
+    while _batch_state(batch_id) != "done":  # closed by beat's reconciler or by this one
         assert time.monotonic() < deadline
+        reconcile(env)
         time.sleep(0.3)
-    wait_until_done(batch_id)
     assert _repairs(batch_id)["batch_closed"] == 1
     shown = CliRunner().invoke(main, ["status", "audited"])
     assert "repaired by the reconciler: batch_closed" in shown.output

@@ -72,16 +72,21 @@ def _count(batch_id: int, *states: str) -> int:
         return int(session.scalar(query) or 0)
 
 
-def _worker_pids(name: str) -> list[int]:
-    """Every process of one named worker node: the Celery parent and its pool child."""
+def _worker_pids(stack: Stack, name: str) -> list[int]:
+    """Every process of one named worker node of ``stack``: the Celery parent and its child.
+
+    Only the stack's own process group: the session's shared workers carry the same names.
+    """
     pids = []
-    for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+    for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            group = os.getpgid(pid)
         except OSError:
             continue
-        if b"celery" in cmdline and f"{name}@".encode() in cmdline:
-            pids.append(int(pid))
+        mine = group == stack.workers.process.pid
+        if mine and b"celery" in cmdline and f"{name}@".encode() in cmdline:
+            pids.append(pid)
     return pids
 
 
@@ -91,10 +96,10 @@ def _signal(pids: list[int], signum: signal.Signals) -> None:
             os.kill(pid, signum)
 
 
-def _freeze_holding_a_claim(batch_id: int) -> list[int]:
+def _freeze_holding_a_claim(stack: Stack, batch_id: int) -> list[int]:
     """SIGSTOP submit-1 at a moment it holds a page in ``submitting``; its pids."""
     for _ in range(50):
-        pids = _worker_pids("submit-1")
+        pids = _worker_pids(stack, "submit-1")
         assert pids, "no submit-1 worker"
         _signal(pids, signal.SIGSTOP)
         time.sleep(2.0)
@@ -116,7 +121,7 @@ def test_a_worker_frozen_past_its_time_limit_pays_for_nothing_twice(
     while _count(batch_id, PageState.SUBMITTED, PageState.PERSISTING, PageState.DONE) < 2:
         assert time.monotonic() < deadline, "the batch never got going"
         time.sleep(0.2)
-    pids = _freeze_holding_a_claim(batch_id)
+    pids = _freeze_holding_a_claim(stack, batch_id)
     frozen_at = time.monotonic()
     try:
         # The reconciler takes the claim back once the time limit and its grace have passed.

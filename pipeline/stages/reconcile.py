@@ -7,6 +7,7 @@ depends on a message surviving in Redis.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from pipeline.db.session import session_scope
 from pipeline.db.states import ArtifactState, BatchState, DocumentState, PageState, TaskState
 from pipeline.progress import finish_batch_if_done
 from pipeline.settings import Settings
-from pipeline.stages.repair import repair
+from pipeline.stages.repair import record_repairs, repair
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +59,26 @@ def reconcile(settings: Settings) -> dict[str, int]:
     report["persist_nudged"] = _nudge_tasks("persist", PageState.PERSISTING, stale)
     report["archive_nudged"] = _nudge_tasks("archive", PageState.ARCHIVING, stale)
     report["archive_expiring"] = _nudge_expiring(now, settings)
-    with session_scope() as session:
-        for batch_id in session.scalars(select(Batch.id).where(Batch.state == BatchState.RUNNING)):
-            finish_batch_if_done(session, batch_id)
+    report["batch_closed"] = _close_finished_batches()
     report["notify_nudged"] = notify.resend_overdue(settings)
     report |= repair(settings)  # rows whose state their other rows do not back
     touched = {step: count for step, count in report.items() if count}
     if touched:
         log.info("reconciler: %s", touched)
     return report
+
+
+def _close_finished_batches() -> int:
+    """Close running batches with nothing left: a close the stages missed, so a repair."""
+    with session_scope() as session:
+        running = list(session.scalars(select(Batch.id).where(Batch.state == BatchState.RUNNING)))
+        closed = Counter(
+            (batch_id, "batch_closed")
+            for batch_id in running
+            if finish_batch_if_done(session, batch_id)
+        )
+    record_repairs(closed)
+    return len(closed)
 
 
 def _fail_crashing_documents(max_attempts: int, before: datetime) -> int:

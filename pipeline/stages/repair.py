@@ -89,7 +89,7 @@ def repair(settings: Settings) -> dict[str, int]:
                     finding.fix,
                 )
                 done[(finding.batch_id, finding.fix)] += 1
-    _record(done)
+    record_repairs(done)
     counts: Counter[str] = Counter()
     for (_, kind), n in done.items():
         counts[kind] += n
@@ -169,7 +169,7 @@ REPAIRS: dict[str, Callable[[Finding], bool]] = {
 }
 
 
-def _record(done: Counter[tuple[int, str]]) -> None:
+def record_repairs(done: Counter[tuple[int, str]]) -> None:
     """Count the repairs on the metric and, per batch, in ``repairs``."""
     if not done:
         return
