@@ -9,7 +9,7 @@ leaves it to ``check`` first; the test then ages it and runs the reconciler itse
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -33,7 +33,9 @@ AGO = "now() - interval '1 hour'"
 
 
 @pytest.fixture(scope="module")
-def batch(env: Settings, workers: Service, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def batch(
+    env: Settings, workers: Service, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict]:
     root = tmp_path_factory.mktemp("check") / "audited"
     write_sample_batch(root)
     batch_id = enqueue_directory(root, get_store(), batch_name="audited").batch_id
@@ -47,7 +49,10 @@ def batch(env: Settings, workers: Service, tmp_path_factory: pytest.TempPathFact
         ).all()
     loose = next(doc for _, doc, path in rows if path == "extra.png")
     pages = [page for page, doc, _ in rows if doc != loose]
-    return {"id": batch_id, "pages": pages, "loose_document": loose}
+    yield {"id": batch_id, "pages": pages, "loose_document": loose}
+    # The session's other modules send the same sample batch: this one, with its broken
+    # rows, must not stand as their earlier copy (they would be skipped as duplicates).
+    _sql("UPDATE documents SET sha256 = NULL WHERE batch_id = :b", b=batch_id)
 
 
 def _sql(statement: str, **params: Any) -> None:
@@ -245,6 +250,8 @@ def test_an_ingested_document_without_pages_is_ingested_again(env: Settings, bat
 
 def test_a_running_batch_with_nothing_left_is_closed(env: Settings, batch: dict) -> None:
     batch_id = batch["id"]
+    # Closes the stages missed (two last pages ending at once) are counted too.
+    before = _repairs(batch_id).get("batch_closed", 0)
     with session_scope() as session:  # seen by check before beat's reconciler can close it
         for table in ("pages", "documents"):
             session.execute(
@@ -261,7 +268,7 @@ def test_a_running_batch_with_nothing_left_is_closed(env: Settings, batch: dict)
         assert time.monotonic() < deadline
         reconcile(env)
         time.sleep(0.3)
-    assert _repairs(batch_id)["batch_closed"] == 1
+    assert _repairs(batch_id)["batch_closed"] == before + 1
     shown = CliRunner().invoke(main, ["status", "audited"])
     assert "repaired by the reconciler: batch_closed" in shown.output
     assert "repaired by the reconciler: resubmitted" in shown.output
