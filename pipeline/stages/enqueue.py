@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
 
 from pipeline import nudges
 from pipeline.db.artifacts import record_archived
@@ -222,29 +223,41 @@ def _upload_originals(
 
 def _record_rejected(batch_id: int, rejected: Rejected, route: Route) -> None:
     with session_scope() as session:
-        stmt = insert(Document).values(
-            batch_id=batch_id,
-            rel_path=rejected.rel_path,
-            kind="rejected",
-            api=route.api,
-            options=route.options,
-            state=DocumentState.FAILED,
-            error=rejected.reason,
-            error_code=rejected.code,
-        )
         # A file still rejected keeps its row, with the reason of this run.
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["batch_id", "rel_path"],
-                index_where=Document.superseded_at.is_(None),
-                set_={
-                    "kind": stmt.excluded.kind,
-                    "error": stmt.excluded.error,
-                    "error_code": stmt.excluded.error_code,
-                },
-                where=Document.kind.in_(PLACEHOLDER_KINDS),
-            )
-        )
+        _upsert_placeholder(session, batch_id, rejected, "rejected", route)
+
+
+def _upsert_placeholder(
+    session: Session, batch_id: int, item: Rejected, kind: str, route: Route
+) -> int | None:
+    """A failed row standing for a rejected file or an empty folder; its id.
+
+    An earlier placeholder at the path takes this run's kind and reason; a real document
+    there is left alone (None).
+    """
+    stmt = insert(Document).values(
+        batch_id=batch_id,
+        rel_path=item.rel_path,
+        kind=kind,
+        api=route.api,
+        options=route.options,
+        state=DocumentState.FAILED,
+        error=item.reason,
+        error_code=item.code,
+    )
+    document_id: int | None = session.scalar(
+        stmt.on_conflict_do_update(
+            index_elements=["batch_id", "rel_path"],
+            index_where=Document.superseded_at.is_(None),
+            set_={
+                "kind": stmt.excluded.kind,
+                "error": stmt.excluded.error,
+                "error_code": stmt.excluded.error_code,
+            },
+            where=Document.kind.in_(PLACEHOLDER_KINDS),
+        ).returning(Document.id)
+    )
+    return document_id
 
 
 def _record_missing(
@@ -265,27 +278,6 @@ def _record_missing(
         )
         for folder in empty:
             route = routes.route(folder.rel_path)
-            stmt = insert(Document).values(
-                batch_id=batch_id,
-                rel_path=folder.rel_path,
-                kind="missing",
-                api=route.api,
-                options=route.options,
-                state=DocumentState.FAILED,
-                error=folder.reason,
-                error_code=folder.code,
-            )
-            document_id = session.scalar(
-                stmt.on_conflict_do_update(
-                    index_elements=["batch_id", "rel_path"],
-                    index_where=Document.superseded_at.is_(None),
-                    set_={
-                        "kind": stmt.excluded.kind,
-                        "error": stmt.excluded.error,
-                        "error_code": stmt.excluded.error_code,
-                    },
-                    where=Document.kind.in_(PLACEHOLDER_KINDS),
-                ).returning(Document.id)
-            )
+            document_id = _upsert_placeholder(session, batch_id, folder, "missing", route)
             if document_id is not None:
                 record_owner(session, document_id, students.folder_owner(folder.rel_path))
