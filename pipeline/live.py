@@ -257,7 +257,9 @@ class StatusWatch:
         per_min = 60.0 / self._window_s
         creates = creates_per_key(session, now - timedelta(seconds=self._window_s))
         gets = self._get_rates(session, now)
-        used = set(batch_apis(session, self.batch_id)) | {api for _, api in creates}
+        ours = {key.key_id for key in self._pool}
+        used = set(batch_apis(session, self.batch_id))
+        used |= {api for key_id, api in creates if key_id in ours}
         specs = [spec for name, spec in SPECS.items() if name in used]
         states = {s.key_id: s for s in key_states(self._redis, self._pool)} if self._redis else {}
         loads = []

@@ -258,7 +258,10 @@ def test_a_running_batch_with_nothing_left_is_closed(env: Settings, batch: dict)
                 text(f"UPDATE {table} SET updated_at = {AGO} WHERE batch_id = :b"), {"b": batch_id}
             )
         session.execute(
-            text("UPDATE batches SET state = 'running', finished_at = NULL WHERE id = :b"),
+            text(
+                f"UPDATE batches SET state = 'running', finished_at = NULL, created_at = {AGO}"
+                " WHERE id = :b"
+            ),
             {"b": batch_id},
         )
         (found,) = [f for f in check(session, env, batch_id) if f.kind == "batch_idle"]

@@ -49,6 +49,7 @@ def _configured(settings: Settings) -> Iterator[None]:
 def test_json_lines_carry_the_bound_batch_and_page_ids(capsys: pytest.CaptureFixture[str]) -> None:
     log = logging.getLogger("pipeline.stages.submit")
     with _configured(Settings(log_json=True, log_level="INFO")):
+        logs.clear()  # ids an in-process stage bound in an earlier test
         logs.bind(celery_task_id="abc", page_id=17)
         try:
             with logs.bound(batch_id=3):

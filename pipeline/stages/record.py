@@ -103,7 +103,8 @@ _EARLIER_COPY = text(
       AND e.state <> 'skipped'
       AND e.superseded_at IS NULL
       AND (e.state IN ('pending', 'ingesting')
-           OR EXISTS (SELECT 1 FROM pages p WHERE p.document_id = e.id AND p.state <> 'failed'))
+           OR EXISTS (SELECT 1 FROM pages p WHERE p.document_id = e.id
+                      AND p.state NOT IN ('failed', 'skipped')))
     ORDER BY e.id
     LIMIT 1
     """
