@@ -28,7 +28,7 @@ from rich.text import Text
 from sqlalchemy import select
 
 from pipeline.db.models import Batch, Document, Page
-from pipeline.db.session import session_scope
+from pipeline.db.session import PoolRole, session_scope, use_pool
 from pipeline.db.states import DocumentState, PageState
 from pipeline.errors import ConfigurationError
 from pipeline.logs import configure_logging, one_line
@@ -642,6 +642,7 @@ def workers() -> None:
     from pipeline.supervisor import Supervisor, worker_specs
 
     _services_or_exit()
+    use_pool(PoolRole.SERVICE)  # the supervisor only counts pages for /metrics
     # Beat's schedule file only remembers when interval tasks last ran: a private one per run
     # keeps two runs in one directory (tests, a benchmark) from sharing a shelf.
     with tempfile.TemporaryDirectory(prefix="scangrade-beat-") as state_dir:

@@ -4,7 +4,8 @@
 ScangradeError
  ├─ Retryable                 try again later; the page is not at fault
  │   ├─ Transient             provider 1/2/4/282000/336100…, HTTP 5xx, timeouts, S3 hiccups
- │   │   └─ AmbiguousSubmit   a page was sent, no answer read: the provider may have it
+ │   │   ├─ AmbiguousSubmit   a page was sent, no answer read: the provider may have it
+ │   │   └─ DatabaseUnavailable  Postgres refused a new connection (too many clients, down)
  │   └─ RateLimited           provider error 18: wait for the limiter, never a failure
  ├─ Stop                      stop calling with this key; tell the operator
  │   ├─ QuotaExhausted        every usable key is parked or out of budget
@@ -45,6 +46,14 @@ class AmbiguousSubmit(Transient):
     Read timeout, a connection dropped after sending, HTTP 5xx without a provider error code,
     an unreadable success: the provider may have accepted the page, created a task and billed
     the call, so sending it again may pay twice. Callers count a retry as a resubmission.
+    """
+
+
+class DatabaseUnavailable(Transient):
+    """Postgres refused or did not answer a new connection (``max_connections`` reached, down).
+
+    Raised while connecting, before anything was read or written: trying again is safe. Never
+    the page's fault, so it does not use up ``SCANGRADE_MAX_PAGE_ATTEMPTS``.
     """
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from celery import Celery, Task
 from celery.signals import (
+    beat_init,
     setup_logging,
     task_failure,
     task_postrun,
@@ -23,6 +24,7 @@ from celery.signals import (
 from kombu.entity import Queue
 
 from pipeline import logs, metrics
+from pipeline.db.session import PoolRole, release_connections, use_pool
 from pipeline.logs import configure_logging
 from pipeline.nudges import CONTROL_QUEUE, QUEUES, ROUTES, broker_options
 from pipeline.provider.apis import SPECS
@@ -88,6 +90,12 @@ def _logging(**_: Any) -> None:
 def _fresh_connections(**_: Any) -> None:
     """A forked child must not reuse its parent's database, Redis or S3 connections."""
     forget_connections()
+    use_pool(PoolRole.WORKER)
+
+
+@beat_init.connect
+def _beat_pool(**_: Any) -> None:
+    use_pool(PoolRole.SERVICE)
 
 
 @worker_init.connect
@@ -96,6 +104,7 @@ def _metrics_endpoint(sender: Any = None, **_: Any) -> None:
 
     Under ``scangrade workers`` it does not: the supervisor serves every process's.
     """
+    use_pool(PoolRole.SERVICE)  # the main process runs no task (its children do)
     consumed = sender.app.amqp.queues.consume_from if sender is not None else {}
     metrics.serve_worker(get_settings(), pages=CONTROL_QUEUE in (consumed or {}))
 
@@ -114,6 +123,7 @@ def _bind_ids(task_id: str, task: Task[Any, Any], args: Any, kwargs: Any, **_: A
 @task_postrun.connect
 def _unbind_ids(**_: Any) -> None:
     logs.clear()
+    release_connections()  # an idle child, or a retry's countdown, holds no connection
 
 
 @task_success.connect

@@ -6,7 +6,13 @@ Retry policy, by error type (see ``pipeline.errors``):
   a submit fails its page after ``SCANGRADE_MAX_PAGE_ATTEMPTS`` faults counted in Postgres
   (``pages.retries``: a wait for quota, ours or the provider's 18, never counts); ingest,
   persist and archive (never the page's fault) retry until the fault passes.
-- Polls never retry through the broker: the next poll time is kept in Postgres.
+- Polls never retry through the broker (the next poll time is kept in Postgres), except
+  when Postgres refused the connection: the poll then still holds its lease and is retried
+  under it with backoff, a few times within the lease. A poll that failed after it read its
+  row gives its lease back at once.
+- DatabaseUnavailable (Postgres refused a connection, ``max_connections`` reached) and other
+  database faults: retry with backoff, never counted against a page; the periodic tasks
+  (dispatch, reconcile) log one line and wait for their next run.
 - KeysParked (every key parked or out of budget): the page goes back to ready and the
   reconciler offers it again; no message waits in a worker meanwhile.
 - Stop (bad key): retry in five minutes; the operator is told in the log.
@@ -49,6 +55,9 @@ RETRY_POLICY: dict[str, Any] = {
 }
 
 
+#: Backoff 1-2, 2-4, … 16-32 s: at most about a minute, within the poll's lease (90 s).
+POLL_DB_RETRIES = 5
+
 #: About 8 minutes of retries (backoff 2, 4, … 256 s, full jitter), then the reconciler.
 NOTIFY_RETRY_POLICY: dict[str, Any] = RETRY_POLICY | {"max_retries": 8, "retry_backoff_max": 300}
 
@@ -88,10 +97,18 @@ def submit_page(self: Task[Any, Any], page_id: int) -> bool:
         raise self.retry(exc=e, countdown=_backoff(max(0, faults - 1))) from e
 
 
-@app.task(name="scangrade.poll_task")
-def poll_task(task_row_id: int) -> bool:
+@app.task(name="scangrade.poll_task", bind=True, max_retries=None)
+def poll_task(self: Task[Any, Any], task_row_id: int) -> bool:
     """One get_result; the next poll is scheduled in Postgres, not in the broker."""
-    return poll.poll_task(task_row_id, get_client(), get_store(), get_settings())
+    try:
+        return poll.poll_task(task_row_id, get_client(), get_store(), get_settings())
+    except DB_UNAVAILABLE as e:
+        # Postgres refused: the lease is still ours, so a retry soon polls under it (within
+        # the lease); past POLL_DB_RETRIES the lease runs out and dispatch hands it out again.
+        if self.request.retries >= POLL_DB_RETRIES:
+            log.warning("poll of task row %d given up for now: %s", task_row_id, e)
+            return False
+        raise self.retry(exc=e, countdown=_backoff(self.request.retries)) from e
 
 
 @app.task(name="scangrade.persist_task", **RETRY_POLICY)
@@ -110,13 +127,21 @@ def archive_task(task_row_id: int) -> bool:
 def dispatch_polls() -> int:
     """Lease the polls that are due and nudge the poll workers."""
     pool = list(get_client().pool.values())
-    return len(dispatch.dispatch_due_polls(get_settings(), pool, get_redis()))
+    try:
+        return len(dispatch.dispatch_due_polls(get_settings(), pool, get_redis()))
+    except DB_UNAVAILABLE as e:  # the next tick, a second later, is the retry
+        log.warning("dispatch skipped a tick: %s", e)
+        return 0
 
 
 @app.task(name="scangrade.reconcile", ignore_result=True)
 def reconcile_all() -> dict[str, int]:
     """Re-nudge work whose message was lost."""
-    return reconcile.reconcile(get_settings())
+    try:
+        return reconcile.reconcile(get_settings())
+    except DB_UNAVAILABLE as e:  # beat runs it again in SCANGRADE_RECONCILE_EVERY_S
+        log.warning("reconciler skipped a pass: %s", e)
+        return {}
 
 
 @app.task(name=nudges.NOTIFY_TASK, **NOTIFY_RETRY_POLICY)

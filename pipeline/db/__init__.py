@@ -4,5 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-#: Errors of a database that is restarting or unreachable: retry, the work is not at fault.
-DB_UNAVAILABLE = (OperationalError, InterfaceError)
+from pipeline.errors import DatabaseUnavailable
+
+#: Errors of a database that refuses connections, is restarting or unreachable: retry, the
+#: work is not at fault.
+DB_UNAVAILABLE = (DatabaseUnavailable, OperationalError, InterfaceError)

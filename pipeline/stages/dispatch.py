@@ -105,19 +105,25 @@ class _Lane:
 
 
 def dispatch_due_polls(settings: Settings, pool: list[PoolKey], client: redis.Redis) -> list[int]:
-    """Lease the polls each lane has room for, earliest due first, and nudge the workers."""
+    """Lease the polls each lane has room for, earliest due first, and nudge the workers.
+
+    Polls leased before a later lane failed (Postgres refused a connection) are still
+    nudged: a lease without its message would wait out ``SCANGRADE_POLL_LEASE_S``.
+    """
     due: list[Row[Any]] = []
     early: list[Row[Any]] = []
-    for lane in _open_lanes(settings, pool, client):
-        with session_scope() as session:
-            leased = _lease(session, _LEASE_DUE, lane, lane.room, settings)
-            spare = lane.room - len(leased)
-            if spare > 0 and settings.poll_policy == "adaptive":
-                early += _lease_early(session, lane, spare, settings)
-        due += leased
-    ids = [row.id for row in sorted(due, key=lambda row: row.next_poll_at)]
-    ids += [row.id for row in sorted(early, key=lambda row: row.next_poll_at)]
-    nudges.send("poll", ids)
+    try:
+        for lane in _open_lanes(settings, pool, client):
+            with session_scope() as session:
+                leased = _lease(session, _LEASE_DUE, lane, lane.room, settings)
+                spare = lane.room - len(leased)
+                if spare > 0 and settings.poll_policy == "adaptive":
+                    early += _lease_early(session, lane, spare, settings)
+            due += leased
+    finally:
+        ids = [row.id for row in sorted(due, key=lambda row: row.next_poll_at)]
+        ids += [row.id for row in sorted(early, key=lambda row: row.next_poll_at)]
+        nudges.send("poll", ids)
     return ids
 
 

@@ -8,6 +8,7 @@ the endpoint's processing times (``last_pending_at``, ``finished_at``), from whi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from typing import Any
 from sqlalchemy import CursorResult, func, select, update
 
 from pipeline import logs, nudges
+from pipeline.db import DB_UNAVAILABLE
 from pipeline.db.models import Page, ProviderTask
 from pipeline.db.session import session_scope
 from pipeline.db.states import PageState, TaskState
@@ -49,9 +51,19 @@ def poll_task(
     task_row_id: int, client: ProviderClient, store: ObjectStore, settings: Settings
 ) -> bool:
     """One get_result for a running task; True once its final answer is kept."""
-    task = _load(task_row_id)
+    task = _load(task_row_id)  # a refused connection raises here, the lease still ours
     if task is None:
         return False
+    try:
+        return _poll(task, client, store, settings)
+    except BaseException:
+        # Given back at once, so the next dispatch tick leases it again, not the lease's end.
+        with contextlib.suppress(*DB_UNAVAILABLE):
+            _reschedule(task, settings.poll_first_min_s, polled=False)
+        raise
+
+
+def _poll(task: _Task, client: ProviderClient, store: ObjectStore, settings: Settings) -> bool:
     try:
         answer = client.get_result(spec(task.api), task.task_id, task.key_id)
     except (Throttled, KeysParked) as e:

@@ -1,0 +1,241 @@
+"""The connection budget: pools sized per process role, and a batch that finishes short of them.
+
+The unit tests check each role's pool and that the README's figure for a host is what the
+default topology needs. The end-to-end test starts a Postgres cluster of its own whose
+``max_connections`` lies a few below what this module's workers need at peak, runs a batch
+on real workers through it, and requires every page done, refusals seen in Postgres' log,
+and no traceback in the workers' log.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from glob import glob
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.pool import NullPool, QueuePool
+from stacks import Stack, private_stack
+
+from pipeline.db import DB_UNAVAILABLE
+from pipeline.db.models import Batch, Page
+from pipeline.db.session import (
+    POOLS,
+    PoolRole,
+    connections_needed,
+    get_engine,
+    pool_role,
+    release_connections,
+    session_scope,
+    use_pool,
+)
+from pipeline.errors import DatabaseUnavailable
+from pipeline.samples import jpeg_bytes, make_page_image
+from pipeline.settings import Settings
+from pipeline.stages.enqueue import enqueue_directory
+from pipeline.standins import free_port
+from pipeline.storage import get_store
+from pipeline.supervisor import worker_specs
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+PAGES = 20
+SHORT_BY = 12
+"""How many connections fewer than the stack's peak need the private cluster allows."""
+REFUSED = "sorry, too many clients already"
+
+
+def _nodes(settings: Settings) -> list[tuple[str, int]]:
+    """(queues, children) of every worker node ``scangrade workers`` starts."""
+    nodes = []
+    for spec in worker_specs(settings, Path("/nonexistent")):
+        if "worker" in spec.argv:
+            argv = list(spec.argv)
+            nodes.append((argv[argv.index("-Q") + 1], int(argv[argv.index("-c") + 1])))
+    return nodes
+
+
+# ---- the pools, and the README's figures ------------------------------------------------
+
+
+@pytest.fixture
+def restore_role() -> Iterator[None]:
+    before = pool_role()
+    yield
+    use_pool(before)
+
+
+@pytest.mark.usefixtures("restore_role")
+@pytest.mark.parametrize("role", list(PoolRole))
+def test_each_role_gets_its_pool(role: PoolRole) -> None:
+    use_pool(role)
+    pool = get_engine().pool
+    sized = POOLS[role]
+    if sized.size == 0:
+        assert isinstance(pool, NullPool)
+        return
+    assert isinstance(pool, QueuePool)
+    assert (pool.size(), pool._max_overflow) == (sized.size, sized.overflow)
+
+
+def test_worker_children_and_commands_hold_two_at_most() -> None:
+    assert POOLS[PoolRole.WORKER].most <= 2
+    assert POOLS[PoolRole.CLI].most <= 2
+    assert POOLS[PoolRole.SERVICE].most == 0
+
+
+def test_readme_states_what_the_default_host_needs() -> None:
+    text = README.read_text(encoding="utf-8")
+    stated = re.search(
+        r"default topology needs \*\*(\d+)\*\* connections per host at most"
+        r" \(\*\*(\d+)\*\* while one command runs",
+        text,
+    )
+    assert stated, "the README's connection budget sentence is missing"
+    nodes = _nodes(Settings())
+    assert int(stated.group(1)) == connections_needed(nodes, commands=0)
+    assert int(stated.group(2)) == connections_needed(nodes, commands=1)
+
+
+def test_the_formula_counts_each_child() -> None:
+    nodes = [("ingest", 2), ("submit", 4), ("poll", 4), ("persist,archive", 4), ("control", 1)]
+    # 14 stage children at 1, the control child at 2, a /metrics scrape, 2 per command.
+    assert connections_needed(nodes, commands=0) == 14 + 2 + 1
+    assert connections_needed(nodes, commands=2) == 14 + 2 + 1 + 4
+
+
+# ---- a private Postgres with a tight max_connections ----------------------------------
+
+STACK_CONCURRENCY = {"ingest": 1, "submit": 4, "poll": 4, "persist": 4}
+"""The stack's workers (tests/stacks.py runs one ingest child)."""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    url: str
+    log: Path
+    max_connections: int
+
+
+def _pg_bin(name: str) -> str | None:
+    found = sorted(glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found[-1] if found else shutil.which(name)
+
+
+def _as_postgres(*argv: str) -> None:
+    prefix = ["runuser", "-u", "postgres", "--"] if shutil.which("runuser") else []
+    subprocess.run([*prefix, *argv], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    """A throwaway cluster (trust auth, loopback) allowing a few connections too few."""
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.skip("the Postgres server binaries (initdb, pg_ctl) are not installed")
+    stack_settings = Settings(**{f"{n}_concurrency": c for n, c in STACK_CONCURRENCY.items()})
+    peak = connections_needed(_nodes(stack_settings), commands=1)  # this test is the command
+    allowed = peak - SHORT_BY
+    root = Path(tempfile.mkdtemp(prefix="scangrade-pg-"))
+    shutil.chown(root, "postgres")
+    data, log, port = root / "data", root / "postgres.log", free_port()
+    options = (
+        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections={allowed}"
+        " -c superuser_reserved_connections=0 -c fsync=off"
+    )
+    try:
+        _as_postgres(initdb, "-D", str(data), "-A", "trust", "-U", "postgres")
+        _as_postgres(pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "start")
+        try:
+            url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/scangrade_conns"
+            yield Cluster(url, log, allowed)
+        finally:
+            _as_postgres(pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def stack(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    settings = {
+        "SCANGRADE_DATABASE_URL": cluster.url,
+        **{f"SCANGRADE_{n.upper()}_CONCURRENCY": str(c) for n, c in STACK_CONCURRENCY.items()},
+    }
+    with private_stack(tmp_path_factory.mktemp("conns-logs"), settings) as started:
+        yield started
+
+
+def _enqueue(root: Path) -> int:
+    root.mkdir(parents=True)
+    salt = uuid.uuid4().int % 10_000
+    for n in range(PAGES):
+        image = make_page_image(880_000 + salt * 100 + n, 620, 877)
+        (root / f"page-{n:02d}.jpg").write_bytes(jpeg_bytes(image))
+    return enqueue_directory(root, get_store(), batch_name=root.name).batch_id
+
+
+def _states(batch_id: int) -> tuple[str, dict[str, int]]:
+    """The batch's state and its pages by state; retried while Postgres refuses us too."""
+    while True:
+        try:
+            with session_scope() as session:
+                state = session.scalar(select(Batch.state).where(Batch.id == batch_id))
+                rows = session.execute(
+                    select(Page.state, func.count())
+                    .where(Page.batch_id == batch_id)
+                    .group_by(Page.state)
+                )
+                return str(state), {page_state: int(count) for page_state, count in rows}
+        except DB_UNAVAILABLE:
+            time.sleep(0.2)
+
+
+def test_a_batch_finishes_on_too_few_connections(
+    stack: Stack, cluster: Cluster, tmp_path: Path
+) -> None:
+    batch_id = _enqueue(tmp_path / f"conns-{uuid.uuid4().hex[:8]}")
+    started = time.monotonic()
+    state, pages = _states(batch_id)
+    while state != "done" and time.monotonic() - started < 100:
+        time.sleep(0.5)
+        state, pages = _states(batch_id)
+    took = time.monotonic() - started
+    refusals = cluster.log.read_text(errors="replace").count(REFUSED)
+    worker_log = (stack.logs / "workers.log").read_text(errors="replace")
+    print(
+        f"max_connections={cluster.max_connections}: {PAGES} pages in {took:.1f} s, "
+        f"{refusals} connections refused"
+    )
+    assert (state, pages) == ("done", {"done": PAGES}), f"after {took:.0f} s: {pages}"
+    assert refusals > 0, "connections never ran short: the test proves nothing"
+    assert "Traceback" not in worker_log
+    # One line per refusal at most: the retry's, or the periodic task's warning.
+    told = [line for line in worker_log.splitlines() if "refused a connection" in line]
+    assert 0 < len(told) <= refusals
+
+
+def test_a_refused_connect_is_database_unavailable(stack: Stack, cluster: Cluster) -> None:
+    """Every slot taken by other clients: our next connect is a DatabaseUnavailable."""
+    release_connections()
+    dsn = cluster.url.replace("postgresql+psycopg", "postgresql")
+    others: list[psycopg.Connection[object]] = []
+    try:
+        while len(others) < cluster.max_connections:
+            try:
+                others.append(psycopg.connect(dsn, connect_timeout=5))
+            except psycopg.OperationalError:
+                break
+        refused = pytest.raises(DatabaseUnavailable, match="refused a connection")
+        with refused, session_scope() as session:
+            session.execute(select(1))
+    finally:
+        for conn in others:
+            conn.close()
