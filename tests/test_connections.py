@@ -10,6 +10,7 @@ most.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -140,7 +141,8 @@ def _pg_bin(name: str) -> str | None:
 
 
 def _as_postgres(*argv: str) -> None:
-    prefix = ["runuser", "-u", "postgres", "--"] if shutil.which("runuser") else []
+    """Run a server binary as the postgres user when we are root (initdb refuses root)."""
+    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     subprocess.run([*prefix, *argv], check=True, capture_output=True, timeout=60)
 
 
@@ -155,7 +157,8 @@ def cluster() -> Iterator[Cluster]:
     )  # this test is the command
     allowed = peak - SHORT_BY
     root = Path(tempfile.mkdtemp(prefix="scangrade-pg-"))
-    shutil.chown(root, "postgres")
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
     data, log, port = root / "data", root / "postgres.log", free_port()
     options = (
         f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections={allowed}"
