@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.pool import NullPool, QueuePool
 from stacks import Stack, private_stack
 
@@ -221,6 +221,19 @@ def _states(batch_id: int) -> tuple[str, dict[str, int]]:
             time.sleep(0.2)
 
 
+def _idle_worker_connections(samples: int = 6) -> int:
+    """The fewest connections the worker children held over a few samples (0.3 s apart)."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'scangrade worker %'"
+    )
+    seen = []
+    for _ in range(samples):
+        with session_scope() as session:
+            seen.append(int(session.scalar(query) or 0))
+        time.sleep(0.3)
+    return min(seen)
+
+
 def test_a_batch_finishes_on_too_few_connections(
     stack: Stack, cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -240,6 +253,7 @@ def test_a_batch_finishes_on_too_few_connections(
     )
     assert (state, pages) == ("done", {"done": PAGES}), f"after {took:.0f} s: {pages}"
     assert took < BATCH_WITHIN_S
+    assert _idle_worker_connections() <= 1  # idle children hold none (dispatch ticks on)
     assert refusals > 0, "connections never ran short: the test proves nothing"
     assert "Traceback" not in worker_log
     # One line per refusal at most: the retry's, or the periodic task's warning.
