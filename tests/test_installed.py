@@ -162,6 +162,11 @@ def _settings(s3: Service, simulator_url: str) -> dict[str, str]:
         "SCANGRADE_POLL_MAX_INTERVAL_S": "1",
         "SCANGRADE_SETTLE_S": "0",
         "SCANGRADE_METRICS_PORT": "0",
+        # One worker per stage: three pages need no more, and a shared machine starts fewer.
+        **{
+            f"SCANGRADE_{stage}_CONCURRENCY": "1"
+            for stage in ("INGEST", "SUBMIT", "POLL", "PERSIST")
+        },
     }
 
 
@@ -221,7 +226,7 @@ def test_installed_package_migrates_and_grades_a_batch(
     workers = installed.start(["scangrade", "workers"], stack, "workers.log")
     try:
         enqueue = ["scangrade", "enqueue", str(scans), "--batch", batch, "--wait"]
-        done = installed.run(enqueue, stack, timeout=120)
+        done = installed.run(enqueue, stack, timeout=300)  # ~30 s on an idle host
     finally:
         workers.stop()
     log = (installed.logs / "workers.log").read_text(errors="replace")[-3000:]
