@@ -27,6 +27,7 @@ from rich.table import Table
 from sqlalchemy import ColumnElement, func, select
 
 from pipeline import storage
+from pipeline.cli import wait_for_batch
 from pipeline.db.models import (
     Artifact,
     Base,
@@ -128,8 +129,6 @@ def _run_batch(
     console: Console, place: DemoPlace, services: list[Service], name: str
 ) -> tuple[int, int]:
     """Write the scans, start the workers, enqueue, wait: the exit code and the batch id."""
-    from pipeline.cli import wait_for_batch
-
     scans = place.root / "scans" / datetime.now().strftime("%Y-%m-%d")
     pages, documents = write_demo_scans(scans)
     console.print(
