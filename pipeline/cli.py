@@ -36,7 +36,7 @@ from pipeline.manifest import MANIFEST_NAME, Routing, routing
 from pipeline.progress import BatchProgress, batch_progress
 from pipeline.provider.apis import API_NAMES, SCENES, Choices
 from pipeline.services import ServiceDown, ensure_services, migrate
-from pipeline.settings import get_settings
+from pipeline.settings import get_settings, load_env_file
 from pipeline.students import STUDENT_MANIFEST_NAME, Students, read_students
 
 if TYPE_CHECKING:
@@ -47,8 +47,16 @@ console = Console(stderr=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.option(
+    "--env-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read SCANGRADE_* settings from this file, over the environment's (the demo writes "
+    "var/demo/scangrade.env, which reaches its database and S3).",
+)
+def main(env_file: Path | None) -> None:
     """Bulk grading of school scans through the provider's education OCR APIs."""
+    if env_file is not None:
+        load_env_file(env_file)
     configure_logging(get_settings())
 
 
@@ -660,13 +668,38 @@ def simulator(ctx: click.Context) -> None:
 
 
 @main.command()
-@click.option("--keep", is_flag=True, help="Leave the services running at the end.")
-def demo(keep: bool) -> None:
-    """Run a bundled sample batch end to end on local stand-ins, and show what landed where."""
-    from pipeline.demo import run_demo
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="Leave the services running at the end; print the exports that reach them and the "
+    "pids to stop.",
+)
+@click.option(
+    "--s3-only",
+    is_flag=True,
+    help="Only start the demo's S3 again, with the objects of every demo so far, and leave it "
+    "running (report and replay of a demo batch read it).",
+)
+@click.option(
+    "--dir",
+    "root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("var/demo"),
+    show_default=True,
+    help="Where the demo keeps its S3 objects, settings file, reports and logs.",
+)
+def demo(keep: bool, s3_only: bool, root: Path) -> None:
+    """Run a bundled sample batch end to end on local stand-ins, and show what landed where.
 
+    It writes the batch's teachers' report and prints the commands that look at the batch
+    again; its S3 objects stay on disk under --dir for them.
+    """
+    from pipeline.demo import run_demo, serve_demo_s3
+
+    if s3_only:
+        sys.exit(serve_demo_s3(console, root))
     _services_or_exit()
-    sys.exit(run_demo(console, keep=keep))
+    sys.exit(run_demo(console, keep=keep, root=root))
 
 
 def wait_for_batch(batch_id: int, poll_s: float = 1.0) -> int:

@@ -2,20 +2,32 @@
 
 Starts moto's S3 server, the provider simulator (documented quotas; grading times shortened
 to a quarter so the demo takes about a minute) and this host's workers, enqueues a generated
-night of scans, shows progress, prints what landed where, then stops what it started.
+night of scans, shows progress, writes the teachers' report, prints what landed where and the
+commands that look at it again, then stops what it started.
+
+What it leaves, under its directory (``var/demo/`` of the checkout by default): the S3
+objects (moto's request log, replayed by the next start: see :mod:`pipeline.s3_standin`),
+``scangrade.env`` with the settings that reach the demo's database and S3 (read by
+``scangrade --env-file``), the reports and the logs. The rows are in the configured Postgres.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from dotenv import dotenv_values
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import ColumnElement, func, select
 
 from pipeline import storage
+from pipeline.cli import wait_for_batch
 from pipeline.db.models import (
     Artifact,
     Base,
@@ -33,6 +45,8 @@ from pipeline.db.models import (
 from pipeline.db.session import session_scope
 from pipeline.manifest import routing
 from pipeline.provider.apis import Choices
+from pipeline.report import write_report
+from pipeline.s3_standin import holder
 from pipeline.samples import write_mixed_batch, write_sample_batch
 from pipeline.services import forget_connections, migrate
 from pipeline.settings import Settings, get_settings
@@ -41,57 +55,128 @@ from pipeline.standins import Service, start_s3, start_simulator, start_workers
 
 DEMO_KEY, DEMO_SECRET = "demo-api-key", "demo-secret-key"
 TIME_SCALE = 0.25
+DEMO_DIR = Path("var/demo")
+DEMO_BUCKET = "scangrade-demo"
+EXIT_BUSY = 4
 
 
-def run_demo(console: Console, *, keep: bool = False) -> int:
+@dataclass(frozen=True)
+class DemoPlace:
+    """Where a demo keeps what it leaves: objects, settings, reports and logs."""
+
+    root: Path
+
+    @property
+    def objects(self) -> Path:
+        """The demo's S3 objects: moto's request log, replayed at each start."""
+        return self.root / "s3" / "requests.jsonl"
+
+    @property
+    def env_file(self) -> Path:
+        """The settings that reach the demo's database and S3 (``scangrade --env-file``)."""
+        return self.root / "scangrade.env"
+
+    @property
+    def logs(self) -> Path:
+        """The logs of the services the demo starts."""
+        return self.root / "logs"
+
+    def report(self, batch_name: str) -> Path:
+        """Where the teachers' report of a demo batch is written."""
+        return self.root / "reports" / f"report-{_safe(batch_name)}.html"
+
+
+def run_demo(console: Console, *, keep: bool = False, root: Path = DEMO_DIR) -> int:
     """Run the demo; the exit code is that of ``enqueue --wait``."""
-    from pipeline.cli import wait_for_batch
-
-    work = Path("var/demo").resolve()
-    (work / "logs").mkdir(parents=True, exist_ok=True)
+    place = DemoPlace(root.resolve())
+    place.logs.mkdir(parents=True, exist_ok=True)
+    if _s3_still_running(console, place):
+        return EXIT_BUSY
     services: list[Service] = []
     try:
-        console.print("starting the S3 stand-in (moto) and the provider simulator…")
-        s3 = _started(services, start_s3(work / "logs/s3.log"))
+        console.print(
+            "starting the S3 stand-in (moto, with the objects of earlier demos) and the "
+            "provider simulator…"
+        )
+        s3 = _started(services, start_s3(place.logs / "s3.log", objects=place.objects))
         sim = _started(
             services,
             start_simulator(
                 ["--key", f"{DEMO_KEY}:{DEMO_SECRET}", "--time-scale", str(TIME_SCALE)],
-                work / "logs/simulator.log",
+                place.logs / "simulator.log",
             ),
         )
-        _point_settings_at(s3.url, sim.url)
+        values = _point_settings_at(s3.url, sim.url)
         settings = get_settings()
         migrate(settings)
         storage.get_store().ensure_bucket()
-        scans = work / "scans" / datetime.now().strftime("%Y-%m-%d")
-        pages, documents = write_demo_scans(scans)
-        console.print(
-            f"sample batch: {pages} pages in {documents} documents under "
-            f"{scans}, routed to all five APIs by {scans / 'scangrade.toml'}"
-        )
-        _started(services, start_workers({}, work / "logs/workers.log"))
+        write_env_file(place.env_file, values)
         name = f"demo-{datetime.now():%Y%m%d-%H%M%S}"
-        report = enqueue_demo_scans(scans, name)
-        console.print(f"enqueued batch [bold]{name}[/] at the documented quotas…")
-        code = wait_for_batch(report.batch_id)
-        if code and _only_deliberate_failures(report.batch_id):
-            console.print(
-                "[green]the failure above is deliberate:[/] a stray text file; the blank "
-                "page among the essays was skipped before any call was paid for"
-            )
-            code = 0
-        _summary(console, report.batch_id, s3.url, sim.url, work)
+        code, batch_id = _run_batch(console, place, services, name)
+        _summary(console, batch_id, s3.url, place)
+        _write_demo_report(console, place, batch_id, name)
+        _print_next_steps(console, place, name, s3_left=keep)
         if keep:
-            console.print(
-                "[yellow]--keep: services left running; stop them with "
-                "`pkill -f 'pipeline.cli workers|moto.server|pipeline.simulator'`[/]"
-            )
+            _print_kept(console, values, services)
             services.clear()
         return code
     finally:
         for service in reversed(services):
             service.stop()
+
+
+def _run_batch(
+    console: Console, place: DemoPlace, services: list[Service], name: str
+) -> tuple[int, int]:
+    """Write the scans, start the workers, enqueue, wait: the exit code and the batch id."""
+    scans = place.root / "scans" / datetime.now().strftime("%Y-%m-%d")
+    pages, documents = write_demo_scans(scans)
+    console.print(
+        f"sample batch: {pages} pages in {documents} documents under "
+        f"{scans}, routed to all five APIs by {scans / 'scangrade.toml'}"
+    )
+    _started(services, start_workers({}, place.logs / "workers.log"))
+    report = enqueue_demo_scans(scans, name)
+    console.print(f"enqueued batch [bold]{name}[/] at the documented quotas…")
+    code = wait_for_batch(report.batch_id)
+    if code and _only_deliberate_failures(report.batch_id):
+        console.print(
+            "[green]the failure above is deliberate:[/] a stray text file; the blank "
+            "page among the essays was skipped before any call was paid for"
+        )
+        code = 0
+    return code, report.batch_id
+
+
+def serve_demo_s3(console: Console, root: Path = DEMO_DIR) -> int:
+    """Start the demo's S3 again from its objects on disk, leave it running, say how to stop."""
+    place = DemoPlace(root.resolve())
+    if _s3_still_running(console, place):
+        return EXIT_BUSY
+    place.logs.mkdir(parents=True, exist_ok=True)
+    s3 = start_s3(place.logs / "s3.log", objects=place.objects)
+    values = dict(read_env_file(place.env_file))
+    values.update(_s3_values(s3.url))
+    write_env_file(place.env_file, values)
+    console.print(
+        f"the demo's S3 runs at {s3.url} (pid {s3.process.pid}) with the objects of every "
+        f"demo so far; {_shown(place.env_file)} reaches it. Stop it with:"
+    )
+    _print_command(console, f"  kill {s3.process.pid}")
+    return 0
+
+
+def _s3_still_running(console: Console, place: DemoPlace) -> bool:
+    """An S3 left by ``--keep`` or ``--s3-only`` still serves this directory's objects."""
+    pid = holder(place.objects)
+    if pid is None:
+        return False
+    console.print(
+        f"[red]the demo's S3 still runs (pid {pid}), left by an earlier --keep or "
+        f"--s3-only;[/] {_shown(place.env_file)} reaches it. Stop it first with:"
+    )
+    _print_command(console, f"  kill {pid}")
+    return True
 
 
 def write_demo_scans(scans: Path) -> tuple[int, int]:
@@ -131,13 +216,20 @@ def _started(services: list[Service], service: Service) -> Service:
     return service
 
 
-def _point_settings_at(s3_url: str, simulator_url: str) -> None:
+def _s3_values(s3_url: str) -> dict[str, str]:
+    return {
+        "SCANGRADE_S3_ENDPOINT_URL": s3_url,
+        "SCANGRADE_S3_BUCKET": DEMO_BUCKET,
+        "SCANGRADE_S3_ACCESS_KEY_ID": "demo",
+        "SCANGRADE_S3_SECRET_ACCESS_KEY": "demo",
+    }
+
+
+def _point_settings_at(s3_url: str, simulator_url: str) -> dict[str, str]:
+    """Point this process (and what it starts) at the stand-ins; the values that reach them."""
     os.environ.update(
         {
-            "SCANGRADE_S3_ENDPOINT_URL": s3_url,
-            "SCANGRADE_S3_BUCKET": "scangrade-demo",
-            "SCANGRADE_S3_ACCESS_KEY_ID": "demo",
-            "SCANGRADE_S3_SECRET_ACCESS_KEY": "demo",
+            **_s3_values(s3_url),
             "SCANGRADE_BAIDU_BASE_URL": simulator_url,
             "SCANGRADE_BAIDU_API_KEY": DEMO_KEY,
             "SCANGRADE_BAIDU_SECRET_KEY": DEMO_SECRET,
@@ -149,10 +241,42 @@ def _point_settings_at(s3_url: str, simulator_url: str) -> None:
         seeds = float(Settings.model_fields[name].default)
         os.environ.setdefault(f"SCANGRADE_{name.upper()}", f"{seeds * TIME_SCALE:g}")
     forget_connections()
-
-
-def _summary(console: Console, batch_id: int, s3_url: str, sim_url: str, work: Path) -> None:
     settings = get_settings()
+    return {
+        "SCANGRADE_DATABASE_URL": settings.database_url,
+        "SCANGRADE_REDIS_URL": settings.redis_url,
+        **_s3_values(s3_url),
+        "SCANGRADE_BAIDU_BASE_URL": simulator_url,
+        "SCANGRADE_BAIDU_API_KEY": DEMO_KEY,
+        "SCANGRADE_BAIDU_SECRET_KEY": DEMO_SECRET,
+    }
+
+
+def write_env_file(path: Path, values: Mapping[str, str]) -> None:
+    """The settings that reach the demo's services, as ``scangrade --env-file`` reads them."""
+    lines = [
+        "# Written by `scangrade demo`: the settings that reach the demo's database and S3.",
+        "# Use: .venv/bin/scangrade --env-file THIS-FILE status (or report, replay, export).",
+        *(f"{name}={_env_quoted(value)}" for name, value in values.items()),
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+
+
+def _env_quoted(value: str) -> str:
+    """A value as an env file holds it: double quotes, backslash and quote escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The values of an env file (none if it is missing)."""
+    if not path.exists():
+        return {}
+    return {name: value for name, value in dotenv_values(path).items() if value is not None}
+
+
+def _summary(console: Console, batch_id: int, s3_url: str, place: DemoPlace) -> None:
     with session_scope() as session:
 
         def count(model: type[Base], *where: ColumnElement[bool]) -> int:
@@ -191,16 +315,99 @@ def _summary(console: Console, batch_id: int, s3_url: str, sim_url: str, work: P
     for label, value in rows:
         table.add_row(label, str(value))
     console.print(table)
+    _print_where(console, batch_id, s3_url, place)
+
+
+def _print_where(console: Console, batch_id: int, s3_url: str, place: DemoPlace) -> None:
+    settings = get_settings()
     db = settings.database_url.replace("+psycopg", "")
-    console.print(f"""[bold]Where it landed[/]
+    console.print(
+        f"""[bold]Where it landed[/]
   Postgres  {db}
             tables batches, documents, pages, provider_tasks, artifacts; results in questions,
             slots, paper_questions, paper_answers, essays, essay_*, ocr_words (docs/schema.md)
-  S3        {s3_url}  bucket {settings.s3_bucket}, prefix batches/{batch_id}/  (moto: in memory)
-  logs      {work}/logs/
+  S3        {s3_url}  bucket {settings.s3_bucket}, prefix batches/{batch_id}/
+            kept on disk in {_shown(place.objects.parent)}/ (moto's request log, replayed at start)
+  logs      {_shown(place.logs)}/
 [bold]Query it[/]
   psql {db} -c "SELECT d.rel_path, p.page_no, q.sequence, r.meaning
       FROM questions q JOIN pages p ON p.id = q.page_id JOIN documents d ON d.id = p.document_id
       JOIN correct_results r ON r.code = q.correct_result WHERE p.batch_id = {batch_id}
-      ORDER BY 1, 2, 3"
-  scangrade status {batch.name}""")
+      ORDER BY 1, 2, 3\"""",
+        markup=True,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _write_demo_report(console: Console, place: DemoPlace, batch_id: int, name: str) -> None:
+    written = write_report(batch_id, place.report(name), storage.get_store())
+    console.print("[bold]The teachers' report[/] (one HTML file; open it in a browser):")
+    _print_command(console, f"  {_shown(written.path)}")
+    console.print(
+        f"  {written.pages} pages, {written.pictures} pictures, {written.size / 1_000_000:.1f} MB",
+        highlight=False,
+    )
+
+
+def _print_next_steps(console: Console, place: DemoPlace, name: str, *, s3_left: bool) -> None:
+    """The commands that look at the batch again, each as it runs from here."""
+    cli = f"{_scangrade()} --env-file {_arg(place.env_file)}"
+    where = "" if place.root == DEMO_DIR.resolve() else f" --dir {_arg(place.root)}"
+    batch = shlex.quote(name)
+    commands = [
+        f"{cli} status {batch}",
+        f"{cli} report {batch} -o {_arg(place.report(name))}",
+        f"{cli} replay {batch}",
+        f"{cli} export {batch} -o {_arg(place.root / f'slots-{_safe(name)}.csv')}",
+    ]
+    kept = f"{_shown(place.objects.parent)}/ the objects"
+    if s3_left:
+        console.print(f"[bold]Look at it again[/] (Postgres keeps the rows, {kept}):")
+    else:
+        console.print(
+            f"[bold]Look at it again[/] once the demo has ended (Postgres keeps the rows, "
+            f"{kept}; report and replay read the objects, so start the demo's S3 again "
+            "first: it prints how to stop it):"
+        )
+        commands.insert(0, f"{_scangrade()} demo --s3-only{where}")
+    for command in commands:
+        _print_command(console, f"  {command}")
+
+
+def _print_kept(console: Console, values: Mapping[str, str], services: list[Service]) -> None:
+    """What reaches the services left running, and how to stop them by pid."""
+    running = ", ".join(f"{service.name} (pid {service.process.pid})" for service in services)
+    console.print(f"[yellow]--keep: left running:[/] {running}. To reach them from a shell:")
+    for name, value in values.items():
+        _print_command(console, f"  export {name}={shlex.quote(value)}")
+    console.print("Stop them with:")
+    _print_command(console, "  kill " + " ".join(str(s.process.pid) for s in services))
+
+
+def _print_command(console: Console, line: str) -> None:
+    """A line to copy as it is: never wrapped, no markup read from it."""
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _scangrade() -> str:
+    """How to run this installation's ``scangrade`` from here (``.venv/bin/scangrade``)."""
+    script = Path(sys.executable).parent / "scangrade"
+    return shlex.quote(_shown(script)) if script.exists() else f"{sys.executable} -m pipeline.cli"
+
+
+def _arg(path: Path) -> str:
+    return shlex.quote(_shown(path))
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the current directory when it lies under it, else absolute."""
+    absolute = path.absolute()
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)

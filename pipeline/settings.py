@@ -6,9 +6,12 @@ variable; ``scangrade settings`` prints the effective values with secrets masked
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
+from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -252,3 +255,18 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read from the environment on first use."""
     return Settings()
+
+
+def load_env_file(path: Path) -> None:
+    """Take the ``SCANGRADE_*`` values of an env file over the environment's, and re-read.
+
+    For ``scangrade --env-file``: the demo writes one that reaches its services. Only this
+    process and the ones it starts see the values.
+    """
+    values = {
+        name: value
+        for name, value in dotenv_values(path).items()
+        if name.startswith("SCANGRADE_") and value is not None
+    }
+    os.environ.update(values)
+    get_settings.cache_clear()

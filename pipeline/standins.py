@@ -63,32 +63,46 @@ def _spawn(
     )
 
 
-def start_s3(log: Path | None = None) -> Service:
-    """Moto's S3 server on a free loopback port."""
-    port = free_port()
-    proc = _spawn(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], None, log
-    )
-    service = Service("s3", proc, f"http://127.0.0.1:{port}")
-    _wait_http(service, service.url + "/moto-api/")
-    return service
+def start_s3(log: Path | None = None, *, objects: Path | None = None) -> Service:
+    """Moto's S3 server on a free loopback port; in memory, or kept in ``objects`` on disk.
+
+    ``objects`` is the request log of :mod:`pipeline.s3_standin`: what earlier servers on the
+    same log stored is there again, and what this one stores is added to it.
+    """
+    if objects is None:
+        port = free_port()
+        argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+        service = Service("s3", _spawn(argv, None, log), f"http://127.0.0.1:{port}")
+        _wait_http(service, service.url + "/moto-api/")
+        return service
+    recording = {"MOTO_ENABLE_RECORDING": "true", "MOTO_RECORDER_FILEPATH": str(objects)}
+    argv = [sys.executable, "-m", "pipeline.s3_standin", "--port", "0"]
+    proc = _spawn(argv, recording, log, stdout=subprocess.PIPE)
+    return Service("s3", proc, _listening_url(proc, "the S3 stand-in", log, timeout_s=300))
 
 
 def start_simulator(args: Sequence[str] = (), log: Path | None = None) -> Service:
     """The provider simulator on a free loopback port, with extra command-line options."""
     argv = [sys.executable, "-m", "pipeline.simulator", "--port", "0", *args]
     proc = _spawn(argv, None, log, stdout=subprocess.PIPE)
+    return Service("simulator", proc, _listening_url(proc, "the simulator", log))
+
+
+def _listening_url(
+    proc: subprocess.Popen[bytes], what: str, log: Path | None, timeout_s: float = 30
+) -> str:
+    """The URL a child prints once it serves (``listening on URL``)."""
     assert proc.stdout is not None
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         line = proc.stdout.readline().decode()
         if _LISTENING in line:
             proc.stdout.close()
-            return Service("simulator", proc, line.split(_LISTENING, 1)[1].strip())
+            return line.split(_LISTENING, 1)[1].strip()
         if not line and proc.poll() is not None:
             break
     proc.kill()
-    raise RuntimeError(f"the simulator did not start (see {log})")
+    raise RuntimeError(f"{what} did not start (see {log})")
 
 
 def start_workers(env: Mapping[str, str], log: Path | None = None) -> Service:
