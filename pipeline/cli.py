@@ -12,7 +12,6 @@ import contextlib
 import logging
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -642,11 +641,7 @@ def workers() -> None:
     from pipeline.supervisor import Supervisor, worker_specs
 
     _services_or_exit()
-    # Beat's schedule file only remembers when interval tasks last ran: a private one per run
-    # keeps two runs in one directory (tests, a benchmark) from sharing a shelf.
-    with tempfile.TemporaryDirectory(prefix="scangrade-beat-") as state_dir:
-        code = Supervisor(worker_specs(get_settings(), Path(state_dir))).run()
-    sys.exit(code)
+    sys.exit(Supervisor(worker_specs(get_settings())).run())
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

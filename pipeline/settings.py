@@ -219,6 +219,19 @@ class Settings(BaseSettings):
         4, description="Persist and archive worker processes per host."
     )
 
+    node_hostname: str | None = Field(
+        None,
+        description="The host part of this host's Celery node names (`submit@<host>`); "
+        "default: the machine's hostname. Two `scangrade workers` on one machine need two.",
+    )
+    beat_lease_s: float = Field(
+        10.0,
+        ge=2,
+        description="Lifetime of the beat leader's lease in Redis, renewed every second: only "
+        "the holder's beat sends the periodic tasks; when it dies another host's takes over "
+        "within this time.",
+    )
+
     log_json: bool = Field(False, description="Log one JSON object per line.")
     log_level: str = Field("INFO", description="Root log level.")
     metrics_port: int = Field(

@@ -59,6 +59,7 @@ def create_app() -> Celery:
         task_queues=[Queue(name) for name in QUEUES],
         task_routes={name: {"queue": queue} for name, queue in ROUTES.values()},
         task_annotations={"scangrade.submit_page": annotations},
+        beat_scheduler="workers.beat:LeaderScheduler",  # one sending beat per deployment
         beat_schedule={
             "dispatch-polls": {
                 "task": "scangrade.dispatch_polls",

@@ -27,6 +27,7 @@ from pipeline import notify, nudges
 from pipeline.db import DB_UNAVAILABLE
 from pipeline.db.states import PageState
 from pipeline.errors import Retryable, Stop
+from pipeline.leader import periodic_run
 from pipeline.provider import get_client, get_redis
 from pipeline.provider.client import KeysParked, Throttled
 from pipeline.settings import get_settings
@@ -107,16 +108,20 @@ def archive_task(task_row_id: int) -> bool:
 
 
 @app.task(name="scangrade.dispatch_polls", ignore_result=True)
-def dispatch_polls() -> int:
-    """Lease the polls that are due and nudge the poll workers."""
-    pool = list(get_client().pool.values())
-    return len(dispatch.dispatch_due_polls(get_settings(), pool, get_redis()))
+def dispatch_polls(leader: str | None = None) -> int:
+    """Lease the polls that are due and nudge the poll workers (once per tick: see leader)."""
+    with periodic_run(get_redis(), "dispatch_polls", leader) as go:
+        if not go:
+            return 0
+        pool = list(get_client().pool.values())
+        return len(dispatch.dispatch_due_polls(get_settings(), pool, get_redis()))
 
 
 @app.task(name="scangrade.reconcile", ignore_result=True)
-def reconcile_all() -> dict[str, int]:
-    """Re-nudge work whose message was lost."""
-    return reconcile.reconcile(get_settings())
+def reconcile_all(leader: str | None = None) -> dict[str, int]:
+    """Re-nudge work whose message was lost (once per tick: see ``pipeline.leader``)."""
+    with periodic_run(get_redis(), "reconcile", leader) as go:
+        return reconcile.reconcile(get_settings()) if go else {}
 
 
 @app.task(name=nudges.NOTIFY_TASK, **NOTIFY_RETRY_POLICY)
