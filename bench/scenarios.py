@@ -110,9 +110,9 @@ MEAN_DELAY = Check(Measure.MEAN_DELAY_S, "mean ready → seen delay (s)")
 MAKESPAN = Check(Measure.MAKESPAN_RATIO, "makespan ÷ oracle", Target("<=", 1.02))
 ROUND_TRIPS = Check(Measure.ROUND_TRIPS_PER_CALL, "limiter round trips per API call")
 MEMORY = (
-    Check(Measure.WORKER_PROCESSES, "scangrade workers: processes (at peak memory)"),
-    Check(Measure.WORKER_RSS_MB, "scangrade workers: MB resident, sum of RSS", Target("<=", 1536)),
-    Check(Measure.WORKER_PSS_MB, "scangrade workers: MB resident, sum of PSS (shared split)"),
+    Check(Measure.WORKER_PROCESSES, "workers: processes"),
+    Check(Measure.WORKER_RSS_MB, "workers: MB resident (sum of RSS)", Target("<=", 1536)),
+    Check(Measure.WORKER_PSS_MB, "workers: MB resident (sum of PSS)"),
 )
 """The default topology's size on one host (``bench.memory``); the same in every scenario."""
 POLL_CHECKS = (create_ratio(0.97), REFUSED_18, GETS_PER_TASK, MEAN_DELAY, MAKESPAN, ROUND_TRIPS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -638,10 +639,9 @@ def keys(unpark_id: str | None) -> None:
 @main.command()
 def workers() -> None:
     """Run every worker kind and Celery beat in the foreground, restarting any that dies."""
-    from pipeline.supervisor import Supervisor, worker_specs
-
     _services_or_exit()
-    sys.exit(Supervisor(worker_specs(get_settings())).run())
+    # The supervisor needs little of what the CLI loaded: start it afresh in this process.
+    os.execv(sys.executable, [sys.executable, "-m", "pipeline.supervisor"])
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -6,7 +6,9 @@ broker's visibility timeout, so a running task is never handed to a second worke
 
 from __future__ import annotations
 
+import gc
 import inspect
+import logging
 from typing import Any
 
 from celery import Celery, Task
@@ -25,10 +27,12 @@ from kombu.entity import Queue
 from pipeline import logs, metrics
 from pipeline.logs import configure_logging
 from pipeline.nudges import CONTROL_QUEUE, QUEUES, ROUTES, broker_options
+from pipeline.provider import get_client
 from pipeline.provider.apis import SPECS
 from pipeline.provider.keys import pool_from
 from pipeline.services import forget_connections
 from pipeline.settings import get_settings
+from pipeline.storage import get_store
 
 DISPATCH_EVERY_S = 1.0
 
@@ -89,6 +93,23 @@ def _logging(**_: Any) -> None:
 def _fresh_connections(**_: Any) -> None:
     """A forked child must not reuse its parent's database, Redis or S3 connections."""
     forget_connections()
+
+
+@worker_init.connect
+def _share_before_fork(**_: Any) -> None:
+    """Load what every child needs before the pool forks, so the children share its pages.
+
+    Building the clients loads botocore's service models and the modules imported on first
+    use; each child then rebuilds its clients from those (``_fresh_connections``) instead of
+    loading its own copy. ``gc.freeze`` keeps the collector from writing to every inherited
+    object, which would copy the pages they sit on into each child.
+    """
+    try:
+        get_store()
+        get_client()
+    except Exception as e:  # an optimisation only: the children build their own
+        logging.getLogger(__name__).debug("nothing shared before fork: %s", e)
+    gc.freeze()
 
 
 @worker_init.connect
