@@ -94,6 +94,7 @@ class Lease:
                 keys=[self._key], args=[self.token, self._ttl_ms]
             )
             if not kept:
+                self._lose()
                 self._take()
         except redis.RedisError as e:
             log.warning("beat lease: Redis unreachable (%s); leading only until it lapses", e)
@@ -104,16 +105,16 @@ class Lease:
         self._valid_until = sent + self._ttl_ms / 1000 * (1 - DRIFT)
         return self.held
 
+    def _lose(self) -> None:
+        if self.token is not None:
+            log.warning("beat lease lost: another beat sends the periodic tasks")
+        self.token, self._valid_until = None, 0.0
+
     def _take(self) -> None:
-        had = self.token is not None
         token = uuid.uuid4().hex
         if self._client.set(self._key, token, nx=True, px=self._ttl_ms):
             self.token = token
             log.info("beat lease taken: this beat sends the periodic tasks")
-            return
-        self.token = None
-        if had:
-            log.warning("beat lease lost: another beat sends the periodic tasks")
 
     def release(self) -> None:
         """Give the lease back (on a clean stop) so another beat need not wait for its ttl."""

@@ -3,7 +3,8 @@ Postgres, Redis, S3 (moto) and the simulator at the provider's documented quotas
 
 80 pages over the three async APIs (2 create_task/s each, so about 14 s of creates): both hosts
 work, the quota is never exceeded, every page is created once, and one beat leads, so
-``dispatch_polls`` runs once a second in the whole deployment, not once per host.
+``dispatch_polls`` runs once a second in the whole deployment, not once per host. Then the
+leading beat is killed: another takes over once its lease lapses.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +30,7 @@ from sqlalchemy import func, select
 from pipeline import storage
 from pipeline.db.models import Page, ProviderTask
 from pipeline.db.session import session_scope
+from pipeline.leader import leader_token
 from pipeline.manifest import routing
 from pipeline.provider.apis import Choices
 from pipeline.samples import jpeg_bytes, make_page_image
@@ -271,3 +274,32 @@ def test_dispatch_ticks_once_a_second_in_all(night: dict[str, Any], deployment) 
 
 def _log(deployment: Deployment, host: str) -> str:
     return (deployment.logs / f"{host}.log").read_text(errors="replace")
+
+
+def test_a_killed_leaders_beat_is_replaced_within_the_lease(
+    night: dict[str, Any], deployment: Deployment
+) -> None:
+    """SIGKILL the leading beat (no clean release): another takes the lease once it lapses."""
+    client = redis.Redis.from_url(get_settings().redis_url)
+    old = leader_token(client)
+    leader = next(host for host in HOSTS if "beat lease taken" in _log(deployment, host))
+    beat = _beat_pid(deployment.hosts[leader].process.pid)
+    os.kill(beat, signal.SIGKILL)
+    killed, ran = time.monotonic(), _ticks(deployment).get("ran", 0)
+    lease_s = get_settings().beat_lease_s
+    while leader_token(client) in (old, None) or _ticks(deployment).get("ran", 0) <= ran:
+        assert time.monotonic() - killed < lease_s + 15, "no beat took over"
+        time.sleep(0.5)
+    assert time.monotonic() - killed >= lease_s * 0.5  # it waited for the dead one's lease
+
+
+def _beat_pid(supervisor: int) -> int:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            if parent == supervisor and b"beat" in cmdline:
+                return int(entry.name)
+    raise AssertionError("no beat process under the supervisor")
