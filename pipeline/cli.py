@@ -638,7 +638,7 @@ def keys(unpark_id: str | None) -> None:
 
 @main.command()
 def workers() -> None:
-    """Run every worker kind and Celery beat in the foreground, restarting any that dies."""
+    """Run this host's worker nodes and beat (one beat in all hosts sends), restarting any."""
     _services_or_exit()
     # The supervisor needs little of what the CLI loaded: start it afresh in this process.
     os.execv(sys.executable, [sys.executable, "-m", "pipeline.supervisor"])
