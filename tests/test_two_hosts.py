@@ -253,6 +253,7 @@ def test_both_hosts_did_work(night: dict[str, Any], deployment) -> None:
             for host, url in deployment.metrics.items()
         }
         assert all(n > 0 for n in runs.values()), (task, runs)
+        print(f"{task} succeeded per host: {runs}")
     for host in HOSTS:  # and the node names say which host they are
         assert f"submit@{host}" in _log(deployment, host)
 
@@ -261,6 +262,7 @@ def test_dispatch_ticks_once_a_second_in_all(night: dict[str, Any], deployment) 
     """One beat sends (the other stands by): a message a second in all, not one per host."""
     ticks = night["ticks"]
     sent = sum(ticks.values())
+    print(f"{night['pages']} pages in {night['elapsed_s']:.1f} s; dispatch_polls: {ticks}")
     assert 0.7 <= sent / night["elapsed_s"] <= 1.1, (ticks, night["elapsed_s"])
     assert ticks.get("ran", 0) / night["elapsed_s"] >= 0.7, (ticks, night["elapsed_s"])
     assert ticks.get("not_leader", 0) == 0  # nothing from a beat that does not lead
