@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import fmean
 
+from bench.memory import MemoryUse
+
 REFUSED = "18"
 """The provider's "QPS over quota" error code: a call the quota did not allow."""
 
@@ -112,6 +114,8 @@ class Observation:
     limiter_round_trips: int | None
     chains: ChainRun | None = None
     cpu: CpuUse | None = None
+    memory: MemoryUse | None = None
+    """The largest sample of ``scangrade workers``' process tree during the scenario."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,9 @@ class Measurements:
     pages_per_s: float | None
     chains_per_s: float | None
     ceiling_ratio: float | None
+    worker_processes: int | None = None
+    worker_rss_mb: float | None = None
+    worker_pss_mb: float | None = None
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -231,6 +238,9 @@ def measure(observation: Observation, create_quota: float) -> Measurements:
         pages_per_s=pages_per_s,
         chains_per_s=chains_per_s,
         ceiling_ratio=ratio(pages_per_s, chains_per_s),
+        worker_processes=obs.memory.processes if obs.memory else None,
+        worker_rss_mb=obs.memory.rss_mb if obs.memory else None,
+        worker_pss_mb=obs.memory.pss_mb if obs.memory else None,
     )
 
 

@@ -17,7 +17,7 @@ from rich.table import Table
 from bench.cpu import PARTS, STAND_INS
 from bench.metrics import Observation, calls_per_second
 from bench.run import Outcome
-from bench.scenarios import CONCURRENCY, Check, simulator_args
+from bench.scenarios import CONCURRENCY, MEMORY, Check, simulator_args
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -72,7 +72,7 @@ def lines(outcome: Outcome) -> list[Line]:
     m = outcome.measurements
     pages = f"{m.pages_done} / {m.pages_failed}" if m else "n/a"
     result = [Line(name, "pages done / failed", pages, "", "")]
-    for check in outcome.scenario.checks:
+    for check in (*outcome.scenario.checks, *MEMORY):
         value = getattr(m, check.measure.value) if m else None
         result.append(
             Line(name, check.label, _fmt(value), str(check.target or ""), _verdict(check, value))

@@ -33,6 +33,7 @@ from bench.environment import (
     reset_s3,
     scenario_settings,
 )
+from bench.memory import MemoryMeter
 from bench.metrics import ChainRun, CpuUse, Measurements, Observation, measure
 from bench.observe import batch_rows, limiter_round_trips, simulator_calls, simulator_tasks
 from bench.pages import page_dir
@@ -115,6 +116,7 @@ class _Stand:
     simulator_url: str
     broker: Celery
     meter: CpuMeter | None
+    memory: MemoryMeter
 
 
 def _run(scenario: Scenario, ctx: RunContext, task: TaskID) -> tuple[Observation, str | None]:
@@ -198,6 +200,9 @@ def _start(
     stack.callback(reset_s3, ctx.s3_url)
     workers = start_workers(env, logs / "workers.log")
     stack.callback(workers.stop)
+    memory = MemoryMeter(workers.process.pid)
+    memory.start()
+    stack.callback(memory.stop)
     broker = client_app(settings)
     stack.callback(broker.close)
     ctx.progress.update(task, detail="waiting for the workers")
@@ -209,7 +214,7 @@ def _start(
             meter.watch("s3", ctx.s3_pid)
         meter.start()
         stack.callback(meter.stop)
-    return _Stand(env, redis_url, simulator.url, broker, meter)
+    return _Stand(env, redis_url, simulator.url, broker, meter, memory)
 
 
 def _chains(stand: _Stand, count: int) -> ChainRun:
@@ -275,4 +280,5 @@ def _observe(
         limiter_round_trips=limiter_round_trips(stand.redis_url),
         chains=chains,
         cpu=cpu,
+        memory=stand.memory.peak,
     )

@@ -41,6 +41,9 @@ class Measure(StrEnum):
     PAGES_PER_S = "pages_per_s"
     CHAINS_PER_S = "chains_per_s"
     CEILING_RATIO = "ceiling_ratio"
+    WORKER_PROCESSES = "worker_processes"
+    WORKER_RSS_MB = "worker_rss_mb"
+    WORKER_PSS_MB = "worker_pss_mb"
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,13 @@ GETS_PER_TASK_ROOMY = Check(
 MEAN_DELAY = Check(Measure.MEAN_DELAY_S, "mean ready → seen delay (s)")
 MAKESPAN = Check(Measure.MAKESPAN_RATIO, "makespan ÷ oracle", Target("<=", 1.02))
 ROUND_TRIPS = Check(Measure.ROUND_TRIPS_PER_CALL, "limiter round trips per API call")
+MEMORY = (
+    Check(Measure.WORKER_PROCESSES, "workers: processes"),
+    Check(Measure.WORKER_RSS_MB, "workers: MB resident (sum of RSS)", Target("<=", 1536)),
+    Check(Measure.WORKER_PSS_MB, "workers: MB resident (sum of PSS)", Target("<=", 1536)),
+)
+"""The default topology's size on one host (``bench.memory``), in every scenario. RSS counts a
+page a node's children share with their parent once per child; PSS splits it between them."""
 POLL_CHECKS = (create_ratio(0.97), REFUSED_18, GETS_PER_TASK, MEAN_DELAY, MAKESPAN, ROUND_TRIPS)
 
 

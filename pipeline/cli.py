@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +28,7 @@ from rich.text import Text
 from sqlalchemy import select
 
 from pipeline.db.models import Batch, Document, Page
-from pipeline.db.session import PoolRole, session_scope, use_pool
+from pipeline.db.session import session_scope
 from pipeline.db.states import DocumentState, PageState
 from pipeline.errors import ConfigurationError
 from pipeline.logs import configure_logging, one_line
@@ -646,16 +646,10 @@ def keys(unpark_id: str | None) -> None:
 
 @main.command()
 def workers() -> None:
-    """Run every worker kind and Celery beat in the foreground, restarting any that dies."""
-    from pipeline.supervisor import Supervisor, worker_specs
-
+    """Run this host's worker nodes and beat (one beat in all hosts sends), restarting any."""
     _services_or_exit()
-    use_pool(PoolRole.SERVICE)  # the supervisor only counts pages for /metrics
-    # Beat's schedule file only remembers when interval tasks last ran: a private one per run
-    # keeps two runs in one directory (tests, a benchmark) from sharing a shelf.
-    with tempfile.TemporaryDirectory(prefix="scangrade-beat-") as state_dir:
-        code = Supervisor(worker_specs(get_settings(), Path(state_dir))).run()
-    sys.exit(code)
+    # The supervisor needs little of what the CLI loaded: start it afresh in this process.
+    os.execv(sys.executable, [sys.executable, "-m", "pipeline.supervisor"])
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

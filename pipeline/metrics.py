@@ -12,13 +12,16 @@ What is counted, and where:
   shared limiter: ``immediate``, ``waited`` (slept for it), ``refused`` (too far off: the page
   goes back to the queue) or ``closed`` (every key parked or out of budget);
   ``scangrade_limiter_wait_seconds_total{api, operation}`` the time slept for slots.
+- ``scangrade_periodic_runs_total{task, outcome}``: every message of a periodic task
+  (``dispatch_polls``, ``reconcile``): ``ran``, or skipped as ``not_leader`` or ``overlap``
+  (``pipeline/leader.py``); its ``ran`` count is the ticks of the whole deployment.
 - ``scangrade_repairs_total{kind}``: rows the reconciler repaired because their state was not
   backed by their other rows (``pipeline/stages/repair.py``; per batch in ``repairs``).
 - ``scangrade_pages{state}``: pages by state, read from Postgres when scraped (done and failed
   pages are the pipeline's output; Postgres is their one record).
 
-Each worker process is its own Python process (single-process prefork workers, their
-children, beat), so the counters live in prometheus_client's multiprocess files
+Each worker process is its own Python process (each node's prefork parent and children,
+beat), so the counters live in prometheus_client's multiprocess files
 (``PROMETHEUS_MULTIPROC_DIR``): every process writes its own, and one endpoint reads and adds
 them all up. ``scangrade workers`` creates the directory, passes it to every process it
 starts and serves the endpoint itself on ``SCANGRADE_METRICS_HOST:SCANGRADE_METRICS_PORT``;
@@ -55,6 +58,11 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 """prometheus_client reads it when first imported: it must be set before a process starts."""
 
 TASKS = Counter("scangrade_tasks", "Celery task runs, by task and outcome.", ["task", "outcome"])
+PERIODIC_RUNS = Counter(
+    "scangrade_periodic_runs",
+    "Periodic task messages by outcome (ran, not_leader, overlap): see pipeline/leader.py.",
+    ["task", "outcome"],
+)
 PROVIDER_ANSWERS = Counter(
     "scangrade_provider_answers",
     "Provider answers by API, operation and error_code (0: a result).",
@@ -86,6 +94,11 @@ def repaired(kind: str, count: int = 1) -> None:
 def task_run(task: str, outcome: str) -> None:
     """Count one run of a Celery task: succeeded, retried or failed."""
     TASKS.labels(task, outcome).inc()
+
+
+def periodic_run(task: str, outcome: str) -> None:
+    """Count one message of a periodic task: whether it ran or why not."""
+    PERIODIC_RUNS.labels(task, outcome).inc()
 
 
 def provider_answer(context: str, status: int, code: int) -> None:

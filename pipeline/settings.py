@@ -215,11 +215,24 @@ class Settings(BaseSettings):
         5.0, gt=0, description="How often `scangrade watch` looks for new files in its directory."
     )
 
-    ingest_concurrency: int = Field(2, description="Ingest worker processes per host.")
-    submit_concurrency: int = Field(4, description="Submit worker processes per host.")
-    poll_concurrency: int = Field(4, description="Poll worker processes per host.")
+    ingest_concurrency: int = Field(2, description="Pool children of the ingest node (per host).")
+    submit_concurrency: int = Field(4, description="Pool children of the submit node (per host).")
+    poll_concurrency: int = Field(4, description="Pool children of the poll node (per host).")
     persist_concurrency: int = Field(
-        4, description="Persist and archive worker processes per host."
+        4, description="Pool children of the persist node (persist and archive queues, per host)."
+    )
+
+    node_hostname: str | None = Field(
+        None,
+        description="The host part of this host's Celery node names (`submit@<host>`); "
+        "default: the machine's hostname. Two `scangrade workers` on one machine need two.",
+    )
+    beat_lease_s: float = Field(
+        10.0,
+        ge=2,
+        description="Lifetime of the beat leader's lease in Redis, renewed every second: only "
+        "the holder's beat sends the periodic tasks; when it dies another host's takes over "
+        "within this time.",
     )
 
     log_json: bool = Field(False, description="Log one JSON object per line.")

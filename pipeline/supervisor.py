@@ -1,12 +1,11 @@
-"""``scangrade workers``: every worker kind and Celery beat for one host, restarted if they die.
+"""``scangrade workers``: this host's worker nodes and Celery beat, restarted if they die.
 
-A worker per queue, so a slow stage never starves another, each run as several worker
-processes (each sleeps for its own quota slot; they share the quota through the limiter in
-Redis). Every worker is a prefork pool of one child: the pool is what enforces the hard and
-soft time limits (thread and solo pools ignore them), and one child per worker rather than
-one pool of many: with Redis and late acks, a many-child pool's parent can sit on free
-children while messages wait until another message arrives (celery#4378), which showed here
-as ingest stalls.
+The nodes are ``pipeline.topology``'s: one Celery worker per queue group, each a prefork pool
+of the group's ``SCANGRADE_*_CONCURRENCY`` children, so a slow stage never starves another
+and every child is held to the task time limits. Each child sleeps for its own quota slot;
+they share the quota through the limiter in Redis. Beat runs on every host and sends only
+while it holds the deployment's lease (``pipeline.leader``), so any number of hosts can run
+this command. ``SCANGRADE_NODE_HOSTNAME`` names the host in the node names (``submit@host``).
 """
 
 from __future__ import annotations
@@ -18,9 +17,9 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-from pipeline import metrics
+from pipeline import metrics, topology
+from pipeline.logs import configure_logging
 from pipeline.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -36,48 +35,16 @@ class WorkerSpec:
     argv: tuple[str, ...]
 
 
-def worker_specs(settings: Settings, state_dir: Path) -> list[WorkerSpec]:
-    """The processes of one host: a worker per stage, the control worker and beat."""
-    celery = (sys.executable, "-m", "celery", "-A", "workers.app")
-    common = ("--without-gossip", "--without-mingle", "-l", settings.log_level)
-
-    def worker(name: str, queues: str, pool: str, concurrency: int) -> WorkerSpec:
-        argv = (
-            *celery,
-            "worker",
-            "-Q",
-            queues,
-            "-n",
-            f"{name}@%h",
-            "-P",
-            pool,
-            "-c",
-            str(concurrency),
-            *common,
-        )
-        return WorkerSpec(name, argv)
-
-    def processes(stage: str, count: int, queues: str | None = None) -> list[WorkerSpec]:
-        return [worker(f"{stage}-{n}", queues or stage, "prefork", 1) for n in range(1, count + 1)]
-
-    return [
-        *processes("ingest", settings.ingest_concurrency),
-        *processes("submit", settings.submit_concurrency),
-        *processes("poll", settings.poll_concurrency),
-        *processes("persist", settings.persist_concurrency, "persist,archive"),
-        worker("control", "control", "prefork", 1),
-        WorkerSpec(
-            "beat",
-            (
-                *celery,
-                "beat",
-                "-l",
-                settings.log_level,
-                "-s",
-                str(state_dir / "celerybeat-schedule"),
-            ),
-        ),
+def worker_specs(settings: Settings) -> list[WorkerSpec]:
+    """The processes of one host: a worker node per queue group, then beat."""
+    celery = (sys.executable, "-m", *topology.CELERY)
+    logging_args = ("-l", settings.log_level)
+    host = topology.host_name(settings)
+    nodes = [
+        WorkerSpec(node.name, (*celery, *node.worker_args(settings, host), *logging_args))
+        for node in topology.NODES
     ]
+    return [*nodes, WorkerSpec("beat", (*celery, *topology.BEAT, *logging_args))]
 
 
 class Supervisor:
@@ -135,3 +102,18 @@ class Supervisor:
                 proc.kill()
         if self._metrics is not None:
             self._metrics.close()
+
+
+def main() -> int:
+    """What ``scangrade workers`` becomes (``os.execv``): a lean parent for the nodes.
+
+    Only the settings, logging and the metrics endpoint are loaded here (about 40 MB of the
+    host's memory instead of the CLI's 110 MB); the nodes import the pipeline themselves.
+    """
+    settings = get_settings()
+    configure_logging(settings)
+    return Supervisor(worker_specs(settings)).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -97,19 +97,19 @@ def _signal(pids: list[int], signum: signal.Signals) -> None:
 
 
 def _freeze_holding_a_claim(stack: Stack, batch_id: int) -> list[int]:
-    """SIGSTOP submit-1 at a moment it holds a page in ``submitting``; its pids."""
+    """SIGSTOP the submit node (parent and children: a frozen host) while it holds a claim."""
     for _ in range(50):
-        pids = _worker_pids(stack, "submit-1")
-        assert pids, "no submit-1 worker"
+        pids = _worker_pids(stack, "submit")
+        assert pids, "no submit node"
         _signal(pids, signal.SIGSTOP)
         time.sleep(2.0)
-        # Claimed before the freeze: submit-2 never holds a claim as long as its longest
-        # wait for a slot (0.3 s) and one call.
+        # Claimed before the freeze: a running submit never holds a claim as long as its
+        # longest wait for a slot (0.3 s) and one call.
         if _held_since(batch_id, 1.8):
             return pids
         _signal(pids, signal.SIGCONT)
         time.sleep(0.3)
-    raise AssertionError("submit-1 never held a claim when frozen")
+    raise AssertionError("the submit node never held a claim when frozen")
 
 
 def test_a_worker_frozen_past_its_time_limit_pays_for_nothing_twice(

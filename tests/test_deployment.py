@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline import topology
 from pipeline.nudges import QUEUES
 from pipeline.settings import Settings
 from pipeline.supervisor import worker_specs
@@ -45,33 +46,54 @@ def _workers() -> dict[str, dict]:
     return {_queues(s["entrypoint"]): s for s in services if "worker" in s.get("entrypoint", [])}
 
 
-def test_every_worker_kind_has_a_service_with_the_same_queues() -> None:
+def test_the_compose_workers_are_generated_from_the_topology() -> None:
+    """The checked-in file holds what ``python -m pipeline.topology`` writes, nothing else."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert topology.rewrite_compose(text, topology.defaults()) == text
+    assert text.count(topology.BEGIN) == 1 and text.count(topology.END) == 1
+    generated = topology.compose_services(topology.defaults())
     services = _compose()["services"]
-    compose_queues = {_queues(s["entrypoint"]) for s in services.values() if "entrypoint" in s}
-    local = {_queues(spec.argv) for spec in worker_specs(Settings(), Path("var"))}
-    assert compose_queues == local
-    assert any("beat" in s.get("entrypoint", []) for s in services.values())
+    for name, service in generated.items():
+        assert services[name]["entrypoint"] == service["entrypoint"], name
+        assert services[name].get("deploy", {}).get("replicas", 1) == 1, name
+        assert services[name]["environment"]["SCANGRADE_LOG_JSON"] == "true"  # x-scangrade
 
 
-def test_every_queue_is_consumed_as_the_supervisor_runs_it() -> None:
-    """Same pool and concurrency per process; replicas as many as the supervisor starts."""
+def test_one_node_per_queue_group_as_the_supervisor_runs_it() -> None:
+    """Every queue consumed by exactly one node; compose runs the same argv, -n host aside."""
+    settings = Settings(_env_file=None, node_hostname="host-a")
+    specs = [s for s in worker_specs(settings) if "worker" in s.argv]
+    consumed = [q for spec in specs for q in (_queues(spec.argv) or "").split(",")]
+    assert sorted(consumed) == sorted(QUEUES)
     services = _workers()
-    consumed = {q for queues in services for q in (queues or "").split(",")}
-    assert set(QUEUES) <= consumed
-    specs = [s for s in worker_specs(Settings(), Path("var")) if "worker" in s.argv]
-    for queues, service in services.items():
-        local = [spec for spec in specs if _queues(spec.argv) == queues]
-        assert local, queues
-        argv = service["entrypoint"]
-        for flag in ("-P", "-c"):
-            assert {_option(spec.argv, flag) for spec in local} == {_option(argv, flag)}, queues
-        assert service.get("deploy", {}).get("replicas", 1) == len(local), queues
-        assert _option(argv, "-n") == f"{local[0].name.split('-')[0]}@%h"
+    assert len(specs) == len(services) == len(topology.NODES)
+    for node, spec in zip(topology.NODES, specs, strict=True):
+        argv = list(spec.argv)
+        assert _option(argv, "-n") == f"{node.name}@host-a"
+        assert _option(argv, "-c") == str(node.processes(settings))
+        assert _option(argv, "-P") == "prefork" and "--disable-prefetch" in argv
+        entry = services[_queues(argv)]["entrypoint"]
+        assert argv[argv.index("worker") : argv.index("-l")] == [
+            *entry[entry.index("worker") : entry.index("-n") + 1],
+            f"{node.name}@host-a",
+            *entry[entry.index("-n") + 2 :],
+        ]
+    assert specs[0].name == "ingest" and _option(specs[0].argv, "--max-tasks-per-child")
+
+
+def test_concurrency_settings_size_the_pools() -> None:
+    settings = Settings(_env_file=None, submit_concurrency=7, persist_concurrency=3)
+    by_name = {spec.name: spec.argv for spec in worker_specs(settings)}
+    assert _option(by_name["submit"], "-c") == "7"
+    assert _option(by_name["persist"], "-c") == "3"
+    assert _option(by_name["control"], "-c") == "1"
+    assert "beat" in by_name["beat"] and "-n" not in by_name["beat"]
 
 
 def test_beat_flower_and_the_dry_run_simulator_exist() -> None:
     services = _compose()["services"]
     assert services["beat"]["entrypoint"][:4] == ["celery", "-A", "workers.app", "beat"]
+    assert services["beat"]["healthcheck"]["test"][-1].endswith("sys.exit(not beat_led())")
     assert "flower" in services["flower"]["command"]
     assert services["simulator"]["profiles"] == ["dry-run"]
 

@@ -197,11 +197,11 @@ def _children(pid: int) -> dict[int, str]:
 def test_a_killed_worker_is_restarted_and_the_batch_finishes(
     finished_batch, workers: Service, tmp_path: Path
 ) -> None:
-    (submit_pid,) = [p for p, cmd in _children(workers.process.pid).items() if "submit-1@" in cmd]
+    (submit_pid,) = [p for p, cmd in _children(workers.process.pid).items() if " submit@" in cmd]
     os.kill(submit_pid, signal.SIGKILL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        again = [p for p, cmd in _children(workers.process.pid).items() if "submit-1@" in cmd]
+        again = [p for p, cmd in _children(workers.process.pid).items() if " submit@" in cmd]
         if again and again != [submit_pid]:
             break
         time.sleep(0.2)

@@ -226,7 +226,7 @@ def assert_whole(stack: Stack, batch_id: int) -> Accounts:
 
 
 def _kill_worker(group: int, name: str) -> int:
-    """SIGKILL every process of one named worker of this stack (its pool child too).
+    """SIGKILL every process of one worker node of this stack (its pool children too).
 
     Only processes in the stack's process group ``group``: other test runs on this machine
     start workers of the same names.
@@ -252,7 +252,7 @@ def test_workers_killed_mid_batch(stack: Stack) -> None:
 
     def kill() -> None:
         group = stack.workers.process.pid  # started as its own process group
-        killed.extend(_kill_worker(group, name) for name in ("submit-1", "poll-1", "persist-1"))
+        killed.extend(_kill_worker(group, name) for name in ("submit", "poll", "persist"))
 
     batch_id = run_batch(stack, "killed-workers", kill)
     assert all(killed), killed

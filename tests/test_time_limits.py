@@ -3,8 +3,6 @@ pool that enforces it (prefork: the pool kills a child that overruns its hard li
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from pipeline.settings import Settings, get_settings
@@ -39,8 +37,8 @@ def test_a_time_limit_at_the_visibility_timeout_is_refused(
         get_settings.cache_clear()
 
 
-def test_every_worker_pool_enforces_time_limits(tmp_path: Path) -> None:
-    specs = [s for s in worker_specs(Settings(), tmp_path) if "worker" in s.argv]
+def test_every_worker_pool_enforces_time_limits() -> None:
+    specs = [s for s in worker_specs(Settings()) if "worker" in s.argv]
     assert {s.name.split("-")[0] for s in specs} >= {
         "ingest", "submit", "poll", "persist", "control",
     }  # fmt: skip

@@ -6,7 +6,9 @@ broker's visibility timeout, so a running task is never handed to a second worke
 
 from __future__ import annotations
 
+import gc
 import inspect
+import logging
 from typing import Any
 
 from celery import Celery, Task
@@ -27,10 +29,12 @@ from pipeline import logs, metrics
 from pipeline.db.session import PoolRole, release_connections, use_pool
 from pipeline.logs import configure_logging
 from pipeline.nudges import CONTROL_QUEUE, QUEUES, ROUTES, broker_options
+from pipeline.provider import get_client
 from pipeline.provider.apis import SPECS
 from pipeline.provider.keys import pool_from
 from pipeline.services import forget_connections
 from pipeline.settings import get_settings
+from pipeline.storage import get_store
 
 DISPATCH_EVERY_S = 1.0
 
@@ -61,6 +65,7 @@ def create_app() -> Celery:
         task_queues=[Queue(name) for name in QUEUES],
         task_routes={name: {"queue": queue} for name, queue in ROUTES.values()},
         task_annotations={"scangrade.submit_page": annotations},
+        beat_scheduler="workers.beat:LeaderScheduler",  # one sending beat per deployment
         beat_schedule={
             "dispatch-polls": {
                 "task": "scangrade.dispatch_polls",
@@ -96,6 +101,23 @@ def _fresh_connections(**_: Any) -> None:
 @beat_init.connect
 def _beat_pool(**_: Any) -> None:
     use_pool(PoolRole.SERVICE)
+
+
+@worker_init.connect
+def _share_before_fork(**_: Any) -> None:
+    """Load what every child needs before the pool forks, so the children share its pages.
+
+    Building the clients loads botocore's service models and the modules imported on first
+    use; each child then rebuilds its clients from those (``_fresh_connections``) instead of
+    loading its own copy. ``gc.freeze`` keeps the collector from writing to every inherited
+    object, which would copy the pages they sit on into each child.
+    """
+    try:
+        get_store()
+        get_client()
+    except Exception as e:  # an optimisation only: the children build their own
+        logging.getLogger(__name__).debug("nothing shared before fork: %s", e)
+    gc.freeze()
 
 
 @worker_init.connect

@@ -33,6 +33,7 @@ from pipeline import notify, nudges
 from pipeline.db import DB_UNAVAILABLE
 from pipeline.db.states import PageState
 from pipeline.errors import Retryable, Stop
+from pipeline.leader import periodic_run
 from pipeline.provider import get_client, get_redis
 from pipeline.provider.client import KeysParked, Throttled
 from pipeline.settings import get_settings
@@ -124,21 +125,25 @@ def archive_task(task_row_id: int) -> bool:
 
 
 @app.task(name="scangrade.dispatch_polls", ignore_result=True)
-def dispatch_polls() -> int:
-    """Lease the polls that are due and nudge the poll workers."""
-    pool = list(get_client().pool.values())
+def dispatch_polls(leader: str | None = None) -> int:
+    """Lease the polls that are due and nudge the poll workers (once per tick: see leader)."""
     try:
-        return len(dispatch.dispatch_due_polls(get_settings(), pool, get_redis()))
+        with periodic_run(get_redis(), "dispatch_polls", leader) as go:
+            if not go:
+                return 0
+            pool = list(get_client().pool.values())
+            return len(dispatch.dispatch_due_polls(get_settings(), pool, get_redis()))
     except DB_UNAVAILABLE as e:  # the next tick, a second later, is the retry
         log.warning("dispatch skipped a tick: %s", e)
         return 0
 
 
 @app.task(name="scangrade.reconcile", ignore_result=True)
-def reconcile_all() -> dict[str, int]:
-    """Re-nudge work whose message was lost."""
+def reconcile_all(leader: str | None = None) -> dict[str, int]:
+    """Re-nudge work whose message was lost (once per tick: see ``pipeline.leader``)."""
     try:
-        return reconcile.reconcile(get_settings())
+        with periodic_run(get_redis(), "reconcile", leader) as go:
+            return reconcile.reconcile(get_settings()) if go else {}
     except DB_UNAVAILABLE as e:  # beat runs it again in SCANGRADE_RECONCILE_EVERY_S
         log.warning("reconciler skipped a pass: %s", e)
         return {}
