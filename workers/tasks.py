@@ -7,9 +7,10 @@ Retry policy, by error type (see ``pipeline.errors``):
   (``pages.retries``: a wait for quota, ours or the provider's 18, never counts); ingest,
   persist and archive (never the page's fault) retry until the fault passes.
 - Polls never retry through the broker: the next poll time is kept in Postgres.
-- KeysParked (every key parked or out of budget): the page goes back to ready and the
-  reconciler offers it again; no message waits in a worker meanwhile.
-- Stop (bad key): retry in five minutes; the operator is told in the log.
+- Stop (no key configured, every key parked: refused, out of quota or budget): the page goes
+  back to ready, the batch records why it waits (``scangrade status``), and the reconciler
+  offers it again; no message waits in a worker meanwhile. The operator is told once in the
+  log (a parked key, a missing key), not once per page.
 - BadInput: recorded by the stage; never retried.
 - Notify (a batch's summary to its webhook): Retryable with backoff, a bounded number of
   times; the reconciler asks again later. A refusal (4xx) is logged and not retried.
@@ -28,7 +29,7 @@ from pipeline.db import DB_UNAVAILABLE
 from pipeline.db.states import PageState
 from pipeline.errors import Retryable, Stop
 from pipeline.provider import get_client, get_redis
-from pipeline.provider.client import KeysParked, Throttled
+from pipeline.provider.client import Throttled
 from pipeline.settings import get_settings
 from pipeline.stages import archive, dispatch, ingest, persist, poll, reconcile, submit
 from pipeline.storage import get_store
@@ -71,12 +72,9 @@ def submit_page(self: Task[Any, Any], page_id: int) -> bool:
         return submit.submit_page(page_id, get_client(), get_store(), settings)
     except Throttled as e:
         raise self.retry(exc=e, countdown=e.retry_after_s) from e
-    except KeysParked as e:
-        log.error("page %d waits for an API key: %s", page_id, e)
-        return False  # back to ready; the reconciler offers it again later
     except Stop as e:
-        log.error("page %d not submitted: %s; retrying in 5 minutes", page_id, e)
-        raise self.retry(exc=e, countdown=300) from e
+        log.debug("page %d waits for an API key: %s", page_id, e)
+        return False  # back to ready; the reconciler offers it again later
     except DB_UNAVAILABLE as e:
         raise self.retry(exc=e, countdown=_backoff(self.request.retries)) from e
     except Retryable as e:
@@ -115,8 +113,8 @@ def dispatch_polls() -> int:
 
 @app.task(name="scangrade.reconcile", ignore_result=True)
 def reconcile_all() -> dict[str, int]:
-    """Re-nudge work whose message was lost."""
-    return reconcile.reconcile(get_settings())
+    """Re-nudge work whose message was lost; the steps that touched rows (none: idle)."""
+    return {step: n for step, n in reconcile.reconcile(get_settings()).items() if n}
 
 
 @app.task(name=nudges.NOTIFY_TASK, **NOTIFY_RETRY_POLICY)
