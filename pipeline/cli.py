@@ -568,7 +568,9 @@ def report(batch: str, output: Path | None) -> None:
     try:
         written = write_report(batch_id, output or Path(f"report-{safe_name}.html"), get_store())
     except Transient as e:
-        progress_console.print(f"the page images could not be read: {e}", markup=False, soft_wrap=True)
+        progress_console.print(
+            f"the page images could not be read: {e}", markup=False, soft_wrap=True
+        )
         sys.exit(EXIT_SERVICE)
     console.print(
         f"wrote {written.path} ({written.size / 1_000_000:.1f} MB): {written.pages} pages, "

@@ -13,8 +13,10 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -77,9 +79,7 @@ def test_enqueue_without_an_api_key_records_nothing(env: Settings, tmp_path: Pat
     assert not _batch_exists(name)
 
 
-def test_enqueue_with_s3_without_credentials_records_nothing(
-    env: Settings, tmp_path: Path
-) -> None:
+def test_enqueue_with_s3_without_credentials_records_nothing(env: Settings, tmp_path: Path) -> None:
     name = f"loud-nocreds-{uuid.uuid4().hex[:8]}"
     no_credentials = {
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
@@ -123,6 +123,58 @@ def test_enqueue_with_s3_down_records_nothing(env: Settings, tmp_path: Path) -> 
     assert not _batch_exists(name)
 
 
+class _FailingPuts(BaseHTTPRequestHandler):
+    """An S3 whose bucket exists and is kept private, but which fails every upload (500)."""
+
+    def do_HEAD(self) -> None:  # head_bucket
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_PUT(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if "publicAccessBlock" in self.path:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = b"<Error><Code>InternalError</Code><Message>disk gone</Message></Error>"
+        self.send_response(500)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def failing_s3() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FailingPuts)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_enqueue_whose_uploads_fail_leaves_no_batch(
+    env: Settings, tmp_path: Path, failing_s3: str
+) -> None:
+    name = f"loud-putfails-{uuid.uuid4().hex[:8]}"
+    done = _cli(
+        "enqueue",
+        str(_night(tmp_path, 16405)),
+        "--batch",
+        name,
+        cwd=tmp_path,
+        env={"SCANGRADE_S3_ENDPOINT_URL": failing_s3},
+    )
+    assert done.returncode == 3, done.stderr
+    assert "InternalError" in _one_line(done.stderr)
+    assert not _batch_exists(name)  # recorded, then removed: no empty batch left running
+
+
 def _recorded_batch() -> str:
     name = f"loud-batch-{uuid.uuid4().hex[:8]}"
     with session_scope() as session:
@@ -130,9 +182,7 @@ def _recorded_batch() -> str:
     return name
 
 
-def test_notify_to_a_webhook_that_is_down_is_one_line_exit_3(
-    env: Settings, tmp_path: Path
-) -> None:
+def test_notify_to_a_webhook_that_is_down_is_one_line_exit_3(env: Settings, tmp_path: Path) -> None:
     name = _recorded_batch()
     url = f"http://127.0.0.1:{free_port()}/hook"
     done = _cli("notify", name, "--url", url, cwd=tmp_path)
@@ -140,9 +190,7 @@ def test_notify_to_a_webhook_that_is_down_is_one_line_exit_3(
     assert url in _one_line(done.stderr) and done.stdout == ""
 
 
-def test_status_writes_its_table_to_stdout_and_nothing_else(
-    env: Settings, tmp_path: Path
-) -> None:
+def test_status_writes_its_table_to_stdout_and_nothing_else(env: Settings, tmp_path: Path) -> None:
     name = _recorded_batch()
     done = _cli("status", name, cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -166,7 +166,7 @@ def _drop_if_nothing_uploaded(batch_id: int) -> None:
             return
         session.execute(delete(Document).where(Document.batch_id == batch_id))
         session.execute(delete(Batch).where(Batch.id == batch_id))
-    log.warning("batch %d: no original reached S3; the batch is not kept", batch_id)
+    log.info("batch %d: no original reached S3; the batch is not kept", batch_id)
 
 
 def _enqueue_one(
