@@ -41,7 +41,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from pipeline.db.session import session_scope
-from pipeline.errors import AuthFailed, Transient
+from pipeline.errors import AuthFailed, StoreRefused
 from pipeline.logs import configure_logging
 from pipeline.provider import get_redis
 from pipeline.provider.apis import spec
@@ -383,7 +383,8 @@ def test_a_store_without_public_access_blocks_is_used_as_it_is(
     )
     try:
         if fails:
-            with pytest.raises(Transient, match="AccessDenied"):
+            # Credentials without the right to protect the bucket: the operator must act.
+            with pytest.raises(StoreRefused, match="AccessDenied"):
                 ObjectStore(settings).ensure_bucket()
         else:
             ObjectStore(settings).ensure_bucket()
