@@ -36,13 +36,13 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(ARGS)
 
 lint: install
-	$(BIN)/ruff check pipeline workers bench tests migrations
-	$(BIN)/ruff format --check pipeline workers bench tests migrations
+	$(BIN)/ruff check pipeline workers bench tests
+	$(BIN)/ruff format --check pipeline workers bench tests
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format pipeline workers bench tests migrations
-	$(BIN)/ruff check --fix pipeline workers bench tests migrations
+	$(BIN)/ruff format pipeline workers bench tests
+	$(BIN)/ruff check --fix pipeline workers bench tests
 
 enqueue: install
 	@test -n "$(DIR)" || (echo "usage: make enqueue DIR=/scans/2026-11-21" >&2; exit 2)

@@ -1,15 +1,13 @@
 """Reaching Postgres and Redis, creating the database, and applying migrations.
 
-When a service is down the operator is told exactly what to start; where a Docker engine
-runs, ``docker compose`` starts it.
+When a service is down the operator is told exactly what to start; nothing here starts a
+service (``make up`` does that on purpose). The migrations ship inside the package
+(``pipeline/migrations``), so an installed copy migrates without the source tree.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
-import subprocess
-import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,17 +18,19 @@ from alembic.config import Config
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from pipeline import migrations
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = Path(migrations.__file__).resolve().parent
+"""Alembic's script directory (env.py, versions/), wherever the package is installed."""
 
 _HOW_TO_START = {
     "postgres": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-    "   (or: docker compose up -d postgres)",
+    "   (or, with Docker, in the checkout: make up)",
     "redis": 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" '
-    "--appendonly no   (or: docker compose up -d redis)",
+    "--appendonly no   (or, with Docker, in the checkout: make up)",
 }
 
 
@@ -100,28 +100,18 @@ def problems(settings: Settings) -> dict[str, str]:
 
 
 def ensure_services(settings: Settings) -> None:
-    """Return once Postgres and Redis answer; start them with Docker if it can, else explain."""
+    """Return if Postgres and Redis answer; else raise ServiceDown saying what to start.
+
+    Starts nothing: a command that brought up containers as a side effect would run services
+    the operator did not ask for, on a host that may not be the one meant to hold them.
+    """
     down = problems(settings)
-    if down and _docker_available():
-        log.info("starting %s with docker compose", ", ".join(down))
-        subprocess.run(["docker", "compose", "up", "-d", *down], cwd=ROOT, check=False)
-        for _ in range(30):
-            time.sleep(1)
-            down = problems(settings)
-            if not down:
-                break
     if down:
         lines = [
             f"{name} is not reachable ({error}). Start it with:\n    {_HOW_TO_START[name]}"
             for name, error in down.items()
         ]
         raise ServiceDown("\n".join(lines))
-
-
-def _docker_available() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
 
 
 def create_database(settings: Settings) -> bool:
@@ -145,9 +135,15 @@ def drop_database(settings: Settings) -> None:
         )
 
 
+def alembic_config(database_url: str) -> Config:
+    """Alembic's configuration for ``database_url``, built from the package: no file is read."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    config.attributes["database_url"] = database_url
+    return config
+
+
 def migrate(settings: Settings, revision: str = "head") -> None:
     """Create the database if needed and apply the Alembic migrations."""
     create_database(settings)
-    config = Config(toml_file=str(ROOT / "pyproject.toml"))
-    config.attributes["database_url"] = settings.database_url
-    command.upgrade(config, revision)
+    command.upgrade(alembic_config(settings.database_url), revision)

@@ -24,7 +24,6 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 from alembic import command
-from alembic.config import Config
 from batches import wait_until_done
 from click.testing import CliRunner
 from sqlalchemy import text
@@ -34,7 +33,7 @@ from pipeline.cli import main
 from pipeline.db.session import get_engine
 from pipeline.report.data import assignment
 from pipeline.samples import jpeg_bytes, make_page_image
-from pipeline.services import ROOT, drop_database, migrate
+from pipeline.services import alembic_config, drop_database, migrate
 from pipeline.settings import Settings
 from pipeline.simulator.grading import grade
 from pipeline.stages.enqueue import enqueue_directory
@@ -248,8 +247,7 @@ def test_downgrade_drops_the_views_and_upgrade_restores_them(env: Settings) -> N
     scratch = env.model_copy(
         update={"database_url": url.set(database=scratch_name).render_as_string(False)}
     )
-    config = Config(toml_file=str(ROOT / "pyproject.toml"))
-    config.attributes["database_url"] = scratch.database_url
+    config = alembic_config(scratch.database_url)
     dsn = url.set(drivername="postgresql", database=scratch_name).render_as_string(False)
     views = "SELECT count(*) FROM pg_views WHERE schemaname = 'public' AND viewname LIKE 'v\\_%'"
     try:

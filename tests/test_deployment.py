@@ -1,4 +1,4 @@
-"""docker-compose.yml (no Docker engine here) agrees with the code it deploys."""
+"""docker-compose.yml and the Dockerfile (no Docker engine here) agree with the code they deploy."""
 
 from __future__ import annotations
 
@@ -11,6 +11,20 @@ from pipeline.settings import Settings
 from pipeline.supervisor import worker_specs
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _dockerfile() -> list[list[tuple[str, str]]]:
+    """The Dockerfile's stages, each a list of (INSTRUCTION, arguments), continuations joined."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    stages: list[list[tuple[str, str]]] = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        instruction, _, args = line.strip().partition(" ")
+        if instruction.upper() == "FROM":
+            stages.append([])
+        stages[-1].append((instruction.upper(), " ".join(args.split())))
+    return stages
 
 
 def _compose() -> dict:
@@ -131,3 +145,25 @@ def test_no_service_uses_the_hosts_network() -> None:
     """Host networking would bypass the loopback-only ports: every listener would be public."""
     for name, service in _compose()["services"].items():
         assert service.get("network_mode") != "host", name
+
+
+def test_the_image_installs_the_wheel_alone_as_a_user() -> None:
+    """The image runs what `pip install` of the wheel ships (tests/test_installed.py), not the
+    source tree: the migrations come inside the package, and no process runs as root."""
+    stages = _dockerfile()
+    runs = [args for stage in stages for kind, args in stage if kind == "RUN"]
+    assert any("pip wheel" in r or "-m build" in r for r in runs)
+    final = stages[-1]
+    installs = [args for kind, args in final if kind == "RUN" and "pip install" in args]
+    assert installs and all(".whl" in args for args in installs), installs
+    assert not any(" -e " in f" {args} " or args.endswith(" .") for args in installs)
+    copies = [args for kind, args in final if kind in ("COPY", "ADD")]
+    assert all(args.startswith("--from=") for args in copies), copies
+    for stage in stages:
+        for kind, args in stage:
+            if kind in ("COPY", "ADD"):
+                assert "migrations" not in args, args
+    users = [args for kind, args in final if kind == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0"), users
+    assert any("useradd" in r for r in runs)
+    assert ("ENTRYPOINT", '["scangrade"]') in final

@@ -225,17 +225,22 @@ def assert_whole(stack: Stack, batch_id: int) -> Accounts:
     return Accounts(creates, ambiguous)
 
 
-def _kill_worker(name: str) -> int:
-    """SIGKILL every process of one named worker (its pool child too); how many died."""
+def _kill_worker(group: int, name: str) -> int:
+    """SIGKILL every process of one named worker of this stack (its pool child too).
+
+    Only processes in the stack's process group ``group``: other test runs on this machine
+    start workers of the same names.
+    """
     killed = 0
-    for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+    for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
         try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            cmdline = b" ".join(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"))
+            ours = os.getpgid(pid) == group
         except OSError:
             continue
-        if b"celery" in b" ".join(cmdline) and f"{name}@".encode() in b" ".join(cmdline):
+        if ours and b"celery" in cmdline and f"{name}@".encode() in cmdline:
             try:
-                os.kill(int(pid), signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
                 killed += 1
             except ProcessLookupError:
                 pass
@@ -246,7 +251,8 @@ def test_workers_killed_mid_batch(stack: Stack) -> None:
     killed: list[int] = []
 
     def kill() -> None:
-        killed.extend(_kill_worker(name) for name in ("submit-1", "poll-1", "persist-1"))
+        group = stack.workers.process.pid  # started as its own process group
+        killed.extend(_kill_worker(group, name) for name in ("submit-1", "poll-1", "persist-1"))
 
     batch_id = run_batch(stack, "killed-workers", kill)
     assert all(killed), killed

@@ -33,7 +33,6 @@ import httpx
 import psycopg
 import pytest
 from alembic import command
-from alembic.config import Config
 from batches import wait_until_done
 from botocore.config import Config as BotoConfig
 from pydantic import SecretStr, ValidationError
@@ -48,7 +47,7 @@ from pipeline.provider.apis import spec
 from pipeline.provider.client import ProviderClient
 from pipeline.provider.keys import pool_from, unpark
 from pipeline.samples import jpeg_bytes, make_page_image
-from pipeline.services import ROOT, drop_database, migrate
+from pipeline.services import alembic_config, drop_database, migrate
 from pipeline.settings import Settings
 from pipeline.simulator.config import SimConfig
 from pipeline.stages.enqueue import enqueue_directory
@@ -550,8 +549,7 @@ def test_analyst_role_downgrade_revokes_and_upgrade_grants_again(env: Settings) 
     scratch = env.model_copy(
         update={"database_url": make_url(env.database_url).set(database=name).render_as_string()}
     )
-    config = Config(toml_file=str(ROOT / "pyproject.toml"))
-    config.attributes["database_url"] = scratch.database_url
+    config = alembic_config(scratch.database_url)
     check = f"SELECT has_table_privilege('{ANALYST}', 'batches', 'SELECT')"
     try:
         migrate(scratch)  # the role exists already: created only if missing

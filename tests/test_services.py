@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,31 @@ def test_cli_exits_3_with_the_advice() -> None:
     )
     assert done.returncode == 3
     assert "pg_ctlcluster" in done.stderr
+
+
+def test_a_command_starts_no_container(tmp_path: Path) -> None:
+    """A working Docker engine on PATH is never asked to start anything: the operator is."""
+    calls = tmp_path / "docker-calls"
+    docker = tmp_path / "bin" / "docker"
+    docker.parent.mkdir()
+    docker.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexit 0\n')
+    docker.chmod(0o755)
+    settings = _nowhere()
+    env = {
+        "SCANGRADE_DATABASE_URL": settings.database_url,
+        "SCANGRADE_REDIS_URL": settings.redis_url,
+        "PATH": f"{docker.parent}:/usr/bin:/bin",
+    }
+    for command in ("status", "migrate", "workers"):
+        done = subprocess.run(
+            [sys.executable, "-m", "pipeline.cli", command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert not calls.exists(), f"{command} ran docker {calls.read_text()}"
+        assert done.returncode == 3, (command, done.stderr)
+        advice = " ".join((done.stdout + done.stderr).split())  # however the console wraps
+        assert "make up" in advice and "redis-server" in advice, advice

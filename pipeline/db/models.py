@@ -1,7 +1,7 @@
 r"""The tables: typed SQLAlchemy 2 models, with the comments analysts read in ``\d+``.
 
-The migrations in ``migrations/versions`` are the source of the schema; these models mirror
-them for the code. A test checks that the two agree.
+The migrations in ``pipeline/migrations/versions`` are the source of the schema; these models
+mirror them for the code. A test checks that the two agree.
 """
 
 from __future__ import annotations

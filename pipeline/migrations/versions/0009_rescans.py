@@ -135,7 +135,7 @@ def _views() -> None:
 
 
 def _progress(v8: ModuleType, v7: ModuleType) -> str:
-    return v8._swap(
+    swapped: str = v8._swap(
         v8.batch_progress_sql(v7),
         (
             "FROM documents WHERE batch_id = b.id",
@@ -155,6 +155,7 @@ def _progress(v8: ModuleType, v7: ModuleType) -> str:
             "               AS documents_superseded\n",
         ),
     )
+    return swapped
 
 
 _OWNER_JOIN = (
@@ -164,7 +165,7 @@ _OWNER_JOIN = (
 
 
 def _failures(v8: ModuleType, v7: ModuleType) -> str:
-    return v8._swap(
+    swapped: str = v8._swap(
         v7.FAILURES.sql,
         ("           d.updated_at AS at\n", _with_owner("d.updated_at AS at")),
         (
@@ -181,6 +182,7 @@ def _failures(v8: ModuleType, v7: ModuleType) -> str:
             + f"    WHERE p.state = 'failed' AND d.{CURRENT}\n",
         ),
     )
+    return swapped
 
 
 def _with_owner(last: str) -> str:

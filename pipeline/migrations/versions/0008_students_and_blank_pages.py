@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -171,7 +172,7 @@ def upgrade() -> None:
 
 
 def _document_columns() -> None:
-    columns = [
+    columns: list[sa.Column[Any]] = [
         sa.Column(
             "class_id",
             sa.BigInteger(),
