@@ -1,9 +1,13 @@
 """``scangrade``: the operator's commands.
 
 Exit codes: 0 success; 1 the batch ended with failures; 2 usage error; 3 a service
-(Postgres, Redis, S3, a webhook) is unreachable; 4 configuration error (a webhook refused);
-5 ``check`` found rows their other rows do not back; 130 stopped with Ctrl-C
-(``status --watch``).
+(Postgres, Redis, S3, a webhook) is unreachable; 4 configuration error (no API key, S3
+credentials missing or refused, a webhook refused); 5 ``check`` found rows their other rows
+do not back; 130 stopped with Ctrl-C (``status --watch``). A command stopped by one of
+scangrade's errors prints its one-line message, never a traceback (``_Commands``).
+
+Results, tables and summaries go to stdout (``scangrade status X > night.log``); progress bars,
+errors and log lines to stderr, where only warnings show unless ``-v``.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from sqlalchemy import select
 from pipeline.db.models import Batch, Document, Page
 from pipeline.db.session import session_scope
 from pipeline.db.states import DocumentState, PageState
-from pipeline.errors import ConfigurationError
+from pipeline.errors import EXIT_CODES, NO_API_KEY, ConfigurationError, ScangradeError
 from pipeline.logs import configure_logging, one_line
 from pipeline.manifest import MANIFEST_NAME, Routing, routing
 from pipeline.progress import BatchProgress, batch_progress
@@ -43,21 +47,50 @@ if TYPE_CHECKING:
     from pipeline.watchdir import WatchEvent
 
 EXIT_FAILURES, EXIT_SERVICE, EXIT_CONFIG, EXIT_FINDINGS, EXIT_INTERRUPTED = 1, 3, 4, 5, 130
-console = Console(stderr=True)
+console = Console()  # results: stdout
+progress_console = Console(stderr=True)  # progress bars, live views and errors: stderr
+
+#: Services whose log is their output: they log at SCANGRADE_LOG_LEVEL without -v.
+_SERVICES = frozenset({"workers", "simulator"})
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group: one of scangrade's errors ends a command as one line and its code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a service down exits 3, a configuration error 4 (``EXIT_CODES``)."""
+        try:
+            return super().invoke(ctx)
+        except ScangradeError as e:
+            code = next((code for kind, code in EXIT_CODES if isinstance(e, kind)), None)
+            if code is None:
+                raise
+            progress_console.print(Text(one_line(str(e)), style="red"), soft_wrap=True)
+            ctx.exit(code)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Show the log on stderr: -v at SCANGRADE_LOG_LEVEL (INFO), -vv DEBUG.",
+)
 @click.option(
     "--env-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Read SCANGRADE_* settings from this file, over the environment's (the demo writes "
     "var/demo/scangrade.env, which reaches its database and S3).",
 )
-def main(env_file: Path | None) -> None:
+@click.pass_context
+def main(ctx: click.Context, verbose: int, env_file: Path | None) -> None:
     """Bulk grading of school scans through the provider's education OCR APIs."""
     if env_file is not None:
         load_env_file(env_file)
-    configure_logging(get_settings())
+    level = {0: "WARNING", 1: None}.get(verbose, "DEBUG")
+    if ctx.invoked_subcommand in _SERVICES and not verbose:
+        level = None
+    configure_logging(get_settings(), level=level)
 
 
 @main.command("migrate")
@@ -185,6 +218,7 @@ def enqueue(
         )
         print_plan(console, plan)
         sys.exit(EXIT_FAILURES if plan.problems else 0)
+    _key_or_refuse(settings)
     _services_or_exit()
     report = enqueue_directory(
         directory,
@@ -220,6 +254,15 @@ def enqueue(
         )
     if wait:
         sys.exit(wait_for_batch(report.batch_id))
+
+
+def _key_or_refuse(settings: Any) -> None:
+    """No page could be sent without an API key: record nothing (exit 4)."""
+    if not settings.api_keys():
+        raise ConfigurationError(
+            f"{NO_API_KEY} (any pair for the simulator, which accepts the settings' keys); "
+            "nothing was recorded"
+        )
 
 
 def _check_notify_url(url: str) -> None:
@@ -298,6 +341,7 @@ def status(batch: str | None, live: bool, interval: float) -> None:
             progress = batch_progress(session, batch_id)
             _print_status(progress, repair_counts(session, batch_id))
             if not progress.finished:
+                _print_waiting(batch_id)
                 rates = batch_rates(session, progress, db_now(session))
                 console.print(rates_line(rates, finished=False), markup=False, highlight=False)
             if batch is not None:
@@ -335,7 +379,7 @@ def _watch_status(batch_id: int, interval_s: float) -> int:
         batch_id, pool_from(settings), get_redis(), poll_floor_s=settings.poll_give_up_s
     )
     try:
-        last = watch_batch(console, watch, interval_s)
+        last = watch_batch(progress_console, watch, interval_s)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     _print_failures(batch_id)
@@ -391,6 +435,7 @@ def watch_cmd(
             _check_notify_url(notify_url)
     except ConfigurationError as e:
         raise click.UsageError(str(e)) from e
+    _key_or_refuse(settings)
     _services_or_exit()
     watcher = DirectoryWatch(
         directory,
@@ -478,10 +523,10 @@ def notify_cmd(batch: str, url: str | None) -> None:
     try:
         sent = deliver(_batch_id(batch), get_settings(), url=url)
     except Transient as e:
-        console.print(f"not sent, try again later: {e}", markup=False)
+        progress_console.print(f"not sent, try again later: {e}", markup=False, soft_wrap=True)
         sys.exit(EXIT_SERVICE)
     except ConfigurationError as e:
-        console.print(f"not sent: {e}", markup=False)
+        progress_console.print(f"not sent: {e}", markup=False, soft_wrap=True)
         sys.exit(EXIT_CONFIG)
     console.print(f"summary of batch {batch} accepted (HTTP {sent.status})", markup=False)
 
@@ -531,7 +576,9 @@ def report(batch: str, output: Path | None) -> None:
     try:
         written = write_report(batch_id, output or Path(f"report-{safe_name}.html"), get_store())
     except Transient as e:
-        console.print(f"the page images could not be read: {e}", markup=False)
+        progress_console.print(
+            f"the page images could not be read: {e}", markup=False, soft_wrap=True
+        )
         sys.exit(EXIT_SERVICE)
     console.print(
         f"wrote {written.path} ({written.size / 1_000_000:.1f} MB): {written.pages} pages, "
@@ -655,10 +702,23 @@ def workers() -> None:
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_context
 def simulator(ctx: click.Context) -> None:
-    """Run the provider simulator (see --help of the simulator for its options)."""
-    from pipeline.simulator.__main__ import main as simulator_main
+    """Run the provider simulator (see --help of the simulator for its options).
 
-    simulator_main(ctx.args)
+    Without --key it accepts its demo key and the keys of the settings
+    (SCANGRADE_BAIDU_API_KEY/SECRET_KEY, SCANGRADE_BAIDU_KEYS), so workers configured for the
+    real provider can be pointed at it (SCANGRADE_BAIDU_BASE_URL) as they are.
+    """
+    from pipeline.simulator.__main__ import main as simulator_main
+    from pipeline.simulator.config import DEFAULT_KEYS
+
+    args = list(ctx.args)
+    if not any(arg == "--key" or arg.startswith("--key=") for arg in args):
+        keys = dict(DEFAULT_KEYS) | {
+            key.api_key.get_secret_value(): key.secret_key.get_secret_value()
+            for key in get_settings().api_keys()
+        }
+        args = [arg for pair in keys.items() for arg in ("--key", ":".join(pair))] + args
+    simulator_main(args)
 
 
 @main.command()
@@ -705,7 +765,7 @@ def wait_for_batch(batch_id: int, poll_s: float = 1.0) -> int:
         TextColumn("{task.fields[detail]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as bar:
+    with Progress(*columns, console=progress_console, transient=False) as bar:
         task = bar.add_task("pages", total=None, detail="")
         while True:
             with session_scope() as session:
@@ -746,6 +806,16 @@ def _print_status(progress: BatchProgress, repairs: dict[str, int]) -> None:
     for kind, count in repairs.items():
         table.add_row(f"repaired by the reconciler: {kind} (see scangrade check)", str(count))
     console.print(table)
+
+
+def _print_waiting(batch_id: int) -> None:
+    """Why the batch's pages wait instead of going out: no API key, every key parked."""
+    from pipeline.provider import get_redis
+    from pipeline.provider.keys import waiting_reason
+
+    reason = waiting_reason(get_redis(), batch_id)
+    if reason is not None:
+        console.print(Text(f"waiting: {one_line(reason)}", style="yellow"), soft_wrap=True)
 
 
 def _print_parked_keys() -> None:
@@ -825,7 +895,7 @@ def _services_or_exit() -> None:
     try:
         ensure_services(get_settings())
     except ServiceDown as e:
-        console.print(f"[red]{e}[/]")
+        progress_console.print(Text(str(e), style="red"), soft_wrap=True)
         sys.exit(EXIT_SERVICE)
 
 

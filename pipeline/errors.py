@@ -12,13 +12,18 @@ ScangradeError
  │   │   ├─ DailyLimitReached provider 17: the key is parked until the provider's day turns
  │   │   └─ TotalLimitReached provider 19: the key is parked until the operator unparks it
  │   └─ AuthFailed            bad key or secret, no permission (6, 14, invalid_client)
+ │       └─ NoApiKey          no key configured at all: pages wait until one is
  ├─ TokenRejected             provider 100/110/111: refresh the token once, retry once
  ├─ BadInput                  this file or page can never succeed: record it and go on
  │   └─ ProviderRejected      the provider refused the page for good (216201, 282810…)
  ├─ Gone                      the provider no longer knows the task id (282808)
  └─ ConfigurationError        an option or setting is wrong: the operator must fix it
-     └─ WebhookRefused        a --notify URL answered 3xx/4xx: sending again cannot help
+     ├─ WebhookRefused        a --notify URL answered 3xx/4xx: sending again cannot help
+     └─ StoreRefused          S3 has no credentials or refuses them
 ```
+
+At the command line a Transient (a service down, S3 or a webhook unreachable) exits 3, a
+ConfigurationError or AuthFailed exits 4 (``EXIT_CODES``), each with its one-line message.
 
 Adapters translate library exceptions into these with ``raise ... from e``; callers branch on
 the type, never on message text. Every message is safe to store and log: no access token, key
@@ -81,6 +86,19 @@ class AuthFailed(Stop):
     """The key or secret is wrong, or the key may not use this API."""
 
 
+NO_API_KEY = (
+    "no API key: set SCANGRADE_BAIDU_API_KEY and SCANGRADE_BAIDU_SECRET_KEY, "
+    "or SCANGRADE_BAIDU_KEYS"
+)
+
+
+class NoApiKey(AuthFailed):
+    """The settings hold no API key: nothing can be sent until one is configured."""
+
+    def __init__(self, message: str = NO_API_KEY) -> None:
+        super().__init__(message)
+
+
 class TokenRejected(ScangradeError):
     """The access token is invalid or expired (100, 110, 111)."""
 
@@ -107,3 +125,15 @@ class ConfigurationError(ScangradeError):
 
 class WebhookRefused(ConfigurationError):
     """The ``--notify`` URL refused the batch summary (HTTP 3xx or 4xx other than 408/429)."""
+
+
+class StoreRefused(ConfigurationError):
+    """The object store has no credentials, or refuses the ones it was given."""
+
+
+EXIT_CODES: tuple[tuple[type[ScangradeError], int], ...] = (
+    (Transient, 3),
+    (ConfigurationError, 4),
+    (AuthFailed, 4),
+)
+"""The exit code of a command that an error stopped, by the error's type (first match)."""

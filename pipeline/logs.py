@@ -7,6 +7,10 @@ Every line carries the ids of the work it is about (``batch_id``, ``document_id`
 ``page_id``, ``task_row_id``, ``celery_task_id``): a task binds its ids once (:func:`bind`,
 done for every task from its arguments in ``workers/app.py``) and each record logged until the
 task ends gets them, as JSON fields or as a ``[batch=3 page=17]`` suffix.
+
+The periodic tasks run every second: Celery's lines about one that found nothing to do (beat
+sending it, a worker receiving it, its success with nothing done) are held at DEBUG
+(:class:`QuietPeriodic`), so a worker's log at INFO says what happened, not that time passed.
 """
 
 from __future__ import annotations
@@ -24,6 +28,16 @@ from typing import TextIO
 from pipeline.settings import Settings
 
 _QUIET = ("httpx", "httpcore", "botocore", "boto3", "urllib3", "s3transfer")
+
+# The command line's own noise: held at ERROR there unless -v (pypdf warns about every odd PDF
+# it can still read; alembic announces each migration).
+_CLI_QUIET = ("pypdf", "alembic")
+
+PERIODIC_TASKS = frozenset({"scangrade.dispatch_polls", "scangrade.reconcile"})
+"""The beat-driven tasks (``workers/app.py``) whose idle runs log at DEBUG."""
+
+# What an idle periodic task returns, as Celery's success line shows it (saferepr).
+_IDLE_RESULTS = frozenset({"0", "None", "{}", "[]"})
 
 # Query parameters that are credentials: the access token, the OAuth client's key and secret,
 # a signed URL's signature. No code of ours logs them; this catches a library that would.
@@ -123,10 +137,39 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(settings: Settings) -> None:
-    """Root handler on stderr, plain or JSON, with the chatty HTTP loggers quieted."""
+class QuietPeriodic(logging.Filter):
+    """Celery's INFO lines about an idle periodic task become DEBUG lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Demote the record if it is about an idle periodic task; drop it if DEBUG is off."""
+        if record.levelno != logging.INFO or not _idle_periodic(record):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+def _idle_periodic(record: logging.LogRecord) -> bool:
+    """Beat sent, a worker received, or a worker ran with nothing done, a periodic task."""
+    if not record.name.startswith("celery."):
+        return False
+    args = record.args
+    if isinstance(args, Mapping):  # a worker's "received" and "succeeded" lines
+        done = args.get("return_value", "0")  # received: nothing done yet
+        return args.get("name") in PERIODIC_TASKS and str(done) in _IDLE_RESULTS
+    if isinstance(args, tuple):  # beat's "Sending due task <entry> (<task>)"
+        return any(arg in PERIODIC_TASKS for arg in args)
+    return False
+
+
+def configure_logging(settings: Settings, *, level: str | None = None) -> None:
+    """Root handler on stderr, plain or JSON, with the chatty HTTP loggers quieted.
+
+    ``level`` overrides ``SCANGRADE_LOG_LEVEL``; the command line passes WARNING unless
+    ``-v``, and then also quiets pypdf's and alembic's chatter.
+    """
     handler = RedactingHandler(sys.stderr)
     handler.addFilter(ContextFilter())
+    handler.addFilter(QuietPeriodic())
     if settings.log_json:
         handler.setFormatter(JsonFormatter())
     else:
@@ -135,6 +178,8 @@ def configure_logging(settings: Settings) -> None:
         )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(settings.log_level.upper())
+    root.setLevel((level or settings.log_level).upper())
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in _CLI_QUIET:
+        logging.getLogger(name).setLevel(logging.ERROR if level == "WARNING" else logging.NOTSET)

@@ -252,7 +252,8 @@ class Settings(BaseSettings):
         """The key pool: ``baidu_keys``, else the single configured pair, else none."""
         if self.baidu_keys:
             return list(self.baidu_keys)
-        if self.baidu_api_key is None or self.baidu_secret_key is None:
+        # An empty value (docker compose's ``${SCANGRADE_BAIDU_API_KEY:-}``) is no key either.
+        if not self.baidu_api_key or not self.baidu_secret_key:
             return []
         return [ApiKeySettings(api_key=self.baidu_api_key, secret_key=self.baidu_secret_key)]
 

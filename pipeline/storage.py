@@ -15,9 +15,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 
-from pipeline.errors import ScangradeError, Transient
+from pipeline.errors import ScangradeError, StoreRefused, Transient
 from pipeline.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -29,6 +34,31 @@ log = logging.getLogger(__name__)
 
 class ObjectMissing(ScangradeError):
     """The key is not in the bucket."""
+
+
+# Error codes S3 (and MinIO, moto) answer when the credentials are wrong or lack a right.
+_REFUSED_CODES = frozenset(
+    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "403"}
+)
+_NO_CREDENTIALS = (
+    "S3 has no credentials: set SCANGRADE_S3_ACCESS_KEY_ID and SCANGRADE_S3_SECRET_ACCESS_KEY "
+    "(or configure boto3's usual credential chain)"
+)
+
+
+def store_error(what: str, error: ClientError | BotoCoreError) -> ScangradeError:
+    """The scangrade error for a failed S3 call: refused credentials, or a passing fault."""
+    if isinstance(error, NoCredentialsError | PartialCredentialsError):
+        return StoreRefused(f"{what}: {_NO_CREDENTIALS}")
+    if (
+        isinstance(error, ClientError)
+        and error.response.get("Error", {}).get("Code") in _REFUSED_CODES
+    ):
+        return StoreRefused(
+            f"{what}: S3 refused the credentials ({_describe(error)}); check "
+            "SCANGRADE_S3_ACCESS_KEY_ID and SCANGRADE_S3_SECRET_ACCESS_KEY"
+        )
+    return Transient(f"{what} failed: {_describe(error)}")
 
 
 @dataclass(frozen=True)
@@ -72,6 +102,7 @@ class ObjectStore:
         access = settings.s3_access_key_id
         secret = settings.s3_secret_access_key
         self.bucket = settings.s3_bucket
+        self.endpoint = settings.s3_endpoint_url or "AWS S3"
         self._client: S3Client = boto3.client(
             "s3",
             endpoint_url=settings.s3_endpoint_url,
@@ -90,8 +121,12 @@ class ObjectStore:
         """Create the bucket if it is missing, and keep it private."""
         try:
             self._client.head_bucket(Bucket=self.bucket)
-        except ClientError:
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") not in {"404", "NoSuchBucket"}:
+                raise store_error(f"S3 bucket {self.bucket} at {self.endpoint}", e) from e
             self._call(self._client.create_bucket, Bucket=self.bucket)
+        except BotoCoreError as e:
+            raise store_error(f"S3 bucket {self.bucket} at {self.endpoint}", e) from e
         self._block_public_access()
 
     def _block_public_access(self) -> None:
@@ -106,14 +141,14 @@ class ObjectStore:
             )
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") != "NotImplemented":
-                raise Transient(f"S3 put_public_access_block failed: {_describe(e)}") from e
+                raise store_error("S3 put_public_access_block", e) from e
             log.info(
                 "bucket %s: the store has no public access block (MinIO); its objects stay "
                 "private as long as no bucket policy grants anonymous access",
                 self.bucket,
             )
         except BotoCoreError as e:
-            raise Transient(f"S3 put_public_access_block failed: {_describe(e)}") from e
+            raise store_error("S3 put_public_access_block", e) from e
 
     def put(self, key: str, data: bytes, content_type: str) -> StoredObject:
         """Write an object (idempotent: the same key and bytes give the same object)."""
@@ -136,23 +171,26 @@ class ObjectStore:
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
                 raise ObjectMissing(f"s3://{self.bucket}/{key} does not exist") from e
-            raise Transient(f"S3 get of {key} failed: {_describe(e)}") from e
+            raise store_error(f"S3 get of {key}", e) from e
         except BotoCoreError as e:
-            raise Transient(f"S3 get of {key} failed: {_describe(e)}") from e
+            raise store_error(f"S3 get of {key}", e) from e
 
     def keys(self, prefix: str = "") -> list[str]:
         """Every key under a prefix (for tests, replays and the demo summary)."""
         paginator = self._client.get_paginator("list_objects_v2")
         found: list[str] = []
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-            found.extend(item["Key"] for item in page.get("Contents", []))
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                found.extend(item["Key"] for item in page.get("Contents", []))
+        except (ClientError, BotoCoreError) as e:
+            raise store_error(f"S3 listing of {prefix or 'the bucket'}", e) from e
         return found
 
     def _call(self, method: Any, **kwargs: Any) -> Any:
         try:
             return method(**kwargs)
         except (ClientError, BotoCoreError) as e:
-            raise Transient(f"S3 {method.__name__} failed: {_describe(e)}") from e
+            raise store_error(f"S3 {method.__name__}", e) from e
 
 
 def _describe(error: Exception) -> str:

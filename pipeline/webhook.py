@@ -27,7 +27,10 @@ _USER_AGENT = "scangrade-webhook/1"
 def shown_url(url: str) -> str:
     """The URL as logs may show it: no user, password, query or fragment (tokens live there)."""
     parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port out of range: shown as given
+        port = f":{parts.netloc.rpartition(':')[2]}"
     return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 
@@ -39,6 +42,10 @@ def post_json(url: str, document: Mapping[str, Any], *, timeout_s: float) -> int
         answer = httpx.post(url, content=body, headers=headers, timeout=timeout_s)
     except httpx.TransportError as e:  # connection refused, DNS, timeouts, TLS
         raise Transient(f"webhook {shown_url(url)} unreachable: {type(e).__name__}") from e
+    except httpx.HTTPError as e:  # an answer that broke off or could not be decoded
+        raise Transient(f"webhook {shown_url(url)} answered unreadably: {type(e).__name__}") from e
+    except (httpx.InvalidURL, ValueError) as e:  # a port out of range, a bad host name
+        raise WebhookRefused(f"webhook {shown_url(url)}: not a usable URL ({e})") from e
     if answer.is_success:
         return answer.status_code
     said = answer.text[:200].strip() or "no body"

@@ -96,7 +96,7 @@ def _status(batch: str) -> list[str]:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return done.stderr.splitlines()
+    return done.stdout.splitlines()
 
 
 def _shown(rel_path: str) -> str:

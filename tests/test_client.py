@@ -23,7 +23,7 @@ from pipeline.errors import (
 from pipeline.provider import get_client, get_redis
 from pipeline.provider.apis import SPECS
 from pipeline.provider.client import ProviderClient, Throttled, provider_timeout
-from pipeline.provider.keys import pool_from
+from pipeline.provider.keys import pool_from, unpark
 from pipeline.samples import jpeg_bytes, make_page_image
 from pipeline.settings import Settings, get_settings
 from pipeline.standins import Service, free_port
@@ -103,6 +103,8 @@ def test_wrong_secret_fails_without_revealing_it(env: Settings) -> None:
     client = ProviderClient(wrong, pool, get_redis(), httpx.Client())
     with pytest.raises(AuthFailed) as caught:
         client.get_result(CORRECT_EDU, "1", pool[0].key_id)
+    # The refused key is parked for a while; it is the session's key with its right secret.
+    assert unpark(get_redis(), pool[0].key_id)
     assert "wrong-secret-value" not in str(caught.value)
     assert "Client authentication failed" in str(caught.value)
 

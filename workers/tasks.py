@@ -13,9 +13,10 @@ Retry policy, by error type (see ``pipeline.errors``):
 - DatabaseUnavailable (Postgres refused a connection, ``max_connections`` reached) and other
   database faults: retry with backoff, never counted against a page; the periodic tasks
   (dispatch, reconcile) log one line and wait for their next run.
-- KeysParked (every key parked or out of budget): the page goes back to ready and the
-  reconciler offers it again; no message waits in a worker meanwhile.
-- Stop (bad key): retry in five minutes; the operator is told in the log.
+- Stop (no key configured, every key parked: refused, out of quota or budget): the page goes
+  back to ready, the batch records why it waits (``scangrade status``), and the reconciler
+  offers it again; no message waits in a worker meanwhile. The operator is told once in the
+  log (a parked key, a missing key), not once per page.
 - BadInput: recorded by the stage; never retried.
 - Notify (a batch's summary to its webhook): Retryable with backoff, a bounded number of
   times; the reconciler asks again later. A refusal (4xx) is logged and not retried.
@@ -35,7 +36,7 @@ from pipeline.db.states import PageState
 from pipeline.errors import Retryable, Stop
 from pipeline.leader import periodic_run
 from pipeline.provider import get_client, get_redis
-from pipeline.provider.client import KeysParked, Throttled
+from pipeline.provider.client import Throttled
 from pipeline.settings import get_settings
 from pipeline.stages import archive, dispatch, ingest, persist, poll, reconcile, submit
 from pipeline.storage import get_store
@@ -81,12 +82,9 @@ def submit_page(self: Task[Any, Any], page_id: int) -> bool:
         return submit.submit_page(page_id, get_client(), get_store(), settings)
     except Throttled as e:
         raise self.retry(exc=e, countdown=e.retry_after_s) from e
-    except KeysParked as e:
-        log.error("page %d waits for an API key: %s", page_id, e)
-        return False  # back to ready; the reconciler offers it again later
     except Stop as e:
-        log.error("page %d not submitted: %s; retrying in 5 minutes", page_id, e)
-        raise self.retry(exc=e, countdown=300) from e
+        log.debug("page %d waits for an API key: %s", page_id, e)
+        return False  # back to ready; the reconciler offers it again later
     except DB_UNAVAILABLE as e:
         raise self.retry(exc=e, countdown=_backoff(self.request.retries)) from e
     except Retryable as e:
@@ -140,13 +138,17 @@ def dispatch_polls(leader: str | None = None) -> int:
 
 @app.task(name="scangrade.reconcile", ignore_result=True)
 def reconcile_all(leader: str | None = None) -> dict[str, int]:
-    """Re-nudge work whose message was lost (once per tick: see ``pipeline.leader``)."""
+    """Re-nudge work whose message was lost; the steps that touched rows (none: idle).
+
+    Once per tick however many beats sent it: see ``pipeline.leader``.
+    """
     try:
         with periodic_run(get_redis(), "reconcile", leader) as go:
-            return reconcile.reconcile(get_settings()) if go else {}
+            done = reconcile.reconcile(get_settings()) if go else {}
     except DB_UNAVAILABLE as e:  # beat runs it again in SCANGRADE_RECONCILE_EVERY_S
         log.warning("reconciler skipped a pass: %s", e)
         return {}
+    return {step: n for step, n in done.items() if n}
 
 
 @app.task(name=nudges.NOTIFY_TASK, **NOTIFY_RETRY_POLICY)

@@ -42,9 +42,11 @@ from pipeline.errors import (
     AmbiguousSubmit,
     AuthFailed,
     DailyLimitReached,
+    NoApiKey,
     QuotaExhausted,
     RateLimited,
     ScangradeError,
+    Stop,
     TokenRejected,
     Transient,
 )
@@ -56,6 +58,9 @@ from pipeline.provider.limiter import WINDOW_S, Lane, Limiter
 from pipeline.settings import Operation, Settings
 
 log = logging.getLogger(__name__)
+
+AUTH_RECHECK_S = 300.0
+"""How long a key the provider refused stays parked before a call tries it again."""
 
 # Failures that happen before the whole request is out: the provider cannot have acted on it.
 _NOT_SENT: tuple[type[httpx.HTTPError], ...] = (
@@ -119,11 +124,6 @@ class ProviderClient:
         redis_client: redis.Redis,
         http: httpx.Client,
     ) -> None:
-        if not pool:
-            raise AuthFailed(
-                "no API key: set SCANGRADE_BAIDU_API_KEY and SCANGRADE_BAIDU_SECRET_KEY, "
-                "or SCANGRADE_BAIDU_KEYS"
-            )
         self._settings = settings
         self._base = settings.baidu_base_url.rstrip("/")
         self._http = http
@@ -136,6 +136,11 @@ class ProviderClient:
             for key in pool
         }
         self.limiter = Limiter(redis_client, margin=settings.limiter_margin)
+
+    @property
+    def redis(self) -> redis.Redis:
+        """The Redis client the pool's limiter, tokens and parked keys live in."""
+        return self._redis
 
     def submit(
         self,
@@ -151,6 +156,8 @@ class ProviderClient:
         only stops when every key has. ``fence`` is asked right before each send, after
         every wait for quota: False raises ClaimLost and nothing is sent.
         """
+        if not self.pool:
+            raise NoApiKey()
         body = api.body(page, content_type, options)
         request = _Request(api, api.submit_op, api.url_path(api.submit_op, options), body)
         keys = list(self.pool.values())
@@ -167,6 +174,8 @@ class ProviderClient:
     def get_result(self, api: ApiSpec, task_id: str, key_id: str) -> dict[str, Any]:
         """The task's current answer, finished or not, asked with the key that created it."""
         key = self.pool.get(key_id)
+        if not self.pool:
+            raise NoApiKey()
         if key is None:
             raise AuthFailed(f"task {task_id} was created with {key_id}, no longer configured")
         request = _Request(api, "get_result", api.url_path("get_result", {}), {"task_id": task_id})
@@ -185,19 +194,41 @@ class ProviderClient:
         """
         deadline = self._deadline()
         key, lane = self._slot(request, keys, deadline)
+        try:
+            return self._send_refreshing(request, key, lane, deadline, fence), key
+        except AuthFailed as e:
+            raise self._refused(key, e) from e
+
+    def _send_refreshing(
+        self,
+        request: _Request,
+        key: PoolKey,
+        lane: Lane,
+        deadline: float,
+        fence: Callable[[], bool] | None,
+    ) -> dict[str, Any]:
         tokens = self.tokens[key.key_id]
         token = tokens.get()  # in memory: no round trip between the slot and the call
         try:
-            return self._send(request, key, lane, token, deadline, fence), key
+            return self._send(request, key, lane, token, deadline, fence)
         except TokenRejected:
             log.warning("%s: access token of %s rejected, refreshing once", request, key.key_id)
         token = tokens.refresh(stale=token)
         deadline = self._deadline()  # the second call needs a slot of its own
         self._slot(request, [key], deadline)
         try:
-            return self._send(request, key, lane, token, deadline, fence), key
+            return self._send(request, key, lane, token, deadline, fence)
         except TokenRejected as e:
             raise Transient(f"{request}: a freshly fetched access token was rejected: {e}") from e
+
+    def _refused(self, key: PoolKey, error: AuthFailed) -> _KeyStopped:
+        """The provider refused ``key`` (its secret, its permissions): park it for a while.
+
+        Parked, it gets no call (and the operator one log line) until ``AUTH_RECHECK_S`` have
+        passed; then the next call tries it again, so a key fixed meanwhile resumes by itself.
+        """
+        park(self._redis, key.key_id, str(error), AUTH_RECHECK_S)
+        return _KeyStopped(key, error)
 
     def _deadline(self) -> float:
         """When a call must have left: a worker never waits longer than this for its quota."""
@@ -291,9 +322,9 @@ class Download:
 
 
 class _KeyStopped(Exception):
-    """A key answered 17 or 19 and is now parked; the call may go to another key."""
+    """A key answered 17 or 19, or was refused, and is now parked; another key may call."""
 
-    def __init__(self, key: PoolKey, error: QuotaExhausted) -> None:
+    def __init__(self, key: PoolKey, error: Stop) -> None:
         super().__init__(str(error))
         self.key = key
         self.error = error

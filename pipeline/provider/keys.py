@@ -143,3 +143,31 @@ def key_states(client: redis.Redis, pool: list[PoolKey]) -> list[KeyState]:
             )
         )
     return states
+
+
+def _waiting_key(batch_id: int) -> str:
+    return f"scangrade:batch:{batch_id}:waiting"
+
+
+def note_waiting(client: redis.Redis, batch_id: int, reason: str, ttl_s: float) -> None:
+    """Say why ``batch_id``'s pages wait for a key; forgotten after ``ttl_s`` or a page sent."""
+    client.set(_waiting_key(batch_id), reason, ex=max(1, math.ceil(ttl_s)))
+
+
+def stop_waiting(client: redis.Redis, batch_id: int) -> None:
+    """A page of the batch went out: its pages no longer wait for a key."""
+    client.delete(_waiting_key(batch_id))
+
+
+def waiting_reason(client: redis.Redis, batch_id: int) -> str | None:
+    """Why the batch's pages wait for an API key (no key, every key parked), or None."""
+    reason = client.get(_waiting_key(batch_id))
+    return reason.decode() if isinstance(reason, bytes) else reason
+
+
+def warn_once(client: redis.Redis, topic: str, message: str, every_s: int = 3600) -> None:
+    """Log ``message`` at ERROR once per ``every_s`` for the whole deployment, else at DEBUG."""
+    if client.set(f"scangrade:warned:{topic}", 1, ex=every_s, nx=True):
+        log.error("%s", message)
+    else:
+        log.debug("%s", message)

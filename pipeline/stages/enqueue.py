@@ -2,7 +2,10 @@
 
 Runs where the directory is (the operator's host). Originals go to S3 first, because ingest
 workers may run on hosts that cannot see the directory, and because originals are kept.
-Re-running on the same directory and batch name records nothing twice; a file rescanned
+S3 is checked before anything is recorded, and a batch this run created that got no original
+uploaded is removed again when S3 fails mid-way: running the same command once S3 is back
+does what the first run would have. Re-running on the same directory and batch name records
+nothing twice; a file rescanned
 since is a new version of its document (``pipeline.stages.record``), and two enqueues of
 one directory at once record and send each file once.
 """
@@ -14,7 +17,7 @@ import mimetypes
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -23,8 +26,14 @@ from pipeline.db.artifacts import record_archived
 from pipeline.db.models import Batch, Document
 from pipeline.db.session import session_scope
 from pipeline.db.states import DocumentState
-from pipeline.errors import BadInput
-from pipeline.ingest.discover import DiscoveredDocument, Rejected, discover, sha256_files
+from pipeline.errors import BadInput, ScangradeError
+from pipeline.ingest.discover import (
+    DiscoveredDocument,
+    DiscoveryResult,
+    Rejected,
+    discover,
+    sha256_files,
+)
 from pipeline.manifest import Route, Routing
 from pipeline.progress import reopen_batch
 from pipeline.settings import get_settings
@@ -83,18 +92,23 @@ def enqueue_directory(
     students = students or Students()
     found = discover(root, settle_s=get_settings().settle_s if settle_s is None else settle_s)
     name = batch_name or root.name
-    batch_id = _batch(name, root, routes.default, notify_url)
-    mine = own_files(routes, students)
-    rejected = [r for r in found.rejected if not _is_own_file(root, r.rel_path, mine)]
-    report = EnqueueReport(batch_id=batch_id, batch_name=name, rejected=rejected)
-    report.unused_rows = students.unused_rows((doc.rel_path, doc.kind) for doc in found.documents)
-    for reject in rejected:
-        _record_rejected(batch_id, reject, routes.route(reject.rel_path))
-    _record_missing(batch_id, found.empty_folders, routes, students)
-    report.missing = list(found.empty_folders)
-    store.ensure_bucket()
-    for doc in found.documents:
-        _enqueue_one(report, store, doc, routes, students, force=force, skip_blank=skip_blank)
+    store.ensure_bucket()  # S3 down or refusing: nothing recorded yet
+    batch_id, created = _batch(name, root, routes.default, notify_url)
+    try:
+        report = _record_all(
+            EnqueueReport(batch_id=batch_id, batch_name=name),
+            root,
+            found,
+            store,
+            routes,
+            students,
+            force=force,
+            skip_blank=skip_blank,
+        )
+    except ScangradeError:
+        if created:
+            _drop_if_nothing_uploaded(batch_id)
+        raise
     log.info(
         "batch %s: %d documents queued (%d rescans), %d already known, %d already sent, "
         "%d rejected, %d folders with no scans",
@@ -107,6 +121,52 @@ def enqueue_directory(
         len(report.missing),
     )
     return report
+
+
+def _record_all(
+    report: EnqueueReport,
+    root: Path,
+    found: DiscoveryResult,
+    store: ObjectStore,
+    routes: Routing,
+    students: Students,
+    *,
+    force: bool,
+    skip_blank: bool,
+) -> EnqueueReport:
+    """Record what the walk found in the batch, uploading and queueing each new document."""
+    batch_id, mine = report.batch_id, own_files(routes, students)
+    rejected = [r for r in found.rejected if not _is_own_file(root, r.rel_path, mine)]
+    report.rejected = rejected
+    report.unused_rows = students.unused_rows((doc.rel_path, doc.kind) for doc in found.documents)
+    for reject in rejected:
+        _record_rejected(batch_id, reject, routes.route(reject.rel_path))
+    _record_missing(batch_id, found.empty_folders, routes, students)
+    report.missing = list(found.empty_folders)
+    for doc in found.documents:
+        _enqueue_one(report, store, doc, routes, students, force=force, skip_blank=skip_blank)
+    return report
+
+
+def _drop_if_nothing_uploaded(batch_id: int) -> None:
+    """Remove a batch this run created when none of its originals reached S3.
+
+    Left, it would be an empty batch ``running`` for ever; its re-run records it anew. A batch
+    with an original uploaded is kept: the next run takes up its documents not yet uploaded.
+    """
+    with session_scope() as session:
+        uploaded = session.scalar(
+            select(Document.id)
+            .where(
+                Document.batch_id == batch_id, func.jsonb_array_length(Document.original_keys) > 0
+            )
+            .limit(1)
+        )
+        if uploaded is not None:
+            return
+        session.execute(delete(Document).where(Document.batch_id == batch_id))
+        session.execute(delete(Batch).where(Batch.id == batch_id))
+    log.info("batch %d: no original reached S3; the batch is not kept", batch_id)
 
 
 def _enqueue_one(
@@ -159,8 +219,10 @@ def _is_own_file(root: Path, rel_path: str, own: set[Path]) -> bool:
     return (root / rel_path).resolve() in own
 
 
-def _batch(name: str, root: Path, default: Route, notify_url: str | None) -> int:
+def _batch(name: str, root: Path, default: Route, notify_url: str | None) -> tuple[int, bool]:
+    """The batch's id, and whether this run created it."""
     with session_scope() as session:
+        existing = session.scalar(select(Batch.id).where(Batch.name == name))
         values = {"name": name, "root_dir": str(root), "api": default.api}
         stmt = insert(Batch).values(**values, options=default.options, notify_url=notify_url)
         if notify_url is None:
@@ -171,7 +233,7 @@ def _batch(name: str, root: Path, default: Route, notify_url: str | None) -> int
             )
         batch_id = session.scalar(select(Batch.id).where(Batch.name == name))
         assert batch_id is not None
-        return batch_id
+        return batch_id, existing is None
 
 
 def _reopen(batch_id: int) -> None:

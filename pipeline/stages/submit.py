@@ -25,11 +25,12 @@ from pipeline.db.models import Batch, Document, Page, ProviderTask
 from pipeline.db.session import session_scope
 from pipeline.db.states import PageState, TaskState
 from pipeline.db.transitions import move
-from pipeline.errors import AmbiguousSubmit, BadInput, RateLimited
+from pipeline.errors import AmbiguousSubmit, BadInput, NoApiKey, RateLimited, Stop
 from pipeline.polling import first_delay
 from pipeline.progress import finish_batch_if_done
 from pipeline.provider.apis import ApiSpec, spec
-from pipeline.provider.client import ClaimLost, KeysParked, ProviderClient, Submitted, Throttled
+from pipeline.provider.client import ClaimLost, ProviderClient, Submitted, Throttled
+from pipeline.provider.keys import key_states, note_waiting, stop_waiting, warn_once
 from pipeline.settings import Settings
 from pipeline.stages.answers import put_raw_answer, record_raw_answer
 from pipeline.stages.cancel import CANCELLED
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class _Claimed:
     page_id: int
+    batch_id: int
     attempt: int  # submit_attempts as claimed: the claim's fencing token
     image_key: str
     content_type: str
@@ -82,8 +84,12 @@ def submit_page(
         if claimed.held():
             fail_page(page_id, PageState.SUBMITTING, e, code=e.code)
         return True
-    except (Throttled, KeysParked):
+    except Throttled:
         _release(claimed, refund=True, count_retry=False)
+        raise
+    except Stop as e:  # no key, or every key parked (refused, out of quota or budget)
+        _release(claimed, refund=True, count_retry=False)
+        _wait_for_key(claimed.batch_id, client, settings, e)
         raise
     except RateLimited:
         _release(claimed, refund=False, count_retry=False)
@@ -98,7 +104,31 @@ def submit_page(
         _record_task(claimed, submitted, due[submitted.key_id])
     else:
         _keep_sync_answer(claimed, submitted, store, sent_at)
+    stop_waiting(client.redis, claimed.batch_id)
     return True
+
+
+def _wait_for_key(batch_id: int, client: ProviderClient, settings: Settings, error: Stop) -> None:
+    """The page waits in ``ready`` for a usable key: the batch says why, the log says it once.
+
+    The reconciler offers waiting pages again every ``SCANGRADE_STALE_AFTER_S``; the reason
+    outlives two such rounds, and the first page that goes out clears it.
+    """
+    if isinstance(error, NoApiKey):
+        reason = f"no API key ({error.args[0].removeprefix('no API key: ')} for the workers)"
+        warn_once(
+            client.redis,
+            "no-api-key",
+            f"{error}: pages wait in ready and are sent once the workers have a key",
+        )
+    else:
+        parked = [
+            f"{state.key_id}: {state.parked}"
+            for state in key_states(client.redis, list(client.pool.values()))
+            if state.parked is not None
+        ]
+        reason = f"every API key is parked ({'; '.join(parked)})" if parked else str(error)
+    note_waiting(client.redis, batch_id, reason, 2 * settings.stale_after_s + 60)
 
 
 def faults_met(page_id: int) -> int:
@@ -145,6 +175,7 @@ def _claim(page_id: int) -> _Claimed | None:
         assert page.image_key is not None
         return _Claimed(
             page_id,
+            page.batch_id,
             page.submit_attempts,
             page.image_key,
             page.content_type or "image/jpeg",
