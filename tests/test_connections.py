@@ -62,7 +62,7 @@ REFUSED = "sorry, too many clients already"
 def _nodes(settings: Settings) -> list[tuple[str, int]]:
     """(queues, children) of every worker node ``scangrade workers`` starts."""
     nodes = []
-    for spec in worker_specs(settings, Path("/nonexistent")):
+    for spec in worker_specs(settings):
         if "worker" in spec.argv:
             argv = list(spec.argv)
             nodes.append((argv[argv.index("-Q") + 1], int(argv[argv.index("-c") + 1])))

@@ -118,8 +118,12 @@ def get_engine() -> Engine:
 def _refused(context: ExceptionContext) -> None:
     """A connect that failed (too many clients, server down) becomes DatabaseUnavailable.
 
-    Only errors raised while connecting: there is no connection yet, so nothing was done.
+    Only errors raised while connecting: there is no connection yet, so nothing was done. A
+    pooled connection's failed pre-ping (the server restarted) is left to the pool, which
+    replaces the connection with a fresh one.
     """
+    if context.is_pre_ping:
+        return
     if context.connection is None and isinstance(context.sqlalchemy_exception, OperationalError):
         reason = str(context.original_exception).strip().splitlines()[0]
         raise DatabaseUnavailable(f"Postgres refused a connection: {reason}") from (
