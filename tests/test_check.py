@@ -38,7 +38,8 @@ def batch(
 ) -> Iterator[dict]:
     root = tmp_path_factory.mktemp("check") / "audited"
     write_sample_batch(root)
-    batch_id = enqueue_directory(root, get_store(), batch_name="audited").batch_id
+    # force: sent even if another module of this run sent the samples first
+    batch_id = enqueue_directory(root, get_store(), batch_name="audited", force=True).batch_id
     wait_until_done(batch_id)
     with session_scope() as session:
         rows = session.execute(

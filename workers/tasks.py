@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Any
+from typing import Any, NoReturn
 
 from celery import Task
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 
 from pipeline import notify, nudges
 from pipeline.db import DB_UNAVAILABLE
@@ -74,6 +75,21 @@ def ingest_document(document_id: int) -> int:
     return ingest.ingest_document(document_id, get_store())
 
 
+def _retry(task: Task[Any, Any], exc: Exception, countdown: float) -> NoReturn:
+    """``task.retry`` (it raises Retry), sent again if the soft time limit cut the send short.
+
+    Celery drops the message (``Reject``, no requeue) when sending the retry fails: the page
+    would be left ready with nothing to nudge it.
+    """
+    try:
+        task.retry(exc=exc, countdown=countdown)
+    except Reject as e:
+        if not isinstance(e.reason, SoftTimeLimitExceeded):
+            raise
+        task.retry(exc=exc, countdown=countdown)
+    raise AssertionError("Task.retry always raises")
+
+
 @app.task(name="scangrade.submit_page", bind=True, max_retries=None)
 def submit_page(self: Task[Any, Any], page_id: int) -> bool:
     """create_task for one ready page."""
@@ -81,7 +97,12 @@ def submit_page(self: Task[Any, Any], page_id: int) -> bool:
     try:
         return submit.submit_page(page_id, get_client(), get_store(), settings)
     except Throttled as e:
-        raise self.retry(exc=e, countdown=e.retry_after_s) from e
+        _retry(self, e, e.retry_after_s)
+    except SoftTimeLimitExceeded as e:
+        # Out of time (a host frozen while the page waited for a slot): nudge it again, or a
+        # page still ready would wait for the reconciler's horizon. One it had claimed is
+        # taken back by the reconciler; this nudge then finds it not ready and does nothing.
+        _retry(self, e, 1.0)
     except Stop as e:
         log.debug("page %d waits for an API key: %s", page_id, e)
         return False  # back to ready; the reconciler offers it again later
