@@ -23,7 +23,7 @@ demo: install
 	$(BIN)/scangrade demo
 
 test: install chromium
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q
 
 # tests/test_report.py opens the report in headless Chromium (Debian's package).
 chromium:
