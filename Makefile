@@ -10,11 +10,13 @@ BENCH_STAMP := $(VENV)/.bench-installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,simulator]'
+	@# The simulator and the dev kit are not in the wheel: the clone's root goes on the venv's path.
+	$(BIN)/python -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], "scangrade-clone.pth").write_text("$(CURDIR)\n")'
 	touch $(STAMP)
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,simulator,bench]'
 	touch $(BENCH_STAMP)
 
 install: $(STAMP)
@@ -36,13 +38,13 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(ARGS)
 
 lint: install
-	$(BIN)/ruff check pipeline workers bench tests
-	$(BIN)/ruff format --check pipeline workers bench tests
+	$(BIN)/ruff check pipeline workers simulator devkit bench tests
+	$(BIN)/ruff format --check pipeline workers simulator devkit bench tests
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format pipeline workers bench tests
-	$(BIN)/ruff check --fix pipeline workers bench tests
+	$(BIN)/ruff format pipeline workers simulator devkit bench tests
+	$(BIN)/ruff check --fix pipeline workers simulator devkit bench tests
 
 enqueue: install
 	@test -n "$(DIR)" || (echo "usage: make enqueue DIR=/scans/2026-11-21" >&2; exit 2)

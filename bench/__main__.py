@@ -35,9 +35,9 @@ from bench.report import (
 )
 from bench.run import Outcome, RunContext, run_scenario
 from bench.scenarios import NAMES, selected
-from pipeline.services import problems
+from devkit.standins import start_s3
+from pipeline.adapters.services import problems
 from pipeline.settings import get_settings
-from pipeline.standins import start_s3
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = ROOT / "bench"

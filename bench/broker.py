@@ -12,7 +12,7 @@ import redis
 from celery import Celery
 
 from bench.metrics import ChainRun
-from pipeline.nudges import QUEUES, ROUTES, broker_options
+from pipeline.adapters.broker import QUEUES, ROUTES, broker_options
 from pipeline.settings import Settings
 from workers.hops import DONE_KEY, HOP_TASK, LAST_KEY
 

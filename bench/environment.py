@@ -15,7 +15,7 @@ import httpx
 import redis
 from sqlalchemy.engine import make_url
 
-from pipeline.services import claim_redis_db, drop_database, forget_connections
+from pipeline.adapters.services import claim_redis_db, drop_database, forget_connections
 from pipeline.settings import Settings, get_settings
 
 _OWNER = "make-bench"

@@ -15,8 +15,8 @@ import redis
 from sqlalchemy import select
 
 from bench.metrics import Call, PageEnd, SeenTask, SimTask
-from pipeline.db.models import Batch, Page, ProviderTask
-from pipeline.db.session import session_scope
+from pipeline.adapters.db.models import Batch, Page, ProviderTask
+from pipeline.adapters.db.session import session_scope
 
 LIMITER_STATS_KEY = "scangrade:limiter:stats"
 """The hash where the pipeline's limiter counts its Redis ``round_trips``."""

@@ -10,7 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
-from pipeline.samples import jpeg_bytes, make_page_image
+from devkit.samples import jpeg_bytes, make_page_image
 
 FIRST_SEED = 1000
 """Far from the seeds the demo and the tests use, so the pages are the benchmark's own."""

@@ -38,12 +38,12 @@ from bench.metrics import ChainRun, CpuUse, Measurements, Observation, measure
 from bench.observe import batch_rows, limiter_round_trips, simulator_calls, simulator_tasks
 from bench.pages import page_dir
 from bench.scenarios import Endpoints, Scenario, pipeline_env, simulator_args
-from pipeline.db.models import Batch
-from pipeline.db.session import session_scope
-from pipeline.progress import BatchProgress, batch_progress
-from pipeline.services import migrate
-from pipeline.standins import Service, start_simulator, start_workers
-from pipeline.storage import get_store
+from devkit.standins import Service, start_simulator, start_workers
+from pipeline.adapters.db.models import Batch
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.objectstore import get_store
+from pipeline.adapters.services import migrate
+from pipeline.domain.progress import BatchProgress, batch_progress
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ def _chains(stand: _Stand, count: int) -> ChainRun:
 
 def _start_enqueue(pages_dir: Path, batch: str, env: Mapping[str, str], log_path: Path) -> Service:
     """``scangrade enqueue`` as an operator runs it, in the background (no ``--wait``)."""
-    argv = [sys.executable, "-m", "pipeline.cli", "enqueue", str(pages_dir)]
+    argv = [sys.executable, "-m", "pipeline.operator.cli", "enqueue", str(pages_dir)]
     argv += ["--api", "correct_edu", "--batch", batch]
     with log_path.open("ab") as out:
         process = subprocess.Popen(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from pipeline import samples
+from devkit import samples
 
 # Seeds of our own, so no page here has the bytes of another test module's page.
 _SEED = 7100

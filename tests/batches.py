@@ -10,11 +10,11 @@ from typing import Any
 
 import httpx
 
-from pipeline.db.models import Batch, Document, Page, ProviderTask
-from pipeline.db.session import session_scope
-from pipeline.db.states import PageState
-from pipeline.progress import batch_progress
-from pipeline.storage import StoredObject, get_store, result_prefix
+from pipeline.adapters.db.models import Batch, Document, Page, ProviderTask
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import PageState
+from pipeline.adapters.objectstore import StoredObject, get_store, result_prefix
+from pipeline.domain.progress import batch_progress
 
 
 def wait_until_done(batch_id: int, timeout: float = 180) -> None:

@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from pipeline.standins import free_port
+from devkit.standins import free_port
 
 
 def _wait_port(port: int, timeout: float = 30) -> None:

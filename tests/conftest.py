@@ -13,8 +13,9 @@ import httpx
 import pytest
 import redis
 
-from pipeline import storage
-from pipeline.services import (
+from devkit.standins import Service, free_port, start_s3, start_simulator, start_workers
+from pipeline.adapters import objectstore
+from pipeline.adapters.services import (
     claim_redis_db,
     drop_database,
     forget_connections,
@@ -22,7 +23,6 @@ from pipeline.services import (
     problems,
 )
 from pipeline.settings import Settings, get_settings
-from pipeline.standins import Service, free_port, start_s3, start_simulator, start_workers
 
 REDIS_BASE = os.environ.get("SCANGRADE_TEST_REDIS", "redis://127.0.0.1:6379")
 PG_BASE = os.environ.get("SCANGRADE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
@@ -91,7 +91,7 @@ def env(simulator: Service, s3: Service) -> Iterator[Settings]:
     if down:
         pytest.exit(f"tests need Postgres and Redis: {down}", returncode=3)
     migrate(settings)
-    storage.get_store().ensure_bucket()
+    objectstore.get_store().ensure_bucket()
     yield settings
     forget_connections()
     drop_database(settings)

@@ -14,10 +14,10 @@ import httpx
 import redis
 from conftest import PG_BASE, REDIS_BASE
 
-from pipeline import storage
-from pipeline.services import claim_redis_db, drop_database, forget_connections, migrate
+from devkit.standins import Service, free_port, start_s3, start_simulator, start_workers
+from pipeline.adapters import objectstore
+from pipeline.adapters.services import claim_redis_db, drop_database, forget_connections, migrate
 from pipeline.settings import get_settings
-from pipeline.standins import Service, free_port, start_s3, start_simulator, start_workers
 
 API_KEY, SECRET_KEY = "stack-api-key", "stack-secret-key"
 FAST_PROVIDER = ("--quota-scale", "10", "--time-scale", "0.02")
@@ -85,7 +85,7 @@ def private_stack(logs: Path, settings: Mapping[str, str]) -> Iterator[Stack]:
     os.environ.update(values)
     forget_connections()
     migrate(get_settings())
-    storage.get_store().ensure_bucket()
+    objectstore.get_store().ensure_bucket()
     stack = Stack(logs, port, FAST_PROVIDER, simulator, start_workers({}, logs / "workers.log"))
     try:
         yield stack

@@ -29,17 +29,17 @@ from click.testing import CliRunner
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from pipeline.cli import main
-from pipeline.db.session import get_engine
-from pipeline.report.data import assignment
-from pipeline.samples import jpeg_bytes, make_page_image
-from pipeline.services import alembic_config, drop_database, migrate
+from devkit.samples import jpeg_bytes, make_page_image
+from devkit.standins import Service
+from pipeline.adapters.db.session import get_engine
+from pipeline.adapters.objectstore import get_store
+from pipeline.adapters.services import alembic_config, drop_database, migrate
+from pipeline.domain.students import Students
+from pipeline.operator.cli import main
+from pipeline.operator.report.data import assignment
 from pipeline.settings import Settings
-from pipeline.simulator.grading import grade
 from pipeline.stages.enqueue import enqueue_directory
-from pipeline.standins import Service
-from pipeline.storage import get_store
-from pipeline.students import Students
+from simulator.grading import grade
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "analysts.md"
 DOC_TEXT = DOC.read_text(encoding="utf-8")

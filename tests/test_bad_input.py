@@ -22,14 +22,14 @@ from bad_files import Expect, page, write_corpus
 from batches import wait_until_done
 from sqlalchemy import select
 
-from pipeline import samples
-from pipeline.db.models import Batch, Document, Page
-from pipeline.db.session import session_scope
-from pipeline.ingest import discover
+from devkit import samples
+from devkit.standins import Service
+from pipeline.adapters.db.models import Batch, Document, Page
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.documents import discover
+from pipeline.adapters.objectstore import get_store
 from pipeline.settings import Settings
 from pipeline.stages.enqueue import EnqueueReport, enqueue_directory
-from pipeline.standins import Service
-from pipeline.storage import get_store
 
 SETTLE_S = 1.0
 # A batch that takes longer has a hung page (generous: the tests may share a busy CPU).
@@ -89,7 +89,7 @@ def _pages(batch_id: int) -> dict[str, list[Page]]:
 
 def _status(batch: str) -> list[str]:
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "status", batch],
+        [sys.executable, "-m", "pipeline.operator.cli", "status", batch],
         capture_output=True,
         text=True,
         timeout=60,

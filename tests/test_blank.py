@@ -13,9 +13,7 @@ from collections.abc import Callable
 import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
-from pipeline.errors import BadInput
-from pipeline.ingest.blank import DEFAULT_BLANK_INK_RATIO, InkMeasure, ink, is_blank
-from pipeline.samples import (
+from devkit.samples import (
     A4_150DPI,
     blank_page,
     jpeg_bytes,
@@ -24,6 +22,8 @@ from pipeline.samples import (
     pdf_from_jpegs,
     png_bytes,
 )
+from pipeline.adapters.documents.blank import DEFAULT_BLANK_INK_RATIO, InkMeasure, ink, is_blank
+from pipeline.errors import BadInput
 
 JPEG, PNG, BMP, PDF = "image/jpeg", "image/png", "image/bmp", "application/pdf"
 Page = tuple[bytes, str]

@@ -17,17 +17,17 @@ from batches import wait_for_page, wait_until_done
 from click.testing import CliRunner
 from sqlalchemy import func, select, text
 
-from pipeline.cli import main
-from pipeline.db.models import Batch, Document, Page, Question
-from pipeline.db.session import session_scope
-from pipeline.samples import write_sample_batch
+from devkit.samples import write_sample_batch
+from devkit.standins import Service
+from pipeline.adapters.db.models import Batch, Document, Page, Question
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.objectstore import get_store
+from pipeline.operator.cli import main
 from pipeline.settings import Settings
 from pipeline.stages.check import Finding, check
 from pipeline.stages.enqueue import enqueue_directory
 from pipeline.stages.reconcile import reconcile
 from pipeline.stages.repair import repair_counts
-from pipeline.standins import Service
-from pipeline.storage import get_store
 
 AGO = "now() - interval '1 hour'"
 

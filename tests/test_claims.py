@@ -21,12 +21,12 @@ from batches import wait_until_done
 from sqlalchemy import func, select
 from stacks import Stack, private_stack
 
-from pipeline.db.models import Page
-from pipeline.db.session import session_scope
-from pipeline.db.states import PageState
-from pipeline.samples import jpeg_bytes, make_page_image
+from devkit.samples import jpeg_bytes, make_page_image
+from pipeline.adapters.db.models import Page
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import PageState
+from pipeline.adapters.objectstore import get_store
 from pipeline.stages.enqueue import enqueue_directory
-from pipeline.storage import get_store
 
 TIME_LIMIT_S = 6
 MAX_ATTEMPTS = 3

@@ -6,7 +6,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import main
+from pipeline.operator.cli import main
 
 
 def commands() -> list[str]:

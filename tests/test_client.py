@@ -12,6 +12,12 @@ import pytest
 import redis
 from pydantic import SecretStr
 
+from devkit.samples import jpeg_bytes, make_page_image
+from devkit.standins import Service, free_port
+from pipeline.adapters.provider import get_client, get_redis
+from pipeline.adapters.provider.apis import SPECS
+from pipeline.adapters.provider.client import ProviderClient, Throttled, provider_timeout
+from pipeline.adapters.provider.keys import pool_from, unpark
 from pipeline.errors import (
     AmbiguousSubmit,
     AuthFailed,
@@ -20,13 +26,7 @@ from pipeline.errors import (
     TokenRejected,
     Transient,
 )
-from pipeline.provider import get_client, get_redis
-from pipeline.provider.apis import SPECS
-from pipeline.provider.client import ProviderClient, Throttled, provider_timeout
-from pipeline.provider.keys import pool_from, unpark
-from pipeline.samples import jpeg_bytes, make_page_image
 from pipeline.settings import Settings, get_settings
-from pipeline.standins import Service, free_port
 
 CORRECT_EDU = SPECS["correct_edu"]
 FORMULA = SPECS["formula"]

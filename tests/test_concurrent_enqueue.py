@@ -17,12 +17,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from pipeline.db.models import Batch, Document, Page
-from pipeline.db.session import session_scope
-from pipeline.db.states import DocumentState, PageState
-from pipeline.samples import jpeg_bytes, make_page_image
+from devkit.samples import jpeg_bytes, make_page_image
+from devkit.standins import Service
+from pipeline.adapters.db.models import Batch, Document, Page
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import DocumentState, PageState
 from pipeline.settings import Settings
-from pipeline.standins import Service
 
 FILES = 40
 
@@ -41,7 +41,7 @@ def _enqueue_together(
     """Both commands started at once; their outcomes."""
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "enqueue", str(root), "--batch", name],
+            [sys.executable, "-m", "pipeline.operator.cli", "enqueue", str(root), "--batch", name],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

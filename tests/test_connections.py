@@ -28,9 +28,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.pool import NullPool, QueuePool
 from stacks import Stack, private_stack
 
-from pipeline.db import DB_UNAVAILABLE
-from pipeline.db.models import Batch, Page
-from pipeline.db.session import (
+from devkit.samples import jpeg_bytes, make_page_image
+from devkit.standins import free_port
+from pipeline.adapters.db import DB_UNAVAILABLE
+from pipeline.adapters.db.models import Batch, Page
+from pipeline.adapters.db.session import (
     POOLS,
     PoolRole,
     connections_needed,
@@ -40,13 +42,11 @@ from pipeline.db.session import (
     session_scope,
     use_pool,
 )
+from pipeline.adapters.objectstore import get_store
 from pipeline.errors import DatabaseUnavailable
-from pipeline.samples import jpeg_bytes, make_page_image
+from pipeline.runtime.supervisor import worker_specs
 from pipeline.settings import Settings
 from pipeline.stages.enqueue import enqueue_directory
-from pipeline.standins import free_port
-from pipeline.storage import get_store
-from pipeline.supervisor import worker_specs
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 PAGES = 20

@@ -24,11 +24,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from pipeline.s3_standin import holder
-from pipeline.services import claim_redis_db, drop_database
+from devkit.s3_standin import holder
+from devkit.standins import start_s3
+from pipeline.adapters.objectstore import ObjectStore
+from pipeline.adapters.services import claim_redis_db, drop_database
 from pipeline.settings import Settings
-from pipeline.standins import start_s3
-from pipeline.storage import ObjectStore
 
 ROOT = Path(__file__).resolve().parent.parent
 SCANGRADE = Path(sys.executable).parent / "scangrade"

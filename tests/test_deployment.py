@@ -6,10 +6,10 @@ from pathlib import Path
 
 import yaml
 
-from pipeline import topology
-from pipeline.nudges import QUEUES
+from pipeline.adapters.broker import QUEUES
+from pipeline.runtime import topology
+from pipeline.runtime.supervisor import worker_specs
 from pipeline.settings import Settings
-from pipeline.supervisor import worker_specs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,7 +47,7 @@ def _workers() -> dict[str, dict]:
 
 
 def test_the_compose_workers_are_generated_from_the_topology() -> None:
-    """The checked-in file holds what ``python -m pipeline.topology`` writes, nothing else."""
+    """The checked-in file holds what ``python -m pipeline.runtime.topology`` writes, only that."""
     text = (ROOT / "docker-compose.yml").read_text()
     assert topology.rewrite_compose(text, topology.defaults()) == text
     assert text.count(topology.BEGIN) == 1 and text.count(topology.END) == 1

@@ -10,11 +10,11 @@ import pytest
 from batches import record_finished_task
 from sqlalchemy import update
 
-from pipeline.db.models import Page, ProviderTask
-from pipeline.db.session import session_scope
-from pipeline.provider import get_redis
-from pipeline.provider.auth import Credentials
-from pipeline.provider.keys import PoolKey, park, pool_from
+from pipeline.adapters.db.models import Page, ProviderTask
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.provider import get_redis
+from pipeline.adapters.provider.auth import Credentials
+from pipeline.adapters.provider.keys import PoolKey, park, pool_from
 from pipeline.settings import Settings
 from pipeline.stages.dispatch import dispatch_due_polls
 

@@ -26,14 +26,14 @@ from batches import record_finished_task, wait_for_page
 from seed_examples import load_example
 from sqlalchemy import text
 
-from pipeline.db.artifacts import record_archived
-from pipeline.db.models import Batch, Document, Page
-from pipeline.db.session import get_engine, session_scope
-from pipeline.provider import get_client
+from pipeline.adapters.db.artifacts import record_archived
+from pipeline.adapters.db.models import Batch, Document, Page
+from pipeline.adapters.db.session import get_engine, session_scope
+from pipeline.adapters.objectstore import get_store
+from pipeline.adapters.provider import get_client
 from pipeline.settings import Settings
 from pipeline.stages.archive import archive_task
 from pipeline.stages.persist import persist_task
-from pipeline.storage import get_store
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "schema.md"
 DOC_TEXT = DOC.read_text(encoding="utf-8")

@@ -20,13 +20,13 @@ import pytest
 from batches import wait_until_done
 from sqlalchemy import func, select, text
 
-from pipeline.db.models import Artifact, Document, Page, ProviderTask, Question, Slot
-from pipeline.db.session import session_scope
-from pipeline.samples import jpeg_bytes, make_page_image, write_sample_batch
+from devkit.samples import jpeg_bytes, make_page_image, write_sample_batch
+from devkit.standins import Service
+from pipeline.adapters.db.models import Artifact, Document, Page, ProviderTask, Question, Slot
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.objectstore import get_store
 from pipeline.settings import Settings
 from pipeline.stages.enqueue import enqueue_directory
-from pipeline.standins import Service
-from pipeline.storage import get_store
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +161,16 @@ def test_cli_enqueue_wait_exits_1_when_a_file_failed(
     (root / "good.jpg").write_bytes(jpeg_bytes(make_page_image(77)))
     (root / "bad.pdf").write_bytes(b"<html>not a pdf</html>")
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "enqueue", str(root), "--batch", "cli", "--wait"],
+        [
+            sys.executable,
+            "-m",
+            "pipeline.operator.cli",
+            "enqueue",
+            str(root),
+            "--batch",
+            "cli",
+            "--wait",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -171,7 +180,7 @@ def test_cli_enqueue_wait_exits_1_when_a_file_failed(
     # The failures are results (stdout); the progress bar is progress (stderr).
     assert "bad.pdf" in done.stdout and "1/1" in done.stderr
     status = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "status", "cli"],
+        [sys.executable, "-m", "pipeline.operator.cli", "status", "cli"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -17,7 +17,9 @@ import pytest
 from batches import wait_until_done
 from sqlalchemy import select
 
-from pipeline.db.models import (
+from devkit.samples import blank_page, write_mixed_batch
+from devkit.standins import Service
+from pipeline.adapters.db.models import (
     Artifact,
     Document,
     Essay,
@@ -31,14 +33,12 @@ from pipeline.db.models import (
     ProviderTask,
     Question,
 )
-from pipeline.db.session import session_scope
-from pipeline.manifest import routing
-from pipeline.provider.apis import Choices
-from pipeline.samples import blank_page, write_mixed_batch
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.objectstore import get_store
+from pipeline.adapters.provider.apis import Choices
+from pipeline.domain.routing import routing
 from pipeline.settings import Settings
 from pipeline.stages.enqueue import enqueue_directory
-from pipeline.standins import Service
-from pipeline.storage import get_store
 
 
 @pytest.fixture(scope="module")

@@ -17,19 +17,19 @@ import pytest
 from batches import record_finished_task, sim_answers, wait_for_page
 from sqlalchemy import select
 
-from pipeline.db.models import Artifact
-from pipeline.db.session import session_scope
-from pipeline.db.states import ArtifactState, PageState
-from pipeline.provider import get_client
-from pipeline.provider.answers.common import Progress
-from pipeline.provider.apis import SPECS
-from pipeline.provider.client import ProviderClient
-from pipeline.results import handler
-from pipeline.samples import jpeg_bytes, make_page_image
+from devkit.samples import jpeg_bytes, make_page_image
+from devkit.standins import Service
+from pipeline.adapters.db.models import Artifact
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import ArtifactState, PageState
+from pipeline.adapters.objectstore import get_store
+from pipeline.adapters.provider import get_client
+from pipeline.adapters.provider.apis import SPECS
+from pipeline.adapters.provider.client import ProviderClient
+from pipeline.adapters.provider.responses.common import Progress
+from pipeline.domain.rows import handler
 from pipeline.settings import Settings
 from pipeline.stages import persist
-from pipeline.standins import Service
-from pipeline.storage import get_store
 
 CORRECT_EDU = SPECS["correct_edu"]
 

@@ -25,17 +25,17 @@ from batches import sim_answers, wait_until_done
 from chaos import Outage, PrivatePostgres, PrivateRedis
 from sqlalchemy import func, select
 
-from pipeline import storage
-from pipeline.db.models import Artifact, Page, ProviderTask, Question, Slot
-from pipeline.db.session import session_scope
-from pipeline.db.states import ArtifactState, PageState
-from pipeline.imagecheck import image_type
-from pipeline.samples import jpeg_bytes, make_page_image
-from pipeline.services import forget_connections, migrate
+from devkit.samples import jpeg_bytes, make_page_image
+from devkit.standins import Service, start_s3, start_simulator, start_workers
+from pipeline.adapters import objectstore
+from pipeline.adapters.db.models import Artifact, Page, ProviderTask, Question, Slot
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import ArtifactState, PageState
+from pipeline.adapters.documents.imagecheck import image_type
+from pipeline.adapters.objectstore import get_store
+from pipeline.adapters.services import forget_connections, migrate
 from pipeline.settings import get_settings
 from pipeline.stages.enqueue import enqueue_directory
-from pipeline.standins import Service, start_s3, start_simulator, start_workers
-from pipeline.storage import get_store
 
 PAGES = 50
 API_KEY, SECRET_KEY = "faults-api-key", "faults-secret-key"
@@ -97,7 +97,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     os.environ.update(values)
     forget_connections()
     migrate(get_settings())
-    storage.get_store().ensure_bucket()
+    objectstore.get_store().ensure_bucket()
     workers = start_workers({}, logs / "workers.log")
     with httpx.Client(base_url=simulator.url, timeout=30) as sim:
         yield Stack(postgres, broker, relay, sim, workers, tmp_path_factory.mktemp("fault-scans"))

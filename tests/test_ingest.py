@@ -13,11 +13,10 @@ import pytest
 from PIL import Image, ImageDraw
 from sqlalchemy import select
 
-from pipeline import samples
-from pipeline.db.models import Document, Page
-from pipeline.db.session import session_scope
-from pipeline.errors import BadInput
-from pipeline.ingest import (
+from devkit import samples
+from pipeline.adapters.db.models import Document, Page
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.documents import (
     CORRECT_EDU_LIMITS,
     Limits,
     b64_size,
@@ -31,16 +30,17 @@ from pipeline.ingest import (
     split_image,
     split_pdf,
 )
-from pipeline.ingest.blank import ink, is_blank
-from pipeline.ingest.document import document_pages
-from pipeline.manifest import Route, Routing
-from pipeline.provider.apis import Choices, build_options, spec
+from pipeline.adapters.documents.blank import ink, is_blank
+from pipeline.adapters.documents.document import document_pages
+from pipeline.adapters.objectstore import get_store
+from pipeline.adapters.provider.apis import Choices, build_options, spec
+from pipeline.domain.routing import Route, Routing
+from pipeline.domain.students import read_students
+from pipeline.errors import BadInput
 from pipeline.settings import Settings, get_settings
 from pipeline.stages.enqueue import enqueue_directory
 from pipeline.stages.ingest import ingest_document
 from pipeline.stages.plan import plan_directory
-from pipeline.storage import get_store
-from pipeline.students import read_students
 
 
 def encode(img: Image.Image, fmt: str, **params: object) -> bytes:
@@ -747,7 +747,7 @@ def test_rendered_page_shows_its_cropbox_at_its_user_unit() -> None:
 
 
 def test_page_file_for_pdf_apis_is_only_its_cropbox() -> None:
-    from pipeline.ingest.pdf import iter_pdf_page_files
+    from pipeline.adapters.documents.pdf import iter_pdf_page_files
 
     img, box = _framed_scan(_inset_for(0.03))
     data = _with_cropbox(samples.pdf_from_jpegs([samples.jpeg_bytes(img, 95)]), box)

@@ -29,10 +29,10 @@ import pytest
 import redis
 from conftest import PG_BASE, REDIS_BASE
 
-from pipeline.samples import make_scanned_pdf
-from pipeline.services import claim_redis_db, drop_database
+from devkit.samples import make_scanned_pdf
+from devkit.standins import Service, free_port, start_s3
+from pipeline.adapters.services import claim_redis_db, drop_database
 from pipeline.settings import Settings
-from pipeline.standins import Service, free_port, start_s3
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ("pyproject.toml", "README.md", "pipeline", "workers")  # what the Dockerfile copies

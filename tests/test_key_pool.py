@@ -10,15 +10,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devkit.samples import jpeg_bytes, make_page_image
+from devkit.standins import Service, start_simulator
+from pipeline.adapters.provider import get_redis
+from pipeline.adapters.provider.apis import SPECS
+from pipeline.adapters.provider.client import KeysParked, ProviderClient
+from pipeline.adapters.provider.keys import key_states, park, pool_from, unpark
+from pipeline.adapters.provider.limiter import calls_key, parked_key
 from pipeline.errors import DailyLimitReached
-from pipeline.provider import get_redis
-from pipeline.provider.apis import SPECS
-from pipeline.provider.client import KeysParked, ProviderClient
-from pipeline.provider.keys import key_states, park, pool_from, unpark
-from pipeline.provider.limiter import calls_key, parked_key
-from pipeline.samples import jpeg_bytes, make_page_image
 from pipeline.settings import Settings
-from pipeline.standins import Service, start_simulator
 
 CORRECT_EDU = SPECS["correct_edu"]
 KEYS = {"pool-key-a": "pool-secret-a", "pool-key-b": "pool-secret-b"}
@@ -132,7 +132,7 @@ def test_a_spent_budget_stops_new_pages_but_not_polls(
 def test_operator_sees_and_unparks_a_parked_key(env: Settings) -> None:
     from click.testing import CliRunner
 
-    from pipeline.cli import main
+    from pipeline.operator.cli import main
 
     (key,) = pool_from(env)
     park(get_redis(), key.key_id, "the provider answered 17", 600)

@@ -13,8 +13,8 @@ import pytest
 import redis
 from conftest import REDIS_BASE
 
-from pipeline.leader import LEASE_KEY, RUN_LOCK_PREFIX, Lease, periodic_run
-from pipeline.services import claim_redis_db
+from pipeline.adapters.services import claim_redis_db
+from pipeline.runtime.leader import LEASE_KEY, RUN_LOCK_PREFIX, Lease, periodic_run
 
 TTL_S = 0.3
 

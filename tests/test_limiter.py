@@ -11,8 +11,8 @@ import uuid
 
 import redis
 
-from pipeline.provider.keys import park
-from pipeline.provider.limiter import STATS_KEY, Lane, Limiter, calls_key
+from pipeline.adapters.provider.keys import park
+from pipeline.adapters.provider.limiter import STATS_KEY, Lane, Limiter, calls_key
 from pipeline.settings import Settings
 
 QPS = 5.0

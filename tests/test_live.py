@@ -14,13 +14,13 @@ from click.testing import CliRunner
 from rich.console import Console
 from sqlalchemy import update
 
-from pipeline.cli import main
-from pipeline.db.models import Batch, Document, Page, ProviderTask
-from pipeline.db.session import session_scope
-from pipeline.live import StatusWatch
-from pipeline.provider.auth import Credentials
-from pipeline.provider.keys import PoolKey
-from pipeline.screens import render
+from pipeline.adapters.db.models import Batch, Document, Page, ProviderTask
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.provider.auth import Credentials
+from pipeline.adapters.provider.keys import PoolKey
+from pipeline.operator.cli import main
+from pipeline.operator.live import StatusWatch
+from pipeline.operator.screens import render
 from pipeline.settings import Settings
 
 

@@ -9,9 +9,9 @@ from contextlib import contextmanager
 
 import pytest
 
-from pipeline import logs
-from pipeline.logs import JsonFormatter, configure_logging
 from pipeline.settings import Settings
+from pipeline.telemetry import logs
+from pipeline.telemetry.logs import JsonFormatter, configure_logging
 
 
 def test_json_lines_carry_extra_ids() -> None:

@@ -23,12 +23,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from pipeline.db.models import Batch
-from pipeline.db.session import session_scope
-from pipeline.logs import QuietPeriodic
-from pipeline.samples import jpeg_bytes, make_page_image
+from devkit.samples import jpeg_bytes, make_page_image
+from devkit.standins import free_port
+from pipeline.adapters.db.models import Batch
+from pipeline.adapters.db.session import session_scope
 from pipeline.settings import Settings
-from pipeline.standins import free_port
+from pipeline.telemetry.logs import QuietPeriodic
 
 NO_KEY = {
     "SCANGRADE_BAIDU_API_KEY": "",
@@ -42,7 +42,7 @@ def _cli(
 ) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if k not in drop} | dict(env)
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args],
+        [sys.executable, "-m", "pipeline.operator.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -227,7 +227,7 @@ def _token(sim: str, api_key: str, secret: str) -> bool:
 
 def _simulator(tmp_path: Path, *args: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "simulator", "--port", "0", *args],
+        [sys.executable, "-m", "pipeline.operator.cli", "simulator", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env={**os.environ, **env},

@@ -22,15 +22,15 @@ from batches import wait_until_done
 from sqlalchemy import select
 from stacks import API_KEY, SECRET_KEY, Stack, private_stack
 
-from pipeline.db.models import Page
-from pipeline.db.session import session_scope
-from pipeline.provider import get_redis
-from pipeline.provider.auth import Credentials
-from pipeline.provider.keys import waiting_reason
-from pipeline.samples import jpeg_bytes, make_page_image
+from devkit.samples import jpeg_bytes, make_page_image
+from devkit.standins import start_workers
+from pipeline.adapters.db.models import Page
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.objectstore import get_store
+from pipeline.adapters.provider import get_redis
+from pipeline.adapters.provider.auth import Credentials
+from pipeline.adapters.provider.keys import waiting_reason
 from pipeline.stages.enqueue import enqueue_directory
-from pipeline.standins import start_workers
-from pipeline.storage import get_store
 
 PAGES = 3
 NO_KEY = {"SCANGRADE_BAIDU_API_KEY": "", "SCANGRADE_BAIDU_SECRET_KEY": ""}
@@ -56,7 +56,7 @@ def _page_states(batch_id: int) -> list[str]:
 
 def _status(batch: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "status", batch],
+        [sys.executable, "-m", "pipeline.operator.cli", "status", batch],
         capture_output=True,
         text=True,
         timeout=60,
@@ -118,7 +118,7 @@ def test_no_key_then_refused_key_wait_then_the_right_key_finishes(
     # Act 3: the right secret, the key unparked: the batch resumes and finishes.
     _restart_workers(stack, stack.logs / "workers-fixed.log", API_KEY, SECRET_KEY)
     unparked = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "keys", "--unpark", key_id],
+        [sys.executable, "-m", "pipeline.operator.cli", "keys", "--unpark", key_id],
         capture_output=True,
         text=True,
         timeout=60,

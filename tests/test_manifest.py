@@ -9,12 +9,12 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from pipeline.cli import main
+from devkit.samples import CUSTOM_MODEL_PATH, MIXED_MANIFEST, png_bytes
+from pipeline.adapters.documents.images import b64_size, normalise
+from pipeline.adapters.provider.apis import SPECS, Choices, build_options
+from pipeline.domain.routing import Route, routing
 from pipeline.errors import ConfigurationError
-from pipeline.ingest.images import b64_size, normalise
-from pipeline.manifest import Route, routing
-from pipeline.provider.apis import SPECS, Choices, build_options
-from pipeline.samples import CUSTOM_MODEL_PATH, MIXED_MANIFEST, png_bytes
+from pipeline.operator.cli import main
 from pipeline.settings import Settings
 
 

@@ -21,17 +21,17 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from pipeline import metrics
-from pipeline.db.models import Page
-from pipeline.db.session import session_scope
+from devkit.samples import jpeg_bytes, make_page_image
+from devkit.standins import Service, free_port
+from pipeline.adapters.db.models import Page
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.objectstore import get_store
+from pipeline.adapters.provider.client import check_answer
+from pipeline.adapters.provider.limiter import Grant, Lane
 from pipeline.errors import RateLimited, Transient
-from pipeline.provider.client import check_answer
-from pipeline.provider.limiter import Grant, Lane
-from pipeline.samples import jpeg_bytes, make_page_image
 from pipeline.settings import Settings
 from pipeline.stages.enqueue import enqueue_directory
-from pipeline.standins import Service, free_port
-from pipeline.storage import get_store
+from pipeline.telemetry import metrics
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 SEEDS = (9301, 9302, 9303)

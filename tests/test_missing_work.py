@@ -13,14 +13,14 @@ from batches import wait_until_done
 from click.testing import CliRunner
 from sqlalchemy import select, text
 
-from pipeline.cli import main
-from pipeline.db.models import Batch, Document
-from pipeline.db.session import session_scope
-from pipeline.report.render import write_report
-from pipeline.samples import jpeg_bytes, make_page_image
+from devkit.samples import jpeg_bytes, make_page_image
+from devkit.standins import Service
+from pipeline.adapters.db.models import Batch, Document
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.objectstore import get_store
+from pipeline.operator.cli import main
+from pipeline.operator.report.render import write_report
 from pipeline.settings import Settings
-from pipeline.standins import Service
-from pipeline.storage import get_store
 
 
 def _lines(output: str) -> list[str]:

@@ -19,19 +19,19 @@ from batches import wait_until_done
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from pipeline.cli import main
-from pipeline.db.models import Batch, Document, Page
-from pipeline.db.session import session_scope
+from devkit.samples import blank_page, jpeg_bytes, make_page_image
+from devkit.standins import Service, free_port
+from pipeline.adapters.db.models import Batch, Document, Page
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.objectstore import get_store
+from pipeline.adapters.provider import get_redis
+from pipeline.adapters.webhook import post_json
+from pipeline.domain.notify import request, send_notification
+from pipeline.domain.progress import finish_batch_if_done
 from pipeline.errors import Transient, WebhookRefused
-from pipeline.notify import request, send_notification
-from pipeline.progress import finish_batch_if_done
-from pipeline.provider import get_redis
-from pipeline.samples import blank_page, jpeg_bytes, make_page_image
+from pipeline.operator.cli import main
 from pipeline.settings import Settings
 from pipeline.stages.enqueue import enqueue_directory
-from pipeline.standins import Service, free_port
-from pipeline.storage import get_store
-from pipeline.webhook import post_json
 
 
 class Receiver:

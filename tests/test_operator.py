@@ -12,16 +12,16 @@ from batches import wait_until_done
 from click.testing import CliRunner
 from sqlalchemy import select, text
 
-from pipeline.cli import main
-from pipeline.db.models import Batch, Document, Page
-from pipeline.db.session import session_scope
-from pipeline.db.states import PageState
-from pipeline.samples import jpeg_bytes, make_page_image
+from devkit.samples import jpeg_bytes, make_page_image
+from devkit.standins import Service
+from pipeline.adapters.db.models import Batch, Document, Page
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import PageState
+from pipeline.adapters.objectstore import get_store
+from pipeline.operator.cli import main
 from pipeline.settings import Settings
 from pipeline.stages.enqueue import enqueue_directory
 from pipeline.stages.replay import result_tables
-from pipeline.standins import Service
-from pipeline.storage import get_store
 
 # Surrogate keys are renumbered by a rebuild; everything else must come back the same.
 _SURROGATE = {"id", "question_id", "essay_id", "paragraph_id"}

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 from pypdf import PdfReader
 
-from pipeline.ingest.pdf import PDF_CONTENT_TYPE, iter_pdf_page_files
-from pipeline.provider.apis import SPECS
-from pipeline.samples import jpeg_bytes, make_page_image, make_scanned_pdf, pdf_from_jpegs
+from devkit.samples import jpeg_bytes, make_page_image, make_scanned_pdf, pdf_from_jpegs
+from pipeline.adapters.documents.pdf import PDF_CONTENT_TYPE, iter_pdf_page_files
+from pipeline.adapters.provider.apis import SPECS
 
 LIMITS = SPECS["paper_cut"].limits
 

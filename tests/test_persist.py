@@ -9,12 +9,12 @@ import pytest
 from batches import record_finished_task
 from sqlalchemy import select, update
 
-from pipeline.db.models import Artifact, Page, Question, Slot
-from pipeline.db.session import session_scope
-from pipeline.provider.answers.correct_edu import CorrectEduResult
+from pipeline.adapters.db.models import Artifact, Page, Question, Slot
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.objectstore import get_store
+from pipeline.adapters.provider.responses.correct_edu import CorrectEduResult
 from pipeline.settings import Settings
 from pipeline.stages.persist import persist_task
-from pipeline.storage import get_store
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -12,9 +12,12 @@ import pytest
 from batches import wait_until_done
 from sqlalchemy import func, select
 
-from pipeline.db.models import Page, ProviderTask
-from pipeline.db.session import session_scope
-from pipeline.polling import (
+from devkit.samples import jpeg_bytes, make_page_image
+from devkit.standins import Service
+from pipeline.adapters.db.models import Page, ProviderTask
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.objectstore import get_store
+from pipeline.domain.polling import (
     MIN_OBSERVATIONS,
     LaneSpend,
     Observation,
@@ -25,11 +28,8 @@ from pipeline.polling import (
     first_delay,
     next_delay,
 )
-from pipeline.samples import jpeg_bytes, make_page_image
 from pipeline.settings import Settings
 from pipeline.stages.enqueue import enqueue_directory
-from pipeline.standins import Service
-from pipeline.storage import get_store
 
 MEDIAN_S, SIGMA = 12.0, 0.69  # the seeds' processing times, as the simulator draws them
 

@@ -20,15 +20,15 @@ from click.testing import CliRunner
 from PIL import Image, ImageChops
 from sqlalchemy import func, select
 
-from pipeline.cli import main
-from pipeline.db.models import Page, Question
-from pipeline.db.session import session_scope
-from pipeline.report.pictures import MAX_WIDTH, NoPicture, Picture, page_picture
-from pipeline.samples import jpeg_bytes, make_page_image, make_scanned_pdf
+from devkit.samples import jpeg_bytes, make_page_image, make_scanned_pdf
+from devkit.standins import Service
+from pipeline.adapters.db.models import Page, Question
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.objectstore import get_store
+from pipeline.operator.cli import main
+from pipeline.operator.report.pictures import MAX_WIDTH, NoPicture, Picture, page_picture
 from pipeline.settings import Settings
 from pipeline.stages.enqueue import enqueue_directory
-from pipeline.standins import Service
-from pipeline.storage import get_store
 
 PAGES = 6
 STUDENTS = {"li-lei": "3A", "wang-fang": "3A", "zhao-min": "3B", "loose.jpg": "—"}

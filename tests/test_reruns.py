@@ -13,15 +13,15 @@ from batches import sim_answers, wait_until_done
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from pipeline.cli import main
-from pipeline.db.models import Document, Page
-from pipeline.db.session import session_scope
-from pipeline.db.states import DocumentState, PageState
-from pipeline.samples import jpeg_bytes, make_page_image
+from devkit.samples import jpeg_bytes, make_page_image
+from devkit.standins import Service
+from pipeline.adapters.db.models import Document, Page
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import DocumentState, PageState
+from pipeline.adapters.objectstore import get_store
+from pipeline.operator.cli import main
 from pipeline.settings import Settings
 from pipeline.stages.enqueue import enqueue_directory
-from pipeline.standins import Service
-from pipeline.storage import get_store
 
 
 def _scans(root: Path, seeds: range) -> Path:
@@ -110,7 +110,7 @@ def test_retry_requeues_failed_pages(
 
 
 def _batch(name: str) -> int:
-    from pipeline.db.models import Batch
+    from pipeline.adapters.db.models import Batch
 
     with session_scope() as session:
         batch_id = session.scalar(select(Batch.id).where(Batch.name == name))

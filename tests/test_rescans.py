@@ -15,20 +15,20 @@ from batches import sim_answers
 from click.testing import CliRunner
 from sqlalchemy import func, select, text
 
-from pipeline.cli import main
-from pipeline.db.models import Batch, Document, Page
-from pipeline.db.session import session_scope
-from pipeline.db.states import DocumentState, PageState
-from pipeline.manifest import Route, Routing
-from pipeline.report.data import load_report
-from pipeline.samples import blank_page, jpeg_bytes, make_page_image, pdf_from_jpegs
+from devkit.samples import blank_page, jpeg_bytes, make_page_image, pdf_from_jpegs
+from devkit.standins import Service
+from pipeline.adapters.db.models import Batch, Document, Page
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import DocumentState, PageState
+from pipeline.adapters.objectstore import get_store
+from pipeline.domain.routing import Route, Routing
+from pipeline.domain.students import Students
+from pipeline.operator.cli import main
+from pipeline.operator.report.data import load_report
 from pipeline.settings import Settings
 from pipeline.stages.check import check
 from pipeline.stages.ingest import ingest_document
 from pipeline.stages.plan import plan_directory
-from pipeline.standins import Service
-from pipeline.storage import get_store
-from pipeline.students import Students
 
 
 def _jpeg(seed: int) -> bytes:

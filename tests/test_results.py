@@ -19,7 +19,7 @@ from batches import record_finished_task
 from seed_examples import example_names, load_example
 from sqlalchemy import select, text
 
-from pipeline.db.models import (
+from pipeline.adapters.db.models import (
     Essay,
     EssayLine,
     EssayParagraph,
@@ -29,18 +29,18 @@ from pipeline.db.models import (
     PaperQuestion,
     ProviderTask,
 )
-from pipeline.db.session import session_scope
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.objectstore import get_store
+from pipeline.adapters.provider.apis import SPECS
+from pipeline.adapters.provider.client import check_answer, read_submission, strip_query
 from pipeline.errors import (
     ProviderRejected,
     ScangradeError,
     TokenRejected,
     Transient,
 )
-from pipeline.provider.apis import SPECS
-from pipeline.provider.client import check_answer, read_submission, strip_query
 from pipeline.settings import Settings
 from pipeline.stages.persist import persist_task
-from pipeline.storage import get_store
 
 RESULT_TABLES = (
     "provider_tasks",

@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from pipeline.db.models import Base
-from pipeline.db.session import get_engine
+from pipeline.adapters.db.models import Base
+from pipeline.adapters.db.session import get_engine
 from pipeline.settings import Settings
 
 REFERENCE_TABLES = {"correct_results", "question_types", "alembic_version"}

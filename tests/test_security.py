@@ -39,20 +39,20 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from pipeline.db.session import session_scope
+from devkit.samples import jpeg_bytes, make_page_image
+from devkit.standins import Service, start_simulator
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.objectstore import PUBLIC_ACCESS_BLOCKED, ObjectStore, get_store
+from pipeline.adapters.provider import get_redis
+from pipeline.adapters.provider.apis import spec
+from pipeline.adapters.provider.client import ProviderClient
+from pipeline.adapters.provider.keys import pool_from, unpark
+from pipeline.adapters.services import alembic_config, drop_database, migrate
 from pipeline.errors import AuthFailed, StoreRefused
-from pipeline.logs import configure_logging
-from pipeline.provider import get_redis
-from pipeline.provider.apis import spec
-from pipeline.provider.client import ProviderClient
-from pipeline.provider.keys import pool_from, unpark
-from pipeline.samples import jpeg_bytes, make_page_image
-from pipeline.services import alembic_config, drop_database, migrate
 from pipeline.settings import Settings
-from pipeline.simulator.config import SimConfig
 from pipeline.stages.enqueue import enqueue_directory
-from pipeline.standins import Service, start_simulator
-from pipeline.storage import PUBLIC_ACCESS_BLOCKED, ObjectStore, get_store
+from pipeline.telemetry.logs import configure_logging
+from simulator.config import SimConfig
 
 log = logging.getLogger(__name__)
 

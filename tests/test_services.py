@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.services import ServiceDown, ensure_services
+from devkit.standins import free_port
+from pipeline.adapters.services import ServiceDown, ensure_services
 from pipeline.settings import Settings
-from pipeline.standins import free_port
 
 
 def _nowhere() -> Settings:
@@ -37,7 +37,7 @@ def test_cli_exits_3_with_the_advice() -> None:
         "PATH": "/usr/bin:/bin",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "status"],
+        [sys.executable, "-m", "pipeline.operator.cli", "status"],
         env=env,
         capture_output=True,
         text=True,
@@ -63,7 +63,7 @@ def test_a_command_starts_no_container(tmp_path: Path) -> None:
     }
     for command in ("status", "migrate", "workers"):
         done = subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", command],
+            [sys.executable, "-m", "pipeline.operator.cli", command],
             env=env,
             capture_output=True,
             text=True,

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw
 
-from pipeline.simulator.grading import grade
+from simulator.grading import grade
 
 API_KEY, SECRET = "demo-api-key", "demo-secret-key"
 QPS_KEY, QPS_SECRET = "qps-key", "qps-secret"
@@ -50,7 +50,7 @@ def base_url() -> Iterator[str]:
     cmd = [
         sys.executable,
         "-m",
-        "pipeline.simulator",
+        "simulator",
         "--port",
         "0",
         "--time-scale",

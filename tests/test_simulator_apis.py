@@ -26,7 +26,7 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw
 
-from pipeline.standins import start_simulator
+from devkit.standins import start_simulator
 
 API_KEY, SECRET = "demo-api-key", "demo-secret-key"
 QPS_KEY, QPS_SECRET = "qps-key", "qps-secret"
@@ -969,7 +969,7 @@ def test_retention_forgets_new_tasks(client: httpx.Client, token: str) -> None:
 
 def test_help_documents_everything() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "pipeline.simulator", "--help"],
+        [sys.executable, "-m", "simulator", "--help"],
         capture_output=True,
         text=True,
         check=True,
@@ -980,7 +980,7 @@ def test_help_documents_everything() -> None:
         "/_sim/tasks/<task_id>/answer", "--quota-scale", "--time-scale",
     ):  # fmt: skip
         assert text in out, text
-    from pipeline.simulator.__main__ import build_parser, config_from_args
+    from simulator.__main__ import build_parser, config_from_args
 
     args = build_parser().parse_args(["--quota", "formula:call=5", "--quota-scale", "2"])
     config = config_from_args(args)

@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from pipeline.samples import jpeg_bytes, make_page_image
-from pipeline.simulator.__main__ import build_parser, config_from_args
-from pipeline.standins import Service, start_simulator
+from devkit.samples import jpeg_bytes, make_page_image
+from devkit.standins import Service, start_simulator
+from simulator.__main__ import build_parser, config_from_args
 
 KEY, SECRET = "faults-key", "faults-secret"
 OTHER, OTHER_SECRET = "faults-other", "faults-other-secret"

@@ -8,8 +8,8 @@ import time
 
 import httpx
 
-from pipeline.simulator.tasks import TaskStore
-from pipeline.standins import Service
+from devkit.standins import Service
+from simulator.tasks import TaskStore
 
 
 def _ids(store: TaskStore) -> tuple[list[str], list[str], list[int]]:

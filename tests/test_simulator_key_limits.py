@@ -19,9 +19,9 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw
 
-from pipeline.simulator.codes import MESSAGES
-from pipeline.simulator.quota import KeyCallCounter, provider_day
-from pipeline.standins import start_simulator
+from devkit.standins import start_simulator
+from simulator.codes import MESSAGES
+from simulator.quota import KeyCallCounter, provider_day
 
 DAILY_KEY, DAILY_SECRET = "daily-key", "daily-secret"
 TOTAL_KEY, TOTAL_SECRET = "total-key", "total-secret"

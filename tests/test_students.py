@@ -15,19 +15,19 @@ from click.testing import CliRunner
 from PIL import Image, ImageFilter
 from sqlalchemy import func, select, text
 
-from pipeline.cli import main
-from pipeline.db.models import Batch, Page
-from pipeline.db.session import session_scope
+from devkit.samples import jpeg_bytes, make_page_image, pdf_from_jpegs
+from devkit.standins import Service
+from pipeline.adapters.db.models import Batch, Page
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.objectstore import get_store
+from pipeline.domain.polling import unknown_first_s
+from pipeline.domain.routing import Route, Routing
+from pipeline.domain.students import Person, Students, read_students
 from pipeline.errors import ConfigurationError
-from pipeline.manifest import Route, Routing
-from pipeline.polling import unknown_first_s
-from pipeline.samples import jpeg_bytes, make_page_image, pdf_from_jpegs
+from pipeline.operator.cli import main
 from pipeline.settings import Settings, get_settings
 from pipeline.stages.enqueue import enqueue_directory
 from pipeline.stages.plan import plan_directory
-from pipeline.standins import Service
-from pipeline.storage import get_store
-from pipeline.students import Person, Students, read_students
 from tests.batches import wait_until_done
 
 

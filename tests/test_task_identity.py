@@ -19,17 +19,17 @@ from batches import wait_until_done
 from sqlalchemy import func, select
 from stacks import Stack, private_stack
 
-from pipeline.db.models import Document, Page, ProviderTask
-from pipeline.db.session import session_scope
-from pipeline.db.states import PageState, TaskState
-from pipeline.demo import enqueue_demo_scans, write_demo_scans
-from pipeline.manifest import routing
-from pipeline.provider.apis import Choices
-from pipeline.samples import MIXED_MANIFEST, jpeg_bytes, make_page_image, png_bytes
+from devkit.demo import enqueue_demo_scans, write_demo_scans
+from devkit.samples import MIXED_MANIFEST, jpeg_bytes, make_page_image, png_bytes
+from pipeline.adapters.db.models import Document, Page, ProviderTask
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import PageState, TaskState
+from pipeline.adapters.objectstore import get_store
+from pipeline.adapters.provider.apis import Choices
+from pipeline.domain.routing import routing
 from pipeline.stages.enqueue import enqueue_directory
 from pipeline.stages.identity import TASK_ID_REUSED
 from pipeline.stages.replay import result_tables
-from pipeline.storage import get_store
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +196,7 @@ def test_a_running_task_whose_id_is_reused_fails_its_page_loudly(
         for state, code, reused in tasks
     )
     status = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "status", "lost"],
+        [sys.executable, "-m", "pipeline.operator.cli", "status", "lost"],
         capture_output=True,
         text=True,
         timeout=60,

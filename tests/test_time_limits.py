@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.runtime.supervisor import worker_specs
 from pipeline.settings import Settings, get_settings
-from pipeline.supervisor import worker_specs
 from workers.app import app, create_app
 
 

@@ -27,17 +27,17 @@ from batches import wait_until_done
 from conftest import PG_BASE, REDIS_BASE
 from sqlalchemy import func, select
 
-from pipeline import storage
-from pipeline.db.models import Page, ProviderTask
-from pipeline.db.session import session_scope
-from pipeline.leader import leader_token
-from pipeline.manifest import routing
-from pipeline.provider.apis import Choices
-from pipeline.samples import jpeg_bytes, make_page_image
-from pipeline.services import claim_redis_db, drop_database, forget_connections, migrate
+from devkit.samples import jpeg_bytes, make_page_image
+from devkit.standins import Service, free_port, start_s3, start_simulator, start_workers
+from pipeline.adapters import objectstore
+from pipeline.adapters.db.models import Page, ProviderTask
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.provider.apis import Choices
+from pipeline.adapters.services import claim_redis_db, drop_database, forget_connections, migrate
+from pipeline.domain.routing import routing
+from pipeline.runtime.leader import leader_token
 from pipeline.settings import get_settings
 from pipeline.stages.enqueue import enqueue_directory
-from pipeline.standins import Service, free_port, start_s3, start_simulator, start_workers
 
 API_KEY, SECRET_KEY = "two-hosts-key", "two-hosts-secret"
 HOSTS = ("host-a", "host-b")
@@ -125,7 +125,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         migrate(settings)
         stack.callback(drop_database, settings)
         stack.callback(lambda: redis.Redis.from_url(redis_url).flushdb())
-        storage.get_store().ensure_bucket()
+        objectstore.get_store().ensure_bucket()
         hosts, metrics = {}, {}
         for host in HOSTS:
             port = free_port()
@@ -203,7 +203,7 @@ def night(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) -> d
     ticks0, t0 = _ticks(deployment), time.monotonic()
     routes = routing(root, api=None, choices=Choices(), manifest=None, default_endpoint=None)
     batch = f"hosts-{uuid.uuid4().hex[:8]}"
-    report = enqueue_directory(root, storage.get_store(), batch_name=batch, routes=routes)
+    report = enqueue_directory(root, objectstore.get_store(), batch_name=batch, routes=routes)
     wait_until_done(report.batch_id, timeout=300)
     elapsed = time.monotonic() - t0
     return {  # ticks: dispatch_polls messages during the batch, by outcome

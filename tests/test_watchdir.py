@@ -15,13 +15,13 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from pipeline.cli import main
-from pipeline.db.models import Batch, Document
-from pipeline.db.session import session_scope
-from pipeline.samples import jpeg_bytes, make_page_image
+from devkit.samples import jpeg_bytes, make_page_image
+from pipeline.adapters.db.models import Batch, Document
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.objectstore import get_store
+from pipeline.operator.cli import main
+from pipeline.operator.watch import DirectoryWatch, WatchEvent, daily_batch_name
 from pipeline.settings import Settings
-from pipeline.storage import get_store
-from pipeline.watchdir import DirectoryWatch, WatchEvent, daily_batch_name
 
 SETTLE_S = 1.0
 

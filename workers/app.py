@@ -25,16 +25,16 @@ from celery.signals import (
 )
 from kombu.entity import Queue
 
-from pipeline import logs, metrics
-from pipeline.db.session import PoolRole, release_connections, use_pool
-from pipeline.logs import configure_logging
-from pipeline.nudges import CONTROL_QUEUE, QUEUES, ROUTES, broker_options
-from pipeline.provider import get_client
-from pipeline.provider.apis import SPECS
-from pipeline.provider.keys import pool_from
-from pipeline.services import forget_connections
+from pipeline.adapters.broker import CONTROL_QUEUE, QUEUES, ROUTES, broker_options
+from pipeline.adapters.db.session import PoolRole, release_connections, use_pool
+from pipeline.adapters.objectstore import get_store
+from pipeline.adapters.provider import get_client
+from pipeline.adapters.provider.apis import SPECS
+from pipeline.adapters.provider.keys import pool_from
+from pipeline.adapters.services import forget_connections
 from pipeline.settings import get_settings
-from pipeline.storage import get_store
+from pipeline.telemetry import logs, metrics
+from pipeline.telemetry.logs import configure_logging
 
 DISPATCH_EVERY_S = 1.0
 

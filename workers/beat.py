@@ -1,4 +1,4 @@
-"""Celery beat that sends only while it holds the deployment's lease (``pipeline.leader``).
+"""Celery beat that sends only while it holds the deployment's lease (``pipeline.runtime.leader``).
 
 Every ``scangrade workers`` starts one; the others stand by, asking for the lease every
 second. The schedule lives in memory: a beat that takes over sends every entry at once, then
@@ -11,8 +11,8 @@ from typing import Any
 
 from celery.beat import ScheduleEntry, Scheduler
 
-from pipeline.leader import LEADER_KWARG, Lease
-from pipeline.provider import get_redis
+from pipeline.adapters.provider import get_redis
+from pipeline.runtime.leader import LEADER_KWARG, Lease
 from pipeline.settings import get_settings
 
 RENEW_EVERY_S = 1.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from pipeline.provider import get_redis
+from pipeline.adapters.provider import get_redis
 from workers.app import app
 
 HOP_TASK = "scangrade.hop"

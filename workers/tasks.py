@@ -31,16 +31,17 @@ from typing import Any, NoReturn
 from celery import Task
 from celery.exceptions import Reject, SoftTimeLimitExceeded
 
-from pipeline import notify, nudges
-from pipeline.db import DB_UNAVAILABLE
-from pipeline.db.states import PageState
+from pipeline.adapters import broker
+from pipeline.adapters.db import DB_UNAVAILABLE
+from pipeline.adapters.db.states import PageState
+from pipeline.adapters.objectstore import get_store
+from pipeline.adapters.provider import get_client, get_redis
+from pipeline.adapters.provider.client import Throttled
+from pipeline.domain import notify
 from pipeline.errors import Retryable, Stop
-from pipeline.leader import periodic_run
-from pipeline.provider import get_client, get_redis
-from pipeline.provider.client import Throttled
+from pipeline.runtime.leader import periodic_run
 from pipeline.settings import get_settings
 from pipeline.stages import archive, dispatch, ingest, persist, poll, reconcile, submit
-from pipeline.storage import get_store
 from workers.app import app
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ def dispatch_polls(leader: str | None = None) -> int:
 def reconcile_all(leader: str | None = None) -> dict[str, int]:
     """Re-nudge work whose message was lost; the steps that touched rows (none: idle).
 
-    Once per tick however many beats sent it: see ``pipeline.leader``.
+    Once per tick however many beats sent it: see ``pipeline.runtime.leader``.
     """
     try:
         with periodic_run(get_redis(), "reconcile", leader) as go:
@@ -172,7 +173,7 @@ def reconcile_all(leader: str | None = None) -> dict[str, int]:
     return {step: n for step, n in done.items() if n}
 
 
-@app.task(name=nudges.NOTIFY_TASK, **NOTIFY_RETRY_POLICY)
+@app.task(name=broker.NOTIFY_TASK, **NOTIFY_RETRY_POLICY)
 def notify_batch(batch_id: int) -> bool:
     """POST an ended batch's summary to its --notify URL, on the control worker."""
     return notify.send_notification(batch_id, get_settings())

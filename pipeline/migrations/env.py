@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from pipeline.db.models import Base
+from pipeline.adapters.db.models import Base
 from pipeline.settings import get_settings
 
 target_metadata = Base.metadata

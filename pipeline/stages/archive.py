@@ -8,8 +8,9 @@ is ever stored in a row. When a URL has expired, get_result is asked again for f
 ones while the provider still keeps the task (that answer is archived too); an artifact that
 cannot be had any more (a synchronous answer, a task the provider forgot) is marked lost with
 the reason. A download is stored only once it is checked to be a whole image
-(``pipeline.imagecheck``): a gateway's HTML page with HTTP 200 or half an image is fetched
-again, and after ``NOT_IMAGE_TRIES`` such answers the artifact is marked lost with what came.
+(``pipeline.adapters.documents.imagecheck``): a gateway's HTML page with HTTP 200 or half an
+image is fetched again, and after ``NOT_IMAGE_TRIES`` such answers the artifact is marked lost
+with what came.
 """
 
 from __future__ import annotations
@@ -22,19 +23,19 @@ from datetime import UTC, datetime
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from pipeline.db.models import Artifact, Page, ProviderTask, Question
-from pipeline.db.session import session_scope
-from pipeline.db.states import ArtifactState, PageState
-from pipeline.db.transitions import move
+from pipeline.adapters.db.models import Artifact, Page, ProviderTask, Question
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import ArtifactState, PageState
+from pipeline.adapters.db.transitions import move
+from pipeline.adapters.documents.imagecheck import NotAnImage, image_type
+from pipeline.adapters.objectstore import ObjectStore, StoredObject
+from pipeline.adapters.provider.apis import spec
+from pipeline.adapters.provider.client import Download, ProviderClient, UrlExpired
+from pipeline.adapters.provider.responses.common import signed_url_expiry
+from pipeline.domain.progress import finish_batch_if_done
+from pipeline.domain.rows import ResultImage, handler
 from pipeline.errors import Gone, Transient
-from pipeline.imagecheck import NotAnImage, image_type
-from pipeline.progress import finish_batch_if_done
-from pipeline.provider.answers.common import signed_url_expiry
-from pipeline.provider.apis import spec
-from pipeline.provider.client import Download, ProviderClient, UrlExpired
-from pipeline.results import ResultImage, handler
-from pipeline.stages.answers import put_raw_answer, record_raw_answer
-from pipeline.storage import ObjectStore, StoredObject
+from pipeline.stages.raw_answer import put_raw_answer, record_raw_answer
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, update
 
-from pipeline.db.models import Batch, Document, Page
-from pipeline.db.session import session_scope
-from pipeline.db.states import DocumentState, PageState
-from pipeline.progress import finish_batch_if_done
+from pipeline.adapters.db.models import Batch, Document, Page
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import DocumentState, PageState
+from pipeline.domain.progress import finish_batch_if_done
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
-from pipeline.db.results import result_tables
+from pipeline.adapters.db.api_tables import result_tables
 from pipeline.settings import Settings
 
 #: Findings listed per invariant and pass; the next pass lists the next ones once repaired.

@@ -13,7 +13,7 @@ due across every worker, and a lease never expires while its message waits.
 When an API has no page left to submit, its remaining tasks are the batch's tail: a lane's
 spare get_result slots then go to *early* polls of the running tasks closest to due, once each
 is old enough to be likely finished, so the last results are seen soon after they are ready.
-Early polls have a budget (``pipeline.polling.early_poll_room``, ``EarlyPolls``): the batches
+Early polls have a budget (``pipeline.domain.polling.early_poll_room``, ``EarlyPolls``): the batches
 in flight on the key spend at most ``poll_budget`` calls per task in all, and a task is polled
 early at most twice before its expected finish, so a small batch, all tail, is not asked about
 every second.
@@ -29,11 +29,11 @@ import redis
 from sqlalchemy import Row, TextClause, text
 from sqlalchemy.orm import Session
 
-from pipeline import nudges
-from pipeline.db.session import session_scope
-from pipeline.polling import EARLY_BEFORE_EXPECTED, LaneSpend, early_poll_room, early_polls
-from pipeline.provider.keys import PoolKey
-from pipeline.provider.limiter import parked_key
+from pipeline.adapters import broker
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.provider.keys import PoolKey
+from pipeline.adapters.provider.limiter import parked_key
+from pipeline.domain.polling import EARLY_BEFORE_EXPECTED, LaneSpend, early_poll_room, early_polls
 from pipeline.settings import Settings
 from pipeline.stages.observed import processing_times
 
@@ -123,7 +123,7 @@ def dispatch_due_polls(settings: Settings, pool: list[PoolKey], client: redis.Re
     finally:
         ids = [row.id for row in sorted(due, key=lambda row: row.next_poll_at)]
         ids += [row.id for row in sorted(early, key=lambda row: row.next_poll_at)]
-        nudges.send("poll", ids)
+        broker.send("poll", ids)
     return ids
 
 

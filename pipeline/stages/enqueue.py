@@ -21,25 +21,25 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from pipeline import nudges
-from pipeline.db.artifacts import record_archived
-from pipeline.db.models import Batch, Document
-from pipeline.db.session import session_scope
-from pipeline.db.states import DocumentState
-from pipeline.errors import BadInput, ScangradeError
-from pipeline.ingest.discover import (
+from pipeline.adapters import broker
+from pipeline.adapters.db.artifacts import record_archived
+from pipeline.adapters.db.models import Batch, Document
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import DocumentState
+from pipeline.adapters.documents.discovery import (
     DiscoveredDocument,
     DiscoveryResult,
     Rejected,
     discover,
     sha256_files,
 )
-from pipeline.manifest import Route, Routing
-from pipeline.progress import reopen_batch
+from pipeline.adapters.objectstore import ObjectStore, original_key
+from pipeline.domain.progress import reopen_batch
+from pipeline.domain.routing import Route, Routing
+from pipeline.domain.students import ManifestRow, Owner, Students, record_owner
+from pipeline.errors import BadInput, ScangradeError
 from pipeline.settings import get_settings
 from pipeline.stages.record import PLACEHOLDER_KINDS, Found, Recorded, Step, record_document
-from pipeline.storage import ObjectStore, original_key
-from pipeline.students import ManifestRow, Owner, Students, record_owner
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def enqueue_directory(
     its way, is skipped (state ``skipped``, ``duplicate_of`` the earlier document) unless
     ``force``. A file whose content changed at a path the batch holds is a new version of
     it (``pipeline.stages.record``). A folder holding no scans is a ``missing`` row. Each
-    document's student comes from ``students`` (see ``pipeline.students``); a run with a
+    document's student comes from ``students`` (see ``pipeline.domain.students``); a run with a
     corrected manifest corrects the owners of documents already recorded.
     """
     root = root.resolve()
@@ -203,7 +203,7 @@ def _enqueue_one(
     _upload_originals(store, batch_id, recorded.document_id, doc)
     report.queued.append(doc.rel_path)
     _reopen(batch_id)
-    nudges.send("ingest", [recorded.document_id])
+    broker.send("ingest", [recorded.document_id])
 
 
 def own_files(routes: Routing, students: Students) -> set[Path]:

@@ -14,10 +14,10 @@ import logging
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from pipeline.db.models import Page, ProviderTask
-from pipeline.db.states import PageState, TaskState
-from pipeline.db.transitions import move
-from pipeline.progress import finish_batch_if_done
+from pipeline.adapters.db.models import Page, ProviderTask
+from pipeline.adapters.db.states import PageState, TaskState
+from pipeline.adapters.db.transitions import move
+from pipeline.domain.progress import finish_batch_if_done
 
 log = logging.getLogger(__name__)
 

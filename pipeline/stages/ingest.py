@@ -14,22 +14,23 @@ from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from pipeline import logs, nudges
-from pipeline.db.artifacts import record_archived
-from pipeline.db.models import Document, Page
-from pipeline.db.session import session_scope
-from pipeline.db.states import DocumentState, PageState
-from pipeline.db.transitions import move
+from pipeline.adapters import broker
+from pipeline.adapters.db.artifacts import record_archived
+from pipeline.adapters.db.models import Document, Page
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import DocumentState, PageState
+from pipeline.adapters.db.transitions import move
+from pipeline.adapters.documents.blank import ink, is_blank
+from pipeline.adapters.documents.document import document_pages
+from pipeline.adapters.documents.images import NormalisedPage
+from pipeline.adapters.documents.pdf import PDF_CONTENT_TYPE
+from pipeline.adapters.objectstore import ObjectStore, StoredObject, page_key
+from pipeline.adapters.provider.apis import ApiSpec, spec
+from pipeline.domain.progress import finish_batch_if_done
+from pipeline.domain.students import page_student
 from pipeline.errors import BadInput
-from pipeline.ingest.blank import ink, is_blank
-from pipeline.ingest.document import document_pages
-from pipeline.ingest.images import NormalisedPage
-from pipeline.ingest.pdf import PDF_CONTENT_TYPE
-from pipeline.progress import finish_batch_if_done
-from pipeline.provider.apis import ApiSpec, spec
 from pipeline.settings import get_settings
-from pipeline.storage import ObjectStore, StoredObject, page_key
-from pipeline.students import page_student
+from pipeline.telemetry import logs
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def ingest_document(document_id: int, store: ObjectStore) -> int:
             move(session, Document, document_id, DocumentState.INGESTING, DocumentState.PENDING)
         raise
     ready = _record_pages(doc, rows)
-    nudges.send("submit", ready)
+    broker.send("submit", ready)
     return len(ready)
 
 

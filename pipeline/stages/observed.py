@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from pipeline.db.session import session_scope
-from pipeline.polling import Observation, ProcessingTimes
+from pipeline.adapters.db.session import session_scope
+from pipeline.domain.polling import Observation, ProcessingTimes
 
 _FRESH_S = 10.0
 _RECENT = 500

@@ -1,6 +1,6 @@
 """Persist: turn a finished task's raw answer (read back from S3) into result rows.
 
-Each API's rows are written by its handler (``pipeline/results``), inside one transaction
+Each API's rows are written by its handler (``pipeline/domain/rows``), inside one transaction
 that holds the page's row lock and moves it ``persisting → archiving``, so a re-delivered
 or replayed answer never doubles a row. Result images are recorded as pending artifacts
 here and copied by the archive stage.
@@ -15,16 +15,16 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from pipeline import nudges
-from pipeline.db.models import Artifact, Page, ProviderTask
-from pipeline.db.results import result_tables
-from pipeline.db.session import session_scope
-from pipeline.db.states import PageState
-from pipeline.db.transitions import move
-from pipeline.provider.answers.common import signed_url_expiry
-from pipeline.provider.client import strip_query
-from pipeline.results import Answer, Handler, ResultImage, handler
-from pipeline.storage import ObjectStore
+from pipeline.adapters import broker
+from pipeline.adapters.db.api_tables import result_tables
+from pipeline.adapters.db.models import Artifact, Page, ProviderTask
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import PageState
+from pipeline.adapters.db.transitions import move
+from pipeline.adapters.objectstore import ObjectStore
+from pipeline.adapters.provider.client import strip_query
+from pipeline.adapters.provider.responses.common import signed_url_expiry
+from pipeline.domain.rows import Answer, Handler, ResultImage, handler
 
 
 def persist_task(task_row_id: int, store: ObjectStore) -> bool:
@@ -46,7 +46,7 @@ def persist_task(task_row_id: int, store: ObjectStore) -> bool:
         images = api_handler.images(raw_key, parsed)
         _record_result_images(session, page, task_row_id, images)
         move(session, Page, page.id, PageState.PERSISTING, PageState.ARCHIVING)
-    nudges.send("archive", [task_row_id])
+    broker.send("archive", [task_row_id])
     return True
 
 

@@ -17,19 +17,24 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from pipeline.db.models import Batch
-from pipeline.db.session import session_scope
+from pipeline.adapters.db.models import Batch
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.documents.blank import ink, is_blank
+from pipeline.adapters.documents.discovery import (
+    DiscoveredDocument,
+    Rejected,
+    discover,
+    sha256_files,
+)
+from pipeline.adapters.documents.document import document_pages
+from pipeline.adapters.provider.apis import spec
+from pipeline.domain.polling import unknown_first_s
+from pipeline.domain.routing import Routing
+from pipeline.domain.students import ManifestRow, Owner, Students
 from pipeline.errors import BadInput
-from pipeline.ingest.blank import ink, is_blank
-from pipeline.ingest.discover import DiscoveredDocument, Rejected, discover, sha256_files
-from pipeline.ingest.document import document_pages
-from pipeline.manifest import Routing
-from pipeline.polling import unknown_first_s
-from pipeline.provider.apis import spec
 from pipeline.settings import Settings
 from pipeline.stages.enqueue import own_files
 from pipeline.stages.record import Step, current_version, earlier_copy, next_step
-from pipeline.students import ManifestRow, Owner, Students
 
 log = logging.getLogger(__name__)
 

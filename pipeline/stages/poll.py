@@ -3,7 +3,7 @@
 The next poll time goes back to Postgres (``provider_tasks.next_poll_at``, see
 ``dispatch.py``), never into a delayed broker message. Each answer is also an observation of
 the endpoint's processing times (``last_pending_at``, ``finished_at``), from which
-``pipeline.polling`` times the first polls of later tasks.
+``pipeline.domain.polling`` times the first polls of later tasks.
 """
 
 from __future__ import annotations
@@ -16,22 +16,23 @@ from typing import Any
 
 from sqlalchemy import CursorResult, func, select, update
 
-from pipeline import logs, nudges
-from pipeline.db import DB_UNAVAILABLE
-from pipeline.db.models import Page, ProviderTask
-from pipeline.db.session import session_scope
-from pipeline.db.states import PageState, TaskState
-from pipeline.db.transitions import move
+from pipeline.adapters import broker
+from pipeline.adapters.db import DB_UNAVAILABLE
+from pipeline.adapters.db.models import Page, ProviderTask
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import PageState, TaskState
+from pipeline.adapters.db.transitions import move
+from pipeline.adapters.objectstore import ObjectStore
+from pipeline.adapters.provider.apis import spec
+from pipeline.adapters.provider.client import KeysParked, ProviderClient, Throttled
+from pipeline.adapters.provider.responses.common import Progress
+from pipeline.domain.polling import next_delay
+from pipeline.domain.progress import finish_batch_if_done
+from pipeline.domain.rows import handler
 from pipeline.errors import BadInput, Gone, RateLimited, ScangradeError, Stop, Transient
-from pipeline.polling import next_delay
-from pipeline.progress import finish_batch_if_done
-from pipeline.provider.answers.common import Progress
-from pipeline.provider.apis import spec
-from pipeline.provider.client import KeysParked, ProviderClient, Throttled
-from pipeline.results import handler
 from pipeline.settings import Settings
-from pipeline.stages.answers import PagePlace, put_raw_answer, record_raw_answer
-from pipeline.storage import ObjectStore
+from pipeline.stages.raw_answer import PagePlace, put_raw_answer, record_raw_answer
+from pipeline.telemetry import logs
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def _poll(task: _Task, client: ProviderClient, store: ObjectStore, settings: Set
     if not _keep_final(task, store, answer):
         log.info("task %s ended meanwhile (failed or reused); its answer is not kept", task.task_id)
         return False
-    nudges.send("persist", [task.id])
+    broker.send("persist", [task.id])
     return True
 
 

@@ -13,11 +13,18 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from pipeline import notify, nudges
-from pipeline.db.models import Artifact, Batch, Document, Page, ProviderTask
-from pipeline.db.session import session_scope
-from pipeline.db.states import ArtifactState, BatchState, DocumentState, PageState, TaskState
-from pipeline.progress import finish_batch_if_done
+from pipeline.adapters import broker
+from pipeline.adapters.db.models import Artifact, Batch, Document, Page, ProviderTask
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import (
+    ArtifactState,
+    BatchState,
+    DocumentState,
+    PageState,
+    TaskState,
+)
+from pipeline.domain import notify
+from pipeline.domain.progress import finish_batch_if_done
 from pipeline.settings import Settings
 from pipeline.stages.repair import record_repairs, repair
 
@@ -123,20 +130,20 @@ def _reset(
     return list(ids)
 
 
-def _renudge(stage: nudges.Stage, ids: list[int]) -> int:
+def _renudge(stage: broker.Stage, ids: list[int]) -> int:
     """Nudge rows given back at once; how many were given back (a lost nudge waits a pass)."""
-    nudges.send(stage, ids)
+    broker.send(stage, ids)
     return len(ids)
 
 
 def _nudge_rows(
-    stage: nudges.Stage, model: type[Document] | type[Page], state: str, before: datetime
+    stage: broker.Stage, model: type[Document] | type[Page], state: str, before: datetime
 ) -> int:
     """Nudge rows waiting too long, but only once their queue is empty.
 
     A backlog is not a loss: thousands of pages may legitimately wait for the quota.
     """
-    if nudges.queue_length(nudges.ROUTES[stage][1]) != 0:
+    if broker.queue_length(broker.ROUTES[stage][1]) != 0:
         return 0
     with session_scope() as session:
         ids = list(
@@ -144,10 +151,10 @@ def _nudge_rows(
                 select(model.id).where(model.state == state, model.updated_at < before).limit(1000)
             )
         )
-    return nudges.send(stage, ids)
+    return broker.send(stage, ids)
 
 
-def _nudge_tasks(stage: nudges.Stage, state: str, before: datetime) -> int:
+def _nudge_tasks(stage: broker.Stage, state: str, before: datetime) -> int:
     with session_scope() as session:
         ids = list(
             session.scalars(
@@ -161,12 +168,12 @@ def _nudge_tasks(stage: nudges.Stage, state: str, before: datetime) -> int:
                 .limit(1000)
             )
         )
-    return nudges.send(stage, ids)
+    return broker.send(stage, ids)
 
 
 def _nudge_expiring(now: datetime, settings: Settings) -> int:
     """Archive at once, backlog or not, whatever would otherwise outlive its signed URLs."""
-    return nudges.send("archive", expiring_tasks(now, settings))
+    return broker.send("archive", expiring_tasks(now, settings))
 
 
 def expiring_tasks(now: datetime, settings: Settings) -> list[int]:

@@ -26,10 +26,10 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from pipeline.db.models import Document, Page
-from pipeline.db.states import DocumentState, PageState
-from pipeline.db.transitions import move
-from pipeline.manifest import Route
+from pipeline.adapters.db.models import Document, Page
+from pipeline.adapters.db.states import DocumentState, PageState
+from pipeline.adapters.db.transitions import move
+from pipeline.domain.routing import Route
 
 log = logging.getLogger(__name__)
 

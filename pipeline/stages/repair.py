@@ -23,16 +23,17 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from pipeline import metrics, nudges
-from pipeline.db.models import Batch, Page, ProviderTask, Repair
-from pipeline.db.session import session_scope
-from pipeline.db.states import BatchState, PageState
-from pipeline.db.transitions import move
-from pipeline.progress import finish_batch_if_done, reopen_batch
+from pipeline.adapters import broker
+from pipeline.adapters.db.models import Batch, Page, ProviderTask, Repair
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import BatchState, PageState
+from pipeline.adapters.db.transitions import move
+from pipeline.adapters.objectstore import get_store
+from pipeline.domain.progress import finish_batch_if_done, reopen_batch
 from pipeline.settings import Settings
 from pipeline.stages.check import Finding, check
 from pipeline.stages.replay import replay_task
-from pipeline.storage import get_store
+from pipeline.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def _resubmit(finding: Finding) -> bool:
     with session_scope() as session:
         moved = session.scalar(_RESUBMIT, {"row_id": finding.row_id}) is not None
     if moved:
-        nudges.send("submit", [finding.row_id])
+        broker.send("submit", [finding.row_id])
     return moved
 
 
@@ -108,7 +109,7 @@ def _persist(finding: Finding) -> bool:
     with session_scope() as session:
         moved = move(session, Page, finding.row_id, PageState.SUBMITTED, PageState.PERSISTING)
     if moved and finding.task_row_id is not None:
-        nudges.send("persist", [finding.task_row_id])
+        broker.send("persist", [finding.task_row_id])
     return moved
 
 
@@ -145,7 +146,7 @@ def _reingest(finding: Finding) -> bool:
         if moved and session.get_one(Batch, finding.batch_id).state == BatchState.DONE:
             reopen_batch(session, finding.batch_id)
     if moved:
-        nudges.send("ingest", [finding.row_id])
+        broker.send("ingest", [finding.row_id])
     return moved
 
 

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 
-from pipeline.db.models import Artifact, Page, ProviderTask
-from pipeline.db.results import result_tables
-from pipeline.db.session import session_scope
-from pipeline.db.states import ArtifactState, PageState, TaskState
-from pipeline.results import handler
+from pipeline.adapters.db.api_tables import result_tables
+from pipeline.adapters.db.models import Artifact, Page, ProviderTask
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import ArtifactState, PageState, TaskState
+from pipeline.adapters.objectstore import ObjectStore
+from pipeline.domain.rows import handler
 from pipeline.stages.archive import link_crop
 from pipeline.stages.persist import write_answer
-from pipeline.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 

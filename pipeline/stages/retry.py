@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
 
-from pipeline import nudges
-from pipeline.db.models import Batch, Document, Page
-from pipeline.db.session import session_scope
-from pipeline.db.states import DocumentState, PageState
-from pipeline.progress import reopen_batch
+from pipeline.adapters import broker
+from pipeline.adapters.db.models import Batch, Document, Page
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import DocumentState, PageState
+from pipeline.domain.progress import reopen_batch
 from pipeline.stages.record import PLACEHOLDER_KINDS
 
 log = logging.getLogger(__name__)
@@ -94,8 +94,8 @@ def retry_failed(batch_id: int) -> Retried:
         if pages or documents:
             reopen_batch(session, batch_id, cancelled_at=None)
         name = session.scalar(select(Batch.name).where(Batch.id == batch_id))
-    nudges.send("submit", pages)
-    nudges.send("ingest", documents)
+    broker.send("submit", pages)
+    broker.send("ingest", documents)
     log.info(
         "batch %s: %d failed pages and %d failed documents queued again",
         name,

@@ -20,23 +20,24 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pipeline import logs, nudges
-from pipeline.db.models import Batch, Document, Page, ProviderTask
-from pipeline.db.session import session_scope
-from pipeline.db.states import PageState, TaskState
-from pipeline.db.transitions import move
+from pipeline.adapters import broker
+from pipeline.adapters.db.models import Batch, Document, Page, ProviderTask
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import PageState, TaskState
+from pipeline.adapters.db.transitions import move
+from pipeline.adapters.objectstore import ObjectStore
+from pipeline.adapters.provider.apis import ApiSpec, spec
+from pipeline.adapters.provider.client import ClaimLost, ProviderClient, Submitted, Throttled
+from pipeline.adapters.provider.keys import key_states, note_waiting, stop_waiting, warn_once
+from pipeline.domain.polling import first_delay
+from pipeline.domain.progress import finish_batch_if_done
 from pipeline.errors import AmbiguousSubmit, BadInput, NoApiKey, RateLimited, Stop
-from pipeline.polling import first_delay
-from pipeline.progress import finish_batch_if_done
-from pipeline.provider.apis import ApiSpec, spec
-from pipeline.provider.client import ClaimLost, ProviderClient, Submitted, Throttled
-from pipeline.provider.keys import key_states, note_waiting, stop_waiting, warn_once
 from pipeline.settings import Settings
-from pipeline.stages.answers import put_raw_answer, record_raw_answer
 from pipeline.stages.cancel import CANCELLED
 from pipeline.stages.identity import free_task_id
 from pipeline.stages.observed import processing_times
-from pipeline.storage import ObjectStore
+from pipeline.stages.raw_answer import put_raw_answer, record_raw_answer
+from pipeline.telemetry import logs
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +248,7 @@ def _keep_sync_answer(
         record_raw_answer(session, kept, task.id)
         move(session, Page, page_id, PageState.SUBMITTING, PageState.PERSISTING, retries=0)
         task_row_id = task.id
-    nudges.send("persist", [task_row_id])
+    broker.send("persist", [task_row_id])
     log.info("page %d answered by %s at once (%s)", page_id, api.name, submitted.task_id)
 
 
