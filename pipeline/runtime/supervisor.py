@@ -2,7 +2,8 @@
 
 The nodes are ``pipeline.runtime.topology``'s: one Celery worker per queue group, each a
 prefork pool of the group's ``SCANGRADE_*_CONCURRENCY`` children, so a slow stage never
-starves another and every child is held to the task time limits. Each child sleeps for its own quota slot;
+starves another and every child is held to the task time limits. Each child sleeps for its own
+quota slot;
 they share the quota through the limiter in Redis. Beat runs on every host and sends only
 while it holds the deployment's lease (``pipeline.runtime.leader``), so any number of hosts can run
 this command. ``SCANGRADE_NODE_HOSTNAME`` names the host in the node names (``submit@host``).
