@@ -50,7 +50,7 @@ class _Commands(click.Group):
             for line in e.lines():
                 progress_console.print(Text(one_line(line), style="red"), soft_wrap=True)
             ctx.exit(e.exit_code)
-        if code:
+        if isinstance(code, int) and code:
             ctx.exit(code)
         return code
 

@@ -5,8 +5,9 @@ Each returns its exit code (None: 0) or raises; the group turns either into the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -47,6 +48,8 @@ from pipeline.stages.enqueue import enqueue_directory
 from pipeline.stages.plan import plan_directory
 from pipeline.stages.replay import replay_batch
 from pipeline.stages.retry import retry_failed
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 _ENQUEUE_OPTIONS = (
     click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path)),
@@ -124,7 +127,7 @@ _ENQUEUE_OPTIONS = (
 )
 
 
-def _enqueue_options(command: Any) -> Any:
+def _enqueue_options(command: _F) -> _F:
     """The options of ``enqueue``, in the order --help lists them."""
     for option in reversed(_ENQUEUE_OPTIONS):
         command = option(command)
