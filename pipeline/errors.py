@@ -1,29 +1,35 @@
 """The errors scangrade raises on purpose, split by what the caller must do.
 
 ```
-ScangradeError
- ├─ Retryable                 try again later; the page is not at fault
- │   ├─ Transient             provider 1/2/4/282000/336100…, HTTP 5xx, timeouts, S3 hiccups
- │   │   ├─ AmbiguousSubmit   a page was sent, no answer read: the provider may have it
- │   │   └─ DatabaseUnavailable  Postgres refused a new connection (too many clients, down)
- │   └─ RateLimited           provider error 18: wait for the limiter, never a failure
- ├─ Stop                      stop calling with this key; tell the operator
- │   ├─ QuotaExhausted        every usable key is parked or out of budget
- │   │   ├─ DailyLimitReached provider 17: the key is parked until the provider's day turns
- │   │   └─ TotalLimitReached provider 19: the key is parked until the operator unparks it
- │   └─ AuthFailed            bad key or secret, no permission (6, 14, invalid_client)
- │       └─ NoApiKey          no key configured at all: pages wait until one is
- ├─ TokenRejected             provider 100/110/111: refresh the token once, retry once
- ├─ BadInput                  this file or page can never succeed: record it and go on
- │   └─ ProviderRejected      the provider refused the page for good (216201, 282810…)
- ├─ Gone                      the provider no longer knows the task id (282808)
- └─ ConfigurationError        an option or setting is wrong: the operator must fix it
-     ├─ WebhookRefused        a --notify URL answered 3xx/4xx: sending again cannot help
-     └─ StoreRefused          S3 has no credentials or refuses them
+ScangradeError                   exit 1 at the command line, unless a class below says
+ ├─ Retryable                    try again later; the page is not at fault
+ │   ├─ Transient                exit 3: provider 1/2/4/282000/336100…, HTTP 5xx, timeouts
+ │   │   ├─ AmbiguousSubmit      a page was sent, no answer read: the provider may have it
+ │   │   ├─ DatabaseUnavailable  Postgres refused a new connection (too many clients, down)
+ │   │   ├─ ServiceDown          Postgres or Redis does not answer: says what to start
+ │   │   ├─ SummaryNotSent       ``notify``: the webhook did not answer, or answered 5xx
+ │   │   └─ ImagesUnreadable     ``report``: the page images could not be read from S3
+ │   └─ RateLimited              provider error 18: wait for the limiter, never a failure
+ ├─ Stop                         stop calling with this key; tell the operator
+ │   ├─ QuotaExhausted           every usable key is parked or out of budget
+ │   │   ├─ DailyLimitReached    provider 17: the key is parked until the provider's day turns
+ │   │   └─ TotalLimitReached    provider 19: the key is parked until the operator unparks it
+ │   └─ AuthFailed               exit 4: bad key or secret, no permission (6, 14, invalid_client)
+ │       └─ NoApiKey             no key configured at all: pages wait until one is
+ ├─ TokenRejected                provider 100/110/111: refresh the token once, retry once
+ ├─ BadInput                     this file or page can never succeed: record it and go on
+ │   └─ ProviderRejected         the provider refused the page for good (216201, 282810…)
+ ├─ Gone                         the provider no longer knows the task id (282808)
+ └─ ConfigurationError           exit 4: an option or setting is wrong; the operator must fix it
+     ├─ WebhookRefused           a --notify URL answered 3xx/4xx: sending again cannot help
+     ├─ SummaryRefused           ``notify``: the summary was refused or cannot be sent
+     ├─ StoreRefused             S3 has no credentials or refuses them
+     └─ NeedsClone               ``demo`` and ``simulator`` in an installed copy: no dev kit
 ```
 
-At the command line a Transient (a service down, S3 or a webhook unreachable) exits 3, a
-ConfigurationError or AuthFailed exits 4 (``EXIT_CODES``), each with its one-line message.
+Each class carries its ``exit_code`` (:class:`ExitCode`) and its ``message``: what an error
+raised without text says to the operator. At the command line one handler turns any of them
+into its text on stderr and its exit code, never a traceback (``pipeline.operator.cli``).
 
 Adapters translate library exceptions into these with ``raise ... from e``; callers branch on
 the type, never on message text. Every message is safe to store and log: no access token, key
@@ -32,17 +38,47 @@ or secret ever goes into one.
 
 from __future__ import annotations
 
+from enum import IntEnum
+from typing import ClassVar
+
+
+class ExitCode(IntEnum):
+    """What ``scangrade`` exits with (README, and the docstring of ``pipeline.operator.cli``)."""
+
+    OK = 0
+    FAILED = 1  # the batch ended with failures; an error with no code of its own
+    USAGE = 2  # click's: a wrong option or argument, an unknown batch
+    SERVICE = 3  # Postgres, Redis, S3 or a webhook is unreachable
+    CONFIG = 4  # no API key, S3 credentials missing or refused, a webhook refused
+    FINDINGS = 5  # ``check`` found rows their other rows do not back
+    INTERRUPTED = 130  # stopped with Ctrl-C (``status --watch``)
+
 
 class ScangradeError(Exception):
     """Root of every error scangrade raises on purpose."""
+
+    exit_code: ClassVar[int] = ExitCode.FAILED
+    message: ClassVar[str] = "scangrade stopped on an error it has no advice for"
+
+    def __str__(self) -> str:
+        return super().__str__() or self.message
+
+    def lines(self) -> list[str]:
+        """The text as the command line prints it: one line, unless the class needs more."""
+        return [str(self)]
 
 
 class Retryable(ScangradeError):
     """The operation may succeed if tried again later."""
 
+    message = "try again later"
+
 
 class Transient(Retryable):
     """A passing fault of the provider, the network or a local service."""
+
+    exit_code = ExitCode.SERVICE
+    message = "a service or the provider did not answer; try again later"
 
 
 class AmbiguousSubmit(Transient):
@@ -53,6 +89,8 @@ class AmbiguousSubmit(Transient):
     the call, so sending it again may pay twice. Callers count a retry as a resubmission.
     """
 
+    message = "a page was sent but no answer was read; the provider may have it"
+
 
 class DatabaseUnavailable(Transient):
     """Postgres refused or did not answer a new connection (``max_connections`` reached, down).
@@ -61,29 +99,66 @@ class DatabaseUnavailable(Transient):
     the page's fault, so it does not use up ``SCANGRADE_MAX_PAGE_ATTEMPTS``.
     """
 
+    message = "Postgres refused a new connection; try again later"
+
+
+class ServiceDown(Transient):
+    """A service the pipeline needs (Postgres, Redis) does not answer; it says what to start."""
+
+    message = "Postgres or Redis does not answer; start them (in the checkout: make up)"
+
+    def lines(self) -> list[str]:
+        """One paragraph per service: what failed, then the command that starts it."""
+        return str(self).split("\n")
+
+
+class SummaryNotSent(Transient):
+    """``scangrade notify``: the webhook did not answer, or answered 5xx."""
+
+    message = "the batch summary was not sent; try again later"
+
+
+class ImagesUnreadable(Transient):
+    """``scangrade report``: the page images could not be read from the object store."""
+
+    message = "the page images could not be read; try again later"
+
 
 class RateLimited(Retryable):
     """The provider answered 18: the account-wide QPS quota was exceeded."""
+
+    message = "the provider's calls per second are used up; wait for the limiter"
 
 
 class Stop(ScangradeError):
     """Calls with this API key must stop until the operator acts."""
 
+    message = "calls with this API key must stop until the operator acts"
+
 
 class QuotaExhausted(Stop):
     """A key's call allowance is spent (17, 19, or its own daily budget)."""
+
+    message = "every usable API key is parked or out of budget (see scangrade keys)"
 
 
 class DailyLimitReached(QuotaExhausted):
     """The provider answered 17: the key's calls for the day are spent."""
 
+    message = "the API key's calls for the day are spent; it waits for the next day"
+
 
 class TotalLimitReached(QuotaExhausted):
     """The provider answered 19: the key's calls are spent for good."""
 
+    message = "the API key's calls are spent for good; unpark it with scangrade keys"
+
 
 class AuthFailed(Stop):
     """The key or secret is wrong, or the key may not use this API."""
+
+    exit_code = ExitCode.CONFIG
+    message = "the provider refused the API key or secret; check SCANGRADE_BAIDU_*"
 
 
 NO_API_KEY = (
@@ -95,6 +170,8 @@ NO_API_KEY = (
 class NoApiKey(AuthFailed):
     """The settings hold no API key: nothing can be sent until one is configured."""
 
+    message = NO_API_KEY
+
     def __init__(self, message: str = NO_API_KEY) -> None:
         super().__init__(message)
 
@@ -102,9 +179,13 @@ class NoApiKey(AuthFailed):
 class TokenRejected(ScangradeError):
     """The access token is invalid or expired (100, 110, 111)."""
 
+    message = "the provider rejected the access token; it is fetched again"
+
 
 class BadInput(ScangradeError):
     """The input cannot become a graded page; record the reason and go on."""
+
+    message = "this file or page cannot be graded"
 
     def __init__(self, message: str, *, code: str) -> None:
         super().__init__(message)
@@ -114,26 +195,44 @@ class BadInput(ScangradeError):
 class ProviderRejected(BadInput):
     """The provider refused the page permanently; retrying would pay for nothing."""
 
+    message = "the provider refused the page for good"
+
 
 class Gone(ScangradeError):
     """The provider does not know the task id (never created, or no longer kept)."""
+
+    message = "the provider no longer knows the task"
 
 
 class ConfigurationError(ScangradeError):
     """An option, manifest entry or setting is wrong; nothing was sent or changed."""
 
+    exit_code = ExitCode.CONFIG
+    message = "an option or setting is wrong; nothing was sent or changed"
+
 
 class WebhookRefused(ConfigurationError):
     """The ``--notify`` URL refused the batch summary (HTTP 3xx or 4xx other than 408/429)."""
+
+    message = "the webhook refused the batch summary; sending it again cannot help"
 
 
 class StoreRefused(ConfigurationError):
     """The object store has no credentials, or refuses the ones it was given."""
 
+    message = "S3 has no credentials or refuses them; set SCANGRADE_S3_ACCESS_KEY_ID"
 
-EXIT_CODES: tuple[tuple[type[ScangradeError], int], ...] = (
-    (Transient, 3),
-    (ConfigurationError, 4),
-    (AuthFailed, 4),
-)
-"""The exit code of a command that an error stopped, by the error's type (first match)."""
+
+class SummaryRefused(ConfigurationError):
+    """``scangrade notify``: the webhook refused the summary, or it cannot be sent."""
+
+    message = "the batch summary was not sent: the webhook refused it"
+
+
+class NeedsClone(ConfigurationError):
+    """A dev kit command (``demo``, ``simulator``) run from an installed copy, which has none."""
+
+    message = (
+        "this command needs a clone of the scangrade repository: the installed package has no "
+        "dev kit or simulator; run it from a clone (make demo)"
+    )

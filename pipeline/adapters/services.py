@@ -19,6 +19,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from pipeline import migrations
+from pipeline.errors import ServiceDown as ServiceDown  # defined with the others; kept here
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,6 @@ def claim_redis_db(server_url: str, owner: str, ttl_s: int = 6 * 3600) -> str:
         finally:
             client.close()
     raise RuntimeError("no empty Redis db number (1-15) to claim")
-
-
-class ServiceDown(Exception):
-    """A service the pipeline needs does not answer."""
 
 
 def forget_connections() -> None:

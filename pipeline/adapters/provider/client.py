@@ -321,7 +321,7 @@ class Download:
     content_type: str | None
 
 
-class _KeyStopped(Exception):
+class _KeyStopped(ScangradeError):
     """A key answered 17 or 19, or was refused, and is now parked; another key may call."""
 
     def __init__(self, key: PoolKey, error: Stop) -> None:
