@@ -15,7 +15,8 @@ import httpx
 import redis
 from sqlalchemy.engine import make_url
 
-from pipeline.adapters.services import claim_redis_db, drop_database, forget_connections
+from devkit.testdb import claim_redis_db, drop_database
+from pipeline.adapters.services import forget_connections
 from pipeline.settings import Settings, get_settings
 
 _OWNER = "make-bench"

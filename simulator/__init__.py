@@ -1,8 +1,10 @@
 """A local stand-in for the provider's education OCR APIs, faithful to their documents.
 
-It imports nothing from the rest of ``pipeline`` so that it stays an honest, independent
-implementation of the provider's contract: the pipeline cannot pass against it by sharing a
-misunderstanding with it.
+It imports nothing from the product (``pipeline``, ``workers``) or the dev kit (``devkit``) so
+that it stays an honest, independent implementation of the provider's contract: the pipeline
+cannot pass against it by sharing a misunderstanding with it (tests/unit/test_packaging.py).
+It is no part of the product wheel: it runs from a clone (``python -m simulator``, its
+dependencies the ``simulator`` extra) or from the Dockerfile's ``simulator`` stage.
 
 Provider endpoints: ``/oauth/2.0/token``; async ``/rest/2.0/ocr/v1/{correct_edu,
 paper_cut_edu_vlm,handwriting_composition}/{create_task,get_result}``; sync

@@ -16,6 +16,7 @@ Once it accepts connections it prints exactly one line to stdout,
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -29,6 +30,26 @@ def _key(text: str) -> tuple[str, str]:
     if not sep or not api_key or not secret:
         raise argparse.ArgumentTypeError(f"expected KEY:SECRET, got {text!r}")
     return api_key, secret
+
+
+def _keys_json(text: str) -> list[tuple[str, str]]:
+    """A key pool as the pipeline's settings write it; the text (secrets) is never echoed."""
+    try:
+        entries = json.loads(text)
+    except ValueError:
+        entries = None
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and _nonempty(e.get("api_key")) and _nonempty(e.get("secret_key"))
+        for e in entries
+    ):
+        raise argparse.ArgumentTypeError(
+            'expected a JSON list of {"api_key": "...", "secret_key": "..."} objects'
+        )
+    return [(e["api_key"], e["secret_key"]) for e in entries]
+
+
+def _nonempty(value: object) -> bool:
+    return isinstance(value, str) and bool(value)
 
 
 def _quota(text: str) -> tuple[tuple[str, str], float]:
@@ -151,6 +172,14 @@ def _add_service_flags(add: Callable[..., object], defaults: SimConfig) -> None:
         action="append",
         metavar="KEY:SECRET",
         help="API key and secret key (repeatable; replaces the demo key)",
+    )
+    add(
+        "--keys-json",
+        type=_keys_json,
+        action="append",
+        metavar="JSON",
+        help='more keys, a JSON list of {"api_key": "...", "secret_key": "..."} (other fields '
+        "ignored, [] none; repeatable; keys given replace the demo key)",
     )
     add(
         "--token-lifetime-s",
@@ -286,12 +315,13 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     for kind, given in (("daily", args.daily_limit), ("total", args.total_limit)):
         for api_key, count in given or []:
             key_limits.setdefault(api_key, {})[kind] = count
+    keys = [*(args.key or []), *(pair for pool in args.keys_json or [] for pair in pool)]
     burst_every, burst_length = args.quota_burst or (0.0, 0.0)
     latency_min, latency_max = args.latency or (0.0, 0.0)
     return SimConfig(
         host=args.host,
         port=args.port,
-        keys=dict(args.key) if args.key else dict(DEFAULT_KEYS),
+        keys=dict(keys) if keys else dict(DEFAULT_KEYS),
         token_lifetime_s=args.token_lifetime_s,
         url_lifetime_s=args.url_lifetime_s,
         quotas=quotas,

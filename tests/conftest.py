@@ -14,14 +14,9 @@ import pytest
 import redis
 
 from devkit.standins import Service, free_port, start_s3, start_simulator, start_workers
+from devkit.testdb import claim_redis_db, drop_database
 from pipeline.adapters import objectstore
-from pipeline.adapters.services import (
-    claim_redis_db,
-    drop_database,
-    forget_connections,
-    migrate,
-    problems,
-)
+from pipeline.adapters.services import forget_connections, migrate, problems
 from pipeline.settings import Settings, get_settings
 
 REDIS_BASE = os.environ.get("SCANGRADE_TEST_REDIS", "redis://127.0.0.1:6379")

@@ -15,8 +15,9 @@ import redis
 from conftest import PG_BASE, REDIS_BASE
 
 from devkit.standins import Service, free_port, start_s3, start_simulator, start_workers
+from devkit.testdb import claim_redis_db, drop_database
 from pipeline.adapters import objectstore
-from pipeline.adapters.services import claim_redis_db, drop_database, forget_connections, migrate
+from pipeline.adapters.services import forget_connections, migrate
 from pipeline.settings import get_settings
 
 API_KEY, SECRET_KEY = "stack-api-key", "stack-secret-key"

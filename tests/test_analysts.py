@@ -31,9 +31,10 @@ from sqlalchemy.engine import make_url
 
 from devkit.samples import jpeg_bytes, make_page_image
 from devkit.standins import Service
+from devkit.testdb import drop_database
 from pipeline.adapters.db.session import get_engine
 from pipeline.adapters.objectstore import get_store
-from pipeline.adapters.services import alembic_config, drop_database, migrate
+from pipeline.adapters.services import alembic_config, migrate
 from pipeline.domain.students import Students
 from pipeline.operator.cli import main
 from pipeline.operator.report.data import assignment

@@ -26,8 +26,8 @@ import redis
 
 from devkit.s3_standin import holder
 from devkit.standins import start_s3
+from devkit.testdb import claim_redis_db, drop_database
 from pipeline.adapters.objectstore import ObjectStore
-from pipeline.adapters.services import claim_redis_db, drop_database
 from pipeline.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

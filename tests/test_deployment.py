@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from pipeline.adapters.broker import QUEUES
 from pipeline.runtime import topology
 from pipeline.runtime.supervisor import worker_specs
 from pipeline.settings import Settings
+from simulator.__main__ import build_parser, config_from_args
+from simulator.config import DEFAULT_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,6 +31,17 @@ def _dockerfile() -> list[list[tuple[str, str]]]:
             stages.append([])
         stages[-1].append((instruction.upper(), " ".join(args.split())))
     return stages
+
+
+def _stage(name: str) -> list[tuple[str, str]]:
+    """The Dockerfile's stage ``FROM ... AS name``."""
+    [stage] = [s for s in _dockerfile() if s[0][1].split()[-2:] == ["AS", name]]
+    return stage
+
+
+def _extra(name: str) -> list[str]:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return list(pyproject["project"]["optional-dependencies"][name])
 
 
 def _compose() -> dict:
@@ -175,7 +191,8 @@ def test_the_image_installs_the_wheel_alone_as_a_user() -> None:
     stages = _dockerfile()
     runs = [args for stage in stages for kind, args in stage if kind == "RUN"]
     assert any("pip wheel" in r or "-m build" in r for r in runs)
-    final = stages[-1]
+    final = _stage("product")
+    assert final == stages[-1], "the product is the Dockerfile's default target"
     installs = [args for kind, args in final if kind == "RUN" and "pip install" in args]
     assert installs and all(".whl" in args for args in installs), installs
     assert not any(" -e " in f" {args} " or args.endswith(" .") for args in installs)
@@ -189,3 +206,80 @@ def test_the_image_installs_the_wheel_alone_as_a_user() -> None:
     assert users and users[-1].split(":")[0] not in ("root", "0"), users
     assert any("useradd" in r for r in runs)
     assert ("ENTRYPOINT", '["scangrade"]') in final
+
+
+def _copied(stage: list[tuple[str, str]]) -> list[str]:
+    """The sources of a stage's COPY/ADD instructions (flags and destination left out)."""
+    sources = []
+    for kind, args in stage:
+        if kind in ("COPY", "ADD"):
+            words = [w for w in args.split() if not w.startswith("--")]
+            sources += words[:-1]
+    return sources
+
+
+def test_the_product_image_is_the_wheel_without_the_simulator_or_the_dev_kit() -> None:
+    """Compose's product services build the product stage, fed only the wheel's sources; the
+    simulator's server packages are no dependency of the product."""
+    services = _compose()["services"]
+    product = [n for n, s in services.items() if s.get("image") == "scangrade:latest"]
+    assert {"migrate", "beat", *(f"worker-{node.name}" for node in topology.NODES)} <= set(product)
+    for name in product:
+        assert services[name]["build"] == {"context": ".", "target": "product"}, name
+    assert _copied(_stage("build")) == ["pyproject.toml", "README.md", "pipeline", "workers"]
+    for stage in _dockerfile():
+        assert not any(source.startswith("devkit") for source in _copied(stage)), stage
+    assert "simulator" not in _copied(_stage("build")) + _copied(_stage("product"))
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    core = {re.split(r"[<>=\[ ]", d)[0] for d in pyproject["project"]["dependencies"]}
+    server = {re.split(r"[<>=\[ ]", d)[0] for d in _extra("simulator")} - core
+    assert server >= {"starlette", "uvicorn"}, server
+
+
+def test_the_dry_run_simulator_runs_its_own_image() -> None:
+    """The simulator stage holds the simulator package and its extra, no product, no root."""
+    service = _compose()["services"]["simulator"]
+    assert service["build"] == {"context": ".", "target": "simulator"}
+    assert service["image"] != "scangrade:latest" and "environment" not in service
+    stage = _stage("simulator")
+    assert stage[0][1].split()[0] == "python:3.11-slim"  # not FROM the product
+    assert "simulator" in _copied(stage)
+    assert not {"pipeline", "workers", "devkit"} & {s.split("/")[0] for s in _copied(stage)}
+    runs = " ".join(args for kind, args in stage if kind == "RUN")
+    assert '["optional-dependencies"]["simulator"]' in runs and "pip install" in runs
+    assert ".whl" not in runs and "pip wheel" not in runs
+    assert ("ENTRYPOINT", '["python", "-m", "simulator"]') in stage
+    users = [args for kind, args in stage if kind == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0"), users
+    assert any(kind == "ENV" and args.startswith("PYTHONPATH=") for kind, args in stage)
+
+
+def _interpolated(argv: list[str], env: dict[str, str]) -> list[str]:
+    """Compose's ``${NAME:-default}``, as ``docker compose`` substitutes it from ``env``."""
+    pattern = re.compile(r"\$\{(\w+):-([^}]*)\}")
+    return [pattern.sub(lambda m: env.get(m[1]) or m[2], arg) for arg in argv]
+
+
+def test_the_dry_run_simulator_accepts_the_workers_keys() -> None:
+    """Its flags parse as the simulator's, and accept its demo key and the workers' keys: the
+    pair, or the pool (SCANGRADE_BAIDU_KEYS as it is), whichever the workers' settings hold."""
+    command = _compose()["services"]["simulator"]["command"]
+    known = {f"SCANGRADE_{name.upper()}" for name in Settings.model_fields}
+    assert set(re.findall(r"\$\{(\w+)", " ".join(command))) <= known
+    pool = '[{"api_key": "pool-a", "secret_key": "sa", "daily_budget": 9}]'
+    for env, workers_keys in (
+        ({}, {}),
+        ({"SCANGRADE_BAIDU_API_KEY": "pair", "SCANGRADE_BAIDU_SECRET_KEY": "ps"}, {"pair": "ps"}),
+        ({"SCANGRADE_BAIDU_KEYS": pool}, {"pool-a": "sa"}),
+    ):
+        config = config_from_args(build_parser().parse_args(_interpolated(command, env)))
+        assert (config.host, config.port) == ("0.0.0.0", 8700)
+        assert config.keys == DEFAULT_KEYS | workers_keys, env
+        with pytest.MonkeyPatch.context() as patch:  # the workers read the same variables
+            for name in ("API_KEY", "SECRET_KEY", "KEYS"):
+                patch.delenv(f"SCANGRADE_BAIDU_{name}", raising=False)
+            for name, value in env.items():
+                patch.setenv(name, value)
+            keys = Settings(_env_file=None).api_keys()
+        accepted = {k.api_key.get_secret_value(): k.secret_key.get_secret_value() for k in keys}
+        assert accepted == workers_keys

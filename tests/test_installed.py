@@ -2,42 +2,46 @@
 
 The wheel is built from a copy of what the Dockerfile copies, installed into a fresh venv and
 run from a directory that holds no source: ``scangrade migrate`` on a new database,
-``scangrade workers``, ``scangrade simulator`` and a small batch graded to the end. The
-third-party packages come from the development venv through one ``.pth`` line, appended after
-the new venv's own site-packages, so nothing is downloaded; ``pipeline`` and ``workers`` still
-resolve to the wheel (asserted: the dev venv's editable-install hook is not run from a
-directory a ``.pth`` appends).
+``scangrade workers`` and a small batch graded to the end. The wheel is the product alone: it
+holds neither the simulator nor the dev kit and imports neither, so the provider it grades
+against is the simulator of the development venv (``python -m simulator``), as S3 is moto's.
+The third-party packages come from the development venv through one ``.pth`` line, appended
+after the new venv's own site-packages, so nothing is downloaded; ``pipeline`` and ``workers``
+still resolve to the wheel, and ``simulator`` and ``devkit`` not at all (asserted: neither the
+dev venv's editable-install hook nor its clone-root ``.pth`` is run from a directory a ``.pth``
+appends).
 """
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
-import time
 import uuid
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 import redis
 from conftest import PG_BASE, REDIS_BASE
 
 from devkit.samples import make_scanned_pdf
-from devkit.standins import Service, free_port, start_s3
-from pipeline.adapters.services import claim_redis_db, drop_database
+from devkit.standins import Service, start_s3, start_simulator
+from devkit.testdb import claim_redis_db, drop_database
 from pipeline.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ("pyproject.toml", "README.md", "pipeline", "workers")  # what the Dockerfile copies
 API_KEY, SECRET_KEY = "installed-api-key", "installed-secret-key"
 SEEDS = (16_001, 16_002, 16_003)  # pages of this module only
+BESIDE = ("simulator", "devkit")  # top-level packages of the clone, not of the wheel
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,59 @@ def test_the_wheel_ships_the_migrations(installed: Installed) -> None:
     assert not any(n.startswith(("migrations/", "tests/")) for n in names)
 
 
+def _imported(source: str) -> set[str]:
+    """The top-level packages a module's ``import`` statements name, at any depth."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_wheel_is_the_product_alone(installed: Installed) -> None:
+    """Neither the simulator nor the dev kit is in the wheel, nor named by an import in it."""
+    wheel = zipfile.ZipFile(installed.wheel)
+    names = wheel.namelist()
+    assert not any(n.startswith(tuple(f"{b}/" for b in BESIDE)) for n in names), names
+    packages = {n.split("/")[0] for n in names if n.endswith(".py")}
+    assert packages == {"pipeline", "workers"}, packages
+    importers = {
+        name: sorted(_imported(wheel.read(name).decode()) & set(BESIDE))
+        for name in names
+        if name.endswith(".py")
+    }
+    assert {name: found for name, found in importers.items() if found} == {}
+
+
+_IMPORT_ALL = """
+import importlib, pkgutil, sys
+import pipeline, workers
+for package in (pipeline, workers):
+    for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if not module.name.startswith("pipeline.migrations."):  # Alembic runs those
+            importlib.import_module(module.name)
+print(*sorted(name for name in sys.modules if name.split(".")[0] in {beside!r}))
+for name in {beside!r}:
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError:
+        continue
+    sys.exit(f"{{name}} is importable from the installed venv")
+"""
+
+
+def test_the_installed_product_works_without_the_simulator_and_the_dev_kit(
+    installed: Installed,
+) -> None:
+    """Every module of the wheel imports in a venv where the clone's packages are not."""
+    code = _IMPORT_ALL.format(beside=BESIDE)
+    done = installed.run(["python", "-c", code], _clean_env(installed, {}), timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == "", done.stdout
+
+
 def test_the_venv_imports_the_wheel_not_the_checkout(installed: Installed) -> None:
     code = "import pipeline, workers.app, alembic; print(pipeline.__file__, workers.__file__)"
     done = installed.run(["python", "-c", code], _clean_env(installed, {}))
@@ -170,36 +227,19 @@ def _settings(s3: Service, simulator_url: str) -> dict[str, str]:
     }
 
 
-def _wait_http(service: Service, url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert service.process.poll() is None, f"{service.name} exited"
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise AssertionError(f"{service.name} did not answer at {url}")
-
-
 @pytest.fixture
 def stack(installed: Installed) -> Iterator[dict[str, str]]:
-    """S3 (moto, from the dev venv), the installed simulator, and settings of their own."""
-    s3 = start_s3(installed.logs / "s3.log")
-    port = free_port()
-    values = _settings(s3, f"http://127.0.0.1:{port}")
-    env = _clean_env(installed, values)
+    """S3 (moto) and the simulator, both from the dev venv, and settings of their own."""
     sim_args = ["--key", f"{API_KEY}:{SECRET_KEY}", "--quota-scale", "10", "--time-scale", "0.02"]
-    argv = ["scangrade", "simulator", "--port", str(port), *sim_args]
-    simulator = installed.start(argv, env, "simulator.log")
-    try:
-        _wait_http(simulator, f"{values['SCANGRADE_BAIDU_BASE_URL']}/_sim/stats")
-        yield env
-    finally:
-        simulator.stop()
-        s3.stop()
-        drop_database(Settings(database_url=values["SCANGRADE_DATABASE_URL"]))
-        redis.Redis.from_url(values["SCANGRADE_REDIS_URL"]).flushdb()
+    with contextlib.ExitStack() as cleanup:
+        s3 = start_s3(installed.logs / "s3.log")
+        cleanup.callback(s3.stop)
+        simulator = start_simulator(sim_args, installed.logs / "simulator.log")
+        cleanup.callback(simulator.stop)
+        values = _settings(s3, simulator.url)
+        cleanup.callback(redis.Redis.from_url(values["SCANGRADE_REDIS_URL"]).flushdb)
+        cleanup.callback(drop_database, Settings(database_url=values["SCANGRADE_DATABASE_URL"]))
+        yield _clean_env(installed, values)
 
 
 def _page_states(env: Mapping[str, str], batch: str) -> dict[str, int]:

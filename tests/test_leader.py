@@ -13,7 +13,7 @@ import pytest
 import redis
 from conftest import REDIS_BASE
 
-from pipeline.adapters.services import claim_redis_db
+from devkit.testdb import claim_redis_db
 from pipeline.runtime.leader import LEASE_KEY, RUN_LOCK_PREFIX, Lease, periodic_run
 
 TTL_S = 0.3

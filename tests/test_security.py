@@ -41,13 +41,14 @@ from sqlalchemy.engine import make_url
 
 from devkit.samples import jpeg_bytes, make_page_image
 from devkit.standins import Service, start_simulator
+from devkit.testdb import drop_database
 from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.objectstore import PUBLIC_ACCESS_BLOCKED, ObjectStore, get_store
 from pipeline.adapters.provider import get_redis
 from pipeline.adapters.provider.apis import spec
 from pipeline.adapters.provider.client import ProviderClient
 from pipeline.adapters.provider.keys import pool_from, unpark
-from pipeline.adapters.services import alembic_config, drop_database, migrate
+from pipeline.adapters.services import alembic_config, migrate
 from pipeline.errors import AuthFailed, StoreRefused
 from pipeline.settings import Settings
 from pipeline.stages.enqueue import enqueue_directory

@@ -19,6 +19,8 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw
 
+from simulator.__main__ import build_parser, config_from_args
+from simulator.config import DEFAULT_KEYS
 from simulator.grading import grade
 
 API_KEY, SECRET = "demo-api-key", "demo-secret-key"
@@ -446,3 +448,19 @@ def test_observability(client: httpx.Client, token: str) -> None:
     config = client.get("/_sim/config").json()
     assert config["quotas"]["correct_edu.create_task"] == 2 and config["time_scale"] == 0.01
     assert client.post("/_sim/config", json={"port": 1}).status_code == 400
+
+
+def test_keys_json_takes_a_key_pool_as_the_settings_write_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """docker-compose passes the workers' SCANGRADE_BAIDU_KEYS as it is (other fields too)."""
+    pool = '[{"api_key": "pool-a", "secret_key": "sa", "daily_budget": 5}, '
+    pool += '{"api_key": "pool-b", "secret_key": "sb", "quotas": {"formula.call": 1}}]'
+    args = build_parser().parse_args(["--key", "k:s", "--keys-json", pool, "--keys-json", "[]"])
+    assert config_from_args(args).keys == {"k": "s", "pool-a": "sa", "pool-b": "sb"}
+    alone = build_parser().parse_args(["--keys-json", "[]"])
+    assert config_from_args(alone).keys == DEFAULT_KEYS
+    for bad in ('[{"api_key": "a", "secret_key": "very-secret"', '[{"api_key": "very-secret"}]'):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["--keys-json", bad])
+        assert "very-secret" not in capsys.readouterr().err

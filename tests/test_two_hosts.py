@@ -29,11 +29,12 @@ from sqlalchemy import func, select
 
 from devkit.samples import jpeg_bytes, make_page_image
 from devkit.standins import Service, free_port, start_s3, start_simulator, start_workers
+from devkit.testdb import claim_redis_db, drop_database
 from pipeline.adapters import objectstore
 from pipeline.adapters.db.models import Page, ProviderTask
 from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.provider.apis import Choices
-from pipeline.adapters.services import claim_redis_db, drop_database, forget_connections, migrate
+from pipeline.adapters.services import forget_connections, migrate
 from pipeline.domain.routing import routing
 from pipeline.runtime.leader import leader_token
 from pipeline.settings import get_settings

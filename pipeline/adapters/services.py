@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import redis
@@ -19,8 +18,10 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from pipeline import migrations
+from pipeline.adapters import broker, objectstore, provider
+from pipeline.adapters.db.session import dispose_engine
 from pipeline.errors import ServiceDown as ServiceDown  # defined with the others; kept here
-from pipeline.settings import Settings
+from pipeline.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -35,40 +36,12 @@ _HOW_TO_START = {
 }
 
 
-REDIS_CLAIM_KEY = "scangrade:test-owner"
-"""Marks a Redis db number as taken by a test run or a benchmark (see claim_redis_db)."""
-
-
-def claim_redis_db(server_url: str, owner: str, ttl_s: int = 6 * 3600) -> str:
-    """The URL of an empty Redis db (1–15) on ``server_url``, now claimed for ``owner``.
-
-    Test runs and benchmarks each take a db of their own and flush it: a db holding any key
-    but the claim (another run's, a deployment's) is never taken, so a flush only ever
-    removes the claimant's own data. db 0 is left to deployments.
-    """
-    for number in range(1, 16):
-        url = urlunsplit(urlsplit(server_url)._replace(path=f"/{number}"))
-        client = redis.Redis.from_url(url)
-        try:
-            if client.set(REDIS_CLAIM_KEY, owner, nx=True, ex=ttl_s):
-                if client.dbsize() == 1:
-                    return url
-                client.delete(REDIS_CLAIM_KEY)
-        finally:
-            client.close()
-    raise RuntimeError("no empty Redis db number (1-15) to claim")
-
-
 def forget_connections() -> None:
     """Drop every cached client and re-read the settings.
 
     For a forked worker child (never share a parent's connections) and for processes that
     change their settings at run time (the demo, the tests).
     """
-    from pipeline.adapters import broker, objectstore, provider
-    from pipeline.adapters.db.session import dispose_engine
-    from pipeline.settings import get_settings
-
     get_settings.cache_clear()
     dispose_engine()
     provider.reset_clients()
@@ -76,7 +49,11 @@ def forget_connections() -> None:
     broker.reset_producer()
 
 
-def _server_dsn(settings: Settings, database: str | None = None) -> str:
+def server_dsn(settings: Settings, database: str | None = None) -> str:
+    """A libpq DSN for the configured Postgres server, on ``database`` (default ``postgres``).
+
+    Creating (or dropping) the configured database needs a connection to another one.
+    """
     url = make_url(settings.database_url)
     url = url.set(drivername="postgresql", database=database or "postgres")
     return url.render_as_string(hide_password=False)
@@ -86,7 +63,7 @@ def problems(settings: Settings) -> dict[str, str]:
     """Which of Postgres and Redis do not answer, with the error."""
     found: dict[str, str] = {}
     try:
-        psycopg.connect(_server_dsn(settings), connect_timeout=3).close()
+        psycopg.connect(server_dsn(settings), connect_timeout=3).close()
     except psycopg.Error as e:
         found["postgres"] = str(e).strip().splitlines()[0]
     try:
@@ -115,21 +92,11 @@ def create_database(settings: Settings) -> bool:
     """Create the configured database if it does not exist; True if it was created."""
     name = make_url(settings.database_url).database
     assert name, "SCANGRADE_DATABASE_URL names no database"
-    with psycopg.connect(_server_dsn(settings), autocommit=True) as conn:
+    with psycopg.connect(server_dsn(settings), autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             return False
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return True
-
-
-def drop_database(settings: Settings) -> None:
-    """Drop the configured database (tests use one database per run)."""
-    name = make_url(settings.database_url).database
-    assert name
-    with psycopg.connect(_server_dsn(settings), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 def alembic_config(database_url: str) -> Config:
