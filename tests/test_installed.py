@@ -172,7 +172,8 @@ import importlib, pkgutil, sys
 import pipeline, workers
 for package in (pipeline, workers):
     for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-        if not module.name.startswith("pipeline.migrations."):  # Alembic runs those
+        # Alembic runs the migrations; a __main__ runs its command when imported.
+        if not module.name.startswith("pipeline.migrations.") and module.name[-9:] != ".__main__":
             importlib.import_module(module.name)
 print(*sorted(name for name in sys.modules if name.split(".")[0] in {beside!r}))
 for name in {beside!r}:
@@ -272,3 +273,13 @@ def test_installed_package_migrates_and_grades_a_batch(
     log = (installed.logs / "workers.log").read_text(errors="replace")[-3000:]
     assert done.returncode == 0, done.stdout + done.stderr + log
     assert _page_states(stack, batch) == {"done": len(SEEDS), "batch": "done"}
+
+
+@pytest.mark.parametrize("command", ["demo", "simulator"])
+def test_the_installed_dev_kit_commands_say_they_need_a_clone(
+    installed: Installed, command: str
+) -> None:
+    done = installed.run(["scangrade", command], _clean_env(installed, {}))
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "needs a clone" in done.stderr and "make demo" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
