@@ -179,7 +179,8 @@ class Entry:
 class LimiterBackend(Protocol):
     """Where the lanes' state lives: each operation is one atomic step on the store's clock.
 
-    ``limiter_*.lua`` spell each operation out; implementations must agree with them.
+    ``limiter_*.lua`` spell each operation out; implementations must agree with them. A store
+    that cannot be reached raises :class:`~pipeline.errors.Transient`.
     """
 
     def reserve(
