@@ -1,6 +1,7 @@
-"""The shared limiter: the quota holds across processes, one Redis round trip per reservation,
-keys are spread and skipped when parked or out of budget, and a lane's window keeps any second
-within the quota however late its calls arrive."""
+"""The shared limiter on Redis: the quota holds across processes, one Redis round trip per
+reservation, keys are spread and skipped when parked or out of budget, a lane's window keeps any
+second within the quota however late its calls arrive, and a slot is given back however its
+call ends. The fake backend (tests/unit/test_limiter_logic.py) answers as the Lua scripts do."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import multiprocessing
 import random
 import time
 import uuid
+from collections.abc import Callable
 
+import pytest
 import redis
 
 from pipeline.adapters.provider.keys import park
 from pipeline.adapters.provider.limiter import STATS_KEY, Lane, Limiter, calls_key
+from pipeline.adapters.provider.limiter_fake import FakeBackend
+from pipeline.adapters.provider.limiter_redis import RedisBackend
 from pipeline.settings import Settings
 
 QPS = 5.0
@@ -25,7 +30,7 @@ def _lane(key_id: str = "", qps: float = QPS, daily_limit: int | None = None) ->
 
 
 def _hammer(url: str, lane: Lane, calls: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    limiter = Limiter(redis.Redis.from_url(url))
+    limiter = Limiter(RedisBackend(redis.Redis.from_url(url)))
     slots, woke, reservations = [], [], 0
     while len(slots) < calls:
         grant = limiter.acquire([lane], max_wait_s=2.0)
@@ -70,7 +75,7 @@ def test_quota_holds_across_processes(env: Settings) -> None:
 
 
 def test_far_slot_is_refused_without_reserving(env: Settings) -> None:
-    limiter = Limiter(redis.Redis.from_url(env.redis_url))
+    limiter = Limiter(RedisBackend(redis.Redis.from_url(env.redis_url)))
     lane = _lane(qps=1.0)
     assert limiter.reserve([lane], max_wait_s=0).granted
     refused = limiter.reserve([lane], max_wait_s=0.1)
@@ -82,12 +87,12 @@ def test_far_slot_is_refused_without_reserving(env: Settings) -> None:
 def test_round_trips_are_counted(env: Settings) -> None:
     client = redis.Redis.from_url(env.redis_url)
     before = int(client.hget(STATS_KEY, "round_trips") or 0)
-    Limiter(client).reserve([_lane(), _lane()], max_wait_s=1)
+    Limiter(RedisBackend(client)).reserve([_lane(), _lane()], max_wait_s=1)
     assert int(client.hget(STATS_KEY, "round_trips") or 0) == before + 1
 
 
 def test_pages_go_to_the_key_whose_slot_comes_first(env: Settings) -> None:
-    limiter = Limiter(redis.Redis.from_url(env.redis_url))
+    limiter = Limiter(RedisBackend(redis.Redis.from_url(env.redis_url)))
     lanes = [_lane(qps=2.0), _lane(qps=2.0)]
     granted = [limiter.reserve(lanes, max_wait_s=5) for _ in range(8)]
     assert all(grant.granted for grant in granted)
@@ -99,7 +104,7 @@ def test_pages_go_to_the_key_whose_slot_comes_first(env: Settings) -> None:
 
 def test_parked_key_gets_no_slot(env: Settings) -> None:
     client = redis.Redis.from_url(env.redis_url)
-    limiter = Limiter(client)
+    limiter = Limiter(RedisBackend(client))
     open_lane, parked_lane = _lane(qps=0), _lane(qps=0)
     park(client, parked_lane.key_id, "test", 60)
     grants = [limiter.reserve([parked_lane, open_lane], max_wait_s=1) for _ in range(5)]
@@ -110,7 +115,7 @@ def test_parked_key_gets_no_slot(env: Settings) -> None:
 
 def test_daily_budget_closes_the_lane(env: Settings) -> None:
     client = redis.Redis.from_url(env.redis_url)
-    limiter = Limiter(client)
+    limiter = Limiter(RedisBackend(client))
     lane = _lane(qps=0, daily_limit=3)
     assert all(limiter.reserve([lane], max_wait_s=1).granted for _ in range(3))
     spent = limiter.reserve([lane], max_wait_s=1)
@@ -119,7 +124,7 @@ def test_daily_budget_closes_the_lane(env: Settings) -> None:
 
 
 def _call_slowly(url: str, lane: Lane, calls: int, seed: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    limiter = Limiter(redis.Redis.from_url(url))
+    limiter = Limiter(RedisBackend(redis.Redis.from_url(url)))
     rng = random.Random(seed)
     spans = []
     while len(spans) < calls:
@@ -162,7 +167,7 @@ def test_window_holds_however_late_calls_arrive(env: Settings) -> None:
 
 
 def test_unanswered_calls_fill_the_window_until_answered(env: Settings) -> None:
-    limiter = Limiter(redis.Redis.from_url(env.redis_url))
+    limiter = Limiter(RedisBackend(redis.Redis.from_url(env.redis_url)))
     lane = _lane(qps=2.0)
     first, second = limiter.enter_window(lane, 0), limiter.enter_window(lane, 0)
     assert first is not None and second is not None
@@ -173,3 +178,67 @@ def test_unanswered_calls_fill_the_window_until_answered(env: Settings) -> None:
     assert 0.95 < time.monotonic() - answered < 1.3  # a second after the first answer
     unlimited = _lane(qps=0)
     assert all(limiter.enter_window(unlimited, 0) for _ in range(10))
+
+
+def test_a_slot_is_given_back_when_its_call_raises(env: Settings) -> None:
+    limiter = Limiter(RedisBackend(redis.Redis.from_url(env.redis_url)))
+    lane = _lane(qps=1.0)
+    with pytest.raises(RuntimeError), limiter.slot([lane], max_wait_s=2.0) as grant:
+        assert grant.granted and grant.held
+        raise RuntimeError("the call failed")
+    left = time.monotonic()
+    # Stamped when the block ended: the window has room a second later, not HOLD_S later.
+    assert limiter.enter_window(lane, max_wait_s=1.5) is not None
+    assert 0.9 < time.monotonic() - left < 1.4
+
+
+# The same scenarios on Redis and on the fake: the fake must answer as the Lua scripts do.
+Scenario = Callable[[Limiter, Callable[[str], None]], list[object]]
+
+
+def _spread(limiter: Limiter, _: Callable[[str], None]) -> list[object]:
+    lanes = [_lane(qps=2.0), _lane(qps=2.0)]
+    grants = [limiter.reserve(lanes, max_wait_s=5) for _ in range(8)]
+    return [(g.granted, lanes.index(g.lane) if g.lane else None, g.wait_s) for g in grants]
+
+
+def _closed(limiter: Limiter, park_key: Callable[[str], None]) -> list[object]:
+    parked, budgeted = _lane(qps=0), _lane(qps=0, daily_limit=2)
+    park_key(parked.key_id)
+    lanes = [parked, budgeted]
+    grants = [limiter.reserve(lanes, max_wait_s=1) for _ in range(3)]
+    return [
+        (g.granted, lanes.index(g.lane) if g.lane else None, [lanes.index(s) for s in g.spent])
+        for g in grants
+    ]
+
+
+def _window(limiter: Limiter, _: Callable[[str], None]) -> list[object]:
+    lane = _lane(qps=2.0)
+    first, second = limiter.enter_window(lane, 0), limiter.enter_window(lane, 0)
+    full = limiter.enter_window(lane, 0)
+    assert first is not None and second is not None
+    limiter.leave_window(lane, first)
+    refused = limiter.reserve([lane], max_wait_s=0.1)
+    return [full is None, refused.granted, refused.wait_s]
+
+
+def _close(a: object, b: object) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) < 0.05  # the two run a few milliseconds apart
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+@pytest.mark.parametrize("scenario", [_spread, _closed, _window], ids=lambda s: s.__name__)
+def test_the_fake_answers_as_redis_does(env: Settings, scenario: Scenario) -> None:
+    client = redis.Redis.from_url(env.redis_url)
+    stats_before = {k.decode(): int(v) for k, v in client.hgetall(STATS_KEY).items()}
+    on_redis = scenario(Limiter(RedisBackend(client)), lambda key: park(client, key, "test", 60))
+    stats_after = {k.decode(): int(v) for k, v in client.hgetall(STATS_KEY).items()}
+    fake = FakeBackend()
+    on_fake = scenario(Limiter(fake), fake.park)
+    assert _close(on_redis, on_fake), (on_redis, on_fake)
+    redis_counts = {k: v - stats_before.get(k, 0) for k, v in stats_after.items()}
+    assert {k: v for k, v in redis_counts.items() if v} == dict(fake.stats)

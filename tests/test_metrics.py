@@ -155,14 +155,15 @@ def test_limiter_outcomes() -> None:
 
     outcomes = ("immediate", "waited", "refused", "closed")
     before = [count(o) for o in outcomes]
-    metrics.limiter_answer([lane], Grant(True, lane, 0.0))
-    metrics.limiter_answer([lane], Grant(True, lane, 0.25))
-    metrics.limiter_answer([lane], Grant(False, lane, 4.0))
-    metrics.limiter_answer([lane], Grant(False, None, 0.0))
+    grants = [Grant(True, lane, 0.0), Grant(True, lane, 0.25), Grant(False, lane, 4.0)]
+    for grant in [*grants, Grant(False, None, 0.0)]:
+        metrics.limiter_answer(lane.api, lane.op, grant.outcome)
     assert [count(o) - b for o, b in zip(outcomes, before, strict=True)] == [1, 1, 1, 1]
 
 
-_COUNT_ONCE = "from pipeline import metrics; metrics.task_run('scangrade.demo', 'succeeded')"
+_COUNT_ONCE = (
+    "from pipeline.telemetry import metrics; metrics.task_run('scangrade.demo', 'succeeded')"
+)
 
 
 def test_the_supervisors_endpoint_adds_up_every_process(
@@ -197,4 +198,4 @@ def test_the_supervisors_endpoint_adds_up_every_process(
 def test_no_endpoint_when_disabled_or_without_a_directory(monkeypatch: pytest.MonkeyPatch) -> None:
     assert metrics.serve_supervised(Settings(metrics_port=0)) is None
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    assert metrics.serve_worker(Settings(metrics_port=free_port()), pages=False) is None
+    assert metrics.serve_worker(Settings(metrics_port=free_port())) is None

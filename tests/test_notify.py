@@ -26,7 +26,8 @@ from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.objectstore import get_store
 from pipeline.adapters.provider import get_redis
 from pipeline.adapters.webhook import post_json
-from pipeline.domain.notify import request, send_notification
+from pipeline.domain.announce import request
+from pipeline.domain.notify import send_notification
 from pipeline.domain.progress import finish_batch_if_done
 from pipeline.errors import Transient, WebhookRefused
 from pipeline.operator.cli import main

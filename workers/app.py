@@ -26,6 +26,7 @@ from celery.signals import (
 from kombu.entity import Queue
 
 from pipeline.adapters.broker import CONTROL_QUEUE, QUEUES, ROUTES, broker_options
+from pipeline.adapters.db.gauges import PagesCollector
 from pipeline.adapters.db.session import PoolRole, release_connections, use_pool
 from pipeline.adapters.objectstore import get_store
 from pipeline.adapters.provider import get_client
@@ -128,7 +129,8 @@ def _metrics_endpoint(sender: Any = None, **_: Any) -> None:
     """
     use_pool(PoolRole.SERVICE)  # the main process runs no task (its children do)
     consumed = sender.app.amqp.queues.consume_from if sender is not None else {}
-    metrics.serve_worker(get_settings(), pages=CONTROL_QUEUE in (consumed or {}))
+    pages = [PagesCollector()] if CONTROL_QUEUE in (consumed or {}) else []
+    metrics.serve_worker(get_settings(), pages)
 
 
 @task_prerun.connect

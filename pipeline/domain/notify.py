@@ -1,9 +1,10 @@
 """Announce the end of a batch: its summary POSTed to the batch's ``--notify`` URL.
 
 The update that closes a batch (``progress.finish_batch_if_done``) asks for the announcement
-once its transaction commits; the nudge goes to the control worker, so the worker that ended
-the batch never waits on someone else's web server. The task builds the summary from Postgres
-when it runs (``pipeline.domain.summary``), POSTs it (``pipeline.adapters.webhook``) and records
+once its transaction commits (``pipeline.domain.announce``); the nudge goes to the control
+worker, so the worker that ended the batch never waits on someone else's web server. The task
+(:func:`send_notification`) builds the summary from Postgres when it runs
+(``pipeline.domain.summary``), POSTs it (``pipeline.adapters.webhook``) and records
 ``batches.notified_at``, compare-and-set on the ``finished_at`` it summarised: a batch
 reopened by late files and closed again is announced again, with the new figures.
 
@@ -11,70 +12,30 @@ Delivery is at least once (a worker killed between the receiver's answer and the
 it again): receivers can tell a repeat by ``batch_id`` and ``finished_at``. A Redis marker
 says an announcement is on its way, so the closing update and the reconciler do not both
 nudge; when it expires (the task gave up on a receiver that stayed down, or its nudge was
-lost) the reconciler nudges again, for ``SCANGRADE_NOTIFY_HORIZON_S`` after the batch ended.
+lost) the reconciler nudges again (:func:`resend_overdue`), for
+``SCANGRADE_NOTIFY_HORIZON_S`` after the batch ended.
 A receiver that refuses the summary (3xx, 4xx) is not asked again; ``scangrade notify``
 sends it by hand.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import redis
-from sqlalchemy import event, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
 
-from pipeline.adapters import broker, webhook
+from pipeline.adapters import webhook
 from pipeline.adapters.db.models import Batch
 from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.db.states import BatchState
+from pipeline.domain.announce import forget, hold, request
 from pipeline.domain.summary import batch_summary
 from pipeline.errors import ConfigurationError, WebhookRefused
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
-
-ON_ITS_WAY_S = 900
-"""Life of the on-its-way marker: longer than the task's retries (timeouts included)."""
-
-
-def _marker(batch_id: int) -> str:
-    return f"scangrade:notify:{batch_id}"
-
-
-def _redis() -> redis.Redis:
-    from pipeline.adapters.provider import (
-        get_redis,
-    )  # the provider package is heavy; not for every use
-
-    return get_redis()
-
-
-def announce_after_commit(session: Session, batch_id: int) -> None:
-    """Nudge the announcement of ``batch_id`` once ``session`` commits (never from inside it)."""
-    event.listen(session, "after_commit", lambda _: request(batch_id), once=True)
-
-
-def request(batch_id: int) -> bool:
-    """Nudge the announcement unless one is on its way; never raises (the reconciler retries)."""
-    try:
-        if not _redis().set(_marker(batch_id), "on its way", ex=ON_ITS_WAY_S, nx=True):
-            return False
-    except redis.RedisError as e:
-        log.warning("batch %d ended; its announcement waits for Redis (%s)", batch_id, e)
-        return False
-    if broker.notify(batch_id):
-        return True
-    _forget(batch_id)
-    return False
-
-
-def _forget(batch_id: int) -> None:
-    with contextlib.suppress(redis.RedisError):  # it expires on its own
-        _redis().delete(_marker(batch_id))
 
 
 @dataclass(frozen=True)
@@ -141,7 +102,7 @@ def send_notification(batch_id: int, settings: Settings) -> bool:
             and batch.notified_at is None
         )
     if not due:
-        _forget(batch_id)  # reopened, or already announced: the next end asks again
+        forget(batch_id)  # reopened, or already announced: the next end asks again
         return False
     try:
         deliver(batch_id, settings)
@@ -153,16 +114,10 @@ def send_notification(batch_id: int, settings: Settings) -> bool:
             e,
             batch_id,
         )
-        _hold(batch_id, settings.notify_horizon_s)
+        hold(batch_id, settings.notify_horizon_s)
         return False
-    _forget(batch_id)
+    forget(batch_id)
     return True
-
-
-def _hold(batch_id: int, seconds: float) -> None:
-    """Keep the reconciler from asking a receiver that refused (until the horizon)."""
-    with contextlib.suppress(redis.RedisError):
-        _redis().set(_marker(batch_id), "refused", ex=max(1, round(seconds)))
 
 
 def resend_overdue(settings: Settings) -> int:

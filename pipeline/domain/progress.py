@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.adapters.db.models import Batch, Document, Page
 from pipeline.adapters.db.states import TERMINAL_PAGE_STATES, BatchState, DocumentState, PageState
+from pipeline.domain.announce import announce_after_commit
 
 _FINISH = text(
     """
@@ -35,8 +36,6 @@ def finish_batch_if_done(session: Session, batch_id: int) -> bool:
     """
     closed = session.execute(_FINISH, {"batch_id": batch_id}).first()
     if closed is not None and closed.notify_url:
-        from pipeline.domain.notify import announce_after_commit  # notify reads this module
-
         announce_after_commit(session, batch_id)
     return closed is not None
 

@@ -18,7 +18,8 @@ What is counted, and where:
 - ``scangrade_repairs_total{kind}``: rows the reconciler repaired because their state was not
   backed by their other rows (``pipeline/stages/repair.py``; per batch in ``repairs``).
 - ``scangrade_pages{state}``: pages by state, read from Postgres when scraped (done and failed
-  pages are the pipeline's output; Postgres is their one record).
+  pages are the pipeline's output; Postgres is their one record): the collector
+  ``pipeline.adapters.db.gauges.PagesCollector``, which the endpoints that show it are given.
 
 Each worker process is its own Python process (each node's prefork parent and children,
 beat), so the counters live in prometheus_client's multiprocess files
@@ -35,22 +36,15 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, start_http_server
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from pipeline.settings import Settings
-
-if TYPE_CHECKING:
-    from prometheus_client.metrics_core import Metric
-
-    from pipeline.adapters.provider.limiter import Grant, Lane
 
 log = logging.getLogger(__name__)
 
@@ -111,47 +105,11 @@ def provider_answer(context: str, status: int, code: int) -> None:
     PROVIDER_ANSWERS.labels(api, operation, label).inc()
 
 
-def limiter_answer(lanes: Sequence[Lane], grant: Grant) -> None:
-    """Count one reservation and the time the caller sleeps for it."""
-    lane = grant.lane or (lanes[0] if lanes else None)
-    if lane is None:
-        return
-    if grant.lane is None:
-        outcome = "closed"
-    elif not grant.granted:
-        outcome = "refused"
-    elif grant.wait_s > 0:
-        outcome = "waited"
-        LIMITER_WAIT.labels(lane.api, lane.op).inc(grant.wait_s)
-    else:
-        outcome = "immediate"
-    LIMITER_RESERVATIONS.labels(lane.api, lane.op, outcome).inc()
-
-
-class PagesCollector(Collector):
-    """``scangrade_pages{state}``: one GROUP BY over the pages' state index per scrape."""
-
-    def collect(self) -> Iterator[Metric]:
-        """Pages by state; nothing when Postgres does not answer (the scrape still works)."""
-        from sqlalchemy import func, select
-
-        from pipeline.adapters.db.models import Page
-        from pipeline.adapters.db.session import session_scope
-        from pipeline.adapters.db.states import PageState
-
-        try:
-            with session_scope() as session:
-                rows = session.execute(select(Page.state, func.count()).group_by(Page.state))
-                counts = {state: int(count) for state, count in rows}
-        except Exception as e:
-            log.warning("metrics: cannot count pages: %s", type(e).__name__)
-            return
-        family = GaugeMetricFamily(
-            "scangrade_pages", "Pages by state, from Postgres.", labels=["state"]
-        )
-        for state in PageState:
-            family.add_metric([state.value], counts.get(state.value, 0))
-        yield family
+def limiter_answer(api: str, operation: str, outcome: str, slept_s: float = 0.0) -> None:
+    """Count one reservation (``Grant.outcome``) and the time its caller sleeps for the slot."""
+    if slept_s > 0:
+        LIMITER_WAIT.labels(api, operation).inc(slept_s)
+    LIMITER_RESERVATIONS.labels(api, operation, outcome).inc()
 
 
 class MetricsServer:
@@ -189,11 +147,13 @@ def clean(directory: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
-def _serve(settings: Settings, directory: Path, *, pages: bool) -> WSGIServer | None:
+def _serve(
+    settings: Settings, directory: Path, collectors: Sequence[Collector]
+) -> WSGIServer | None:
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
-    if pages:
-        registry.register(PagesCollector())
+    for collector in collectors:
+        registry.register(collector)
     try:
         server, _ = start_http_server(
             settings.metrics_port, settings.metrics_host, registry=registry
@@ -210,10 +170,13 @@ def _serve(settings: Settings, directory: Path, *, pages: bool) -> WSGIServer | 
     return server
 
 
-def serve_supervised(settings: Settings) -> MetricsServer | None:
+def serve_supervised(
+    settings: Settings, collectors: Sequence[Collector] = ()
+) -> MetricsServer | None:
     """The endpoint of ``scangrade workers``: every process it starts writes to one directory.
 
-    The directory is ``PROMETHEUS_MULTIPROC_DIR`` if set (emptied first), else a fresh one
+    ``collectors`` are read at each scrape beside the counters (the pages by state). The
+    directory is ``PROMETHEUS_MULTIPROC_DIR`` if set (emptied first), else a fresh one
     removed at :meth:`MetricsServer.close`. The processes are told not to serve one of their
     own (``SCANGRADE_METRICS_PORT=0``). None when ``SCANGRADE_METRICS_PORT`` is 0.
     """
@@ -222,17 +185,18 @@ def serve_supervised(settings: Settings) -> MetricsServer | None:
     given = os.environ.get(MULTIPROC_ENV)
     directory = Path(given) if given else Path(tempfile.mkdtemp(prefix="scangrade-metrics-"))
     clean(directory)
-    server = _serve(settings, directory, pages=True)
+    server = _serve(settings, directory, collectors)
     env = {MULTIPROC_ENV: str(directory), "SCANGRADE_METRICS_PORT": "0"}
     return MetricsServer(directory, server, env=env, owned=not given)
 
 
-def serve_worker(settings: Settings, *, pages: bool) -> MetricsServer | None:
+def serve_worker(settings: Settings, collectors: Sequence[Collector] = ()) -> MetricsServer | None:
     """The endpoint of one Celery worker started on its own (a container), before it forks.
 
     Only when ``PROMETHEUS_MULTIPROC_DIR`` is set (its pool's children must count into files
-    the worker can read) and ``SCANGRADE_METRICS_PORT`` is not 0. ``pages``: this endpoint also
-    reports the pages by state (one endpoint of a deployment should: the control worker's).
+    the worker can read) and ``SCANGRADE_METRICS_PORT`` is not 0. ``collectors`` are read at
+    each scrape beside the counters: one endpoint of a deployment (the control worker's) should
+    report the pages by state.
     """
     given = os.environ.get(MULTIPROC_ENV)
     if not given:
@@ -242,4 +206,4 @@ def serve_worker(settings: Settings, *, pages: bool) -> MetricsServer | None:
     if settings.metrics_port == 0:
         return None  # the supervisor serves (and emptied the directory before starting us)
     clean(directory)
-    return MetricsServer(directory, _serve(settings, directory, pages=pages))
+    return MetricsServer(directory, _serve(settings, directory, collectors))

@@ -1,11 +1,12 @@
 """The provider's HTTP API, spoken with httpx: the only module that calls it.
 
 Every URL derives from ``SCANGRADE_BAIDU_BASE_URL`` and the API's spec (``apis.py``). Each
-call first takes a slot from the account-wide limiter and is sent once its lane's window has
-room (``limiter.py``), then classifies the answer by its ``error_code`` (an int or a string,
-usually with HTTP 200) into scangrade's errors. A rejected token (100, 110, 111) is dropped,
-here and in the token cache all workers share, and the call retried once with a fresh one.
-Messages name the API and the code, never the URL: it carries the token.
+call is sent inside a slot of the account-wide limiter (``limiter.py``: a reservation, then
+room in its lane's window, given back when the answer is in), then classifies the answer by
+its ``error_code`` (an int or a string, usually with HTTP 200) into scangrade's errors. A
+rejected token (100, 110, 111) is dropped, here and in the token cache all workers share, and
+the call retried once with a fresh one. Messages name the API and the code, never the URL: it
+carries the token.
 
 What a failure means for a page, by how far the call got:
 
@@ -27,9 +28,9 @@ answer came back: a retry may create a second task or pay twice.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,7 +42,8 @@ from pipeline.adapters.provider.apis import ApiSpec
 from pipeline.adapters.provider.auth import TokenCache
 from pipeline.adapters.provider.errors import error_for
 from pipeline.adapters.provider.keys import PoolKey, budget_spent, park, park_for_the_day
-from pipeline.adapters.provider.limiter import WINDOW_S, Lane, Limiter
+from pipeline.adapters.provider.limiter import WINDOW_S, Limiter
+from pipeline.adapters.provider.limiter_redis import RedisBackend
 from pipeline.errors import (
     AmbiguousSubmit,
     AuthFailed,
@@ -135,7 +137,7 @@ class ProviderClient:
             key.key_id: TokenCache(redis_client, http, self._base, key.creds, self._timeout)
             for key in pool
         }
-        self.limiter = Limiter(redis_client, margin=settings.limiter_margin)
+        self.limiter = Limiter(RedisBackend(redis_client), margin=settings.limiter_margin)
 
     @property
     def redis(self) -> redis.Redis:
@@ -190,36 +192,52 @@ class ProviderClient:
         """One rate-limited call with one of ``keys``; one token refresh if it was rejected.
 
         The refresh replaces the rejected token in the cache every worker shares, unless
-        another worker already has; a fresh token rejected again is a passing fault.
+        another worker already has; a fresh token rejected again is a passing fault. Each send
+        holds a slot of its own; the refresh holds none.
         """
-        deadline = self._deadline()
-        key, lane = self._slot(request, keys, deadline)
+        with self._slot(request, keys) as key:
+            token = self._token(key)  # in memory: no round trip between the slot and the call
+            response = self._send(request, token, fence)
         try:
-            return self._send_refreshing(request, key, lane, deadline, fence), key
-        except AuthFailed as e:
-            raise self._refused(key, e) from e
-
-    def _send_refreshing(
-        self,
-        request: _Request,
-        key: PoolKey,
-        lane: Lane,
-        deadline: float,
-        fence: Callable[[], bool] | None,
-    ) -> dict[str, Any]:
-        tokens = self.tokens[key.key_id]
-        token = tokens.get()  # in memory: no round trip between the slot and the call
-        try:
-            return self._send(request, key, lane, token, deadline, fence)
+            return self._read(request, key, response), key
         except TokenRejected:
             log.warning("%s: access token of %s rejected, refreshing once", request, key.key_id)
-        token = tokens.refresh(stale=token)
-        deadline = self._deadline()  # the second call needs a slot of its own
-        self._slot(request, [key], deadline)
+        token = self._token(key, stale=token)
+        with self._slot(request, [key]):
+            response = self._send(request, token, fence)
         try:
-            return self._send(request, key, lane, token, deadline, fence)
+            return self._read(request, key, response), key
         except TokenRejected as e:
             raise Transient(f"{request}: a freshly fetched access token was rejected: {e}") from e
+
+    @contextmanager
+    def _slot(self, request: _Request, keys: list[PoolKey]) -> Iterator[PoolKey]:
+        """Hold a slot of one of ``keys`` while the block sends; the key it belongs to.
+
+        The slot's wait and its window's share ``limiter_max_wait_s``: a worker never waits
+        longer for its quota.
+        """
+        lanes = [key.lane(request.api.name, request.op) for key in keys]
+        with self.limiter.slot(lanes, self._settings.limiter_max_wait_s) as grant:
+            for lane in grant.spent:
+                budget_spent(self._redis, self.pool[lane.key_id], lane)
+            if grant.lane is None:
+                raise KeysParked(f"{request}: every API key is parked or out of budget", 300.0)
+            if not grant.granted:
+                booked = f"{request}: quota fully booked for {grant.wait_s:.1f} s"
+                raise Throttled(booked, grant.wait_s)
+            if not grant.held:
+                full = f"{request}: the last second's calls still fill the quota"
+                raise Throttled(full, WINDOW_S)
+            yield self.pool[grant.lane.key_id]
+
+    def _token(self, key: PoolKey, stale: str | None = None) -> str:
+        """``key``'s access token (a fresh one instead of ``stale``); parks a refused key."""
+        tokens = self.tokens[key.key_id]
+        try:
+            return tokens.get() if stale is None else tokens.refresh(stale=stale)
+        except AuthFailed as e:
+            raise self._refused(key, e) from e
 
     def _refused(self, key: PoolKey, error: AuthFailed) -> _KeyStopped:
         """The provider refused ``key`` (its secret, its permissions): park it for a while.
@@ -230,41 +248,12 @@ class ProviderClient:
         park(self._redis, key.key_id, str(error), AUTH_RECHECK_S)
         return _KeyStopped(key, error)
 
-    def _deadline(self) -> float:
-        """When a call must have left: a worker never waits longer than this for its quota."""
-        return time.monotonic() + self._settings.limiter_max_wait_s
-
-    def _slot(
-        self, request: _Request, keys: list[PoolKey], deadline: float
-    ) -> tuple[PoolKey, Lane]:
-        """Wait for a slot of one of ``keys``; the key it belongs to, and its lane."""
-        lanes = [key.lane(request.api.name, request.op) for key in keys]
-        grant = self.limiter.acquire(lanes, _left(deadline))
-        for lane in grant.spent:
-            budget_spent(self._redis, self.pool[lane.key_id], lane)
-        if grant.lane is None:
-            raise KeysParked(f"{request}: every API key is parked or out of budget", 300.0)
-        if not grant.granted:
-            raise Throttled(f"{request}: quota fully booked for {grant.wait_s:.1f} s", grant.wait_s)
-        return self.pool[grant.lane.key_id], grant.lane
-
     def _send(
-        self,
-        request: _Request,
-        key: PoolKey,
-        lane: Lane,
-        token: str,
-        deadline: float,
-        fence: Callable[[], bool] | None = None,
-    ) -> dict[str, Any]:
-        """Send once the lane's window has room, if it has by ``deadline``.
-
-        The window gets what the slot's wait left of the limiter's max wait: together the two
-        never hold a worker longer than that.
-        """
-        api, op = request.api, request.op
+        self, request: _Request, token: str, fence: Callable[[], bool] | None
+    ) -> httpx.Response:
+        """Send the request now (inside its slot), unless ``fence`` says the claim is gone."""
         payload: dict[str, Any] = (
-            {"data": request.body} if api.form_encoded else {"json": request.body}
+            {"data": request.body} if request.api.form_encoded else {"json": request.body}
         )
         http_request = self._http.build_request(
             "POST",
@@ -273,20 +262,18 @@ class ProviderClient:
             timeout=self._timeout,
             **payload,
         )
-        call_id = self.limiter.enter_window(lane, _left(deadline))
-        if call_id is None:
-            raise Throttled(f"{request}: the last second's calls still fill the quota", WINDOW_S)
+        if fence is not None and not fence():
+            raise ClaimLost(f"{request}: the claim on this work is gone; not sent")
         try:
-            if fence is not None and not fence():
-                raise ClaimLost(f"{request}: the claim on this work is gone; not sent")
-            response = self._http.send(http_request)
+            return self._http.send(http_request)
         except httpx.HTTPError as e:
             raise _transport_error(request, e) from e
-        finally:
-            self.limiter.leave_window(lane, call_id)
+
+    def _read(self, request: _Request, key: PoolKey, response: httpx.Response) -> dict[str, Any]:
+        """The answer, or its error; a key the provider stopped or refused is parked."""
         try:
             return _answer(
-                response, str(request), pending_ok=op == "get_result", billed=request.billed
+                response, str(request), pending_ok=request.op == "get_result", billed=request.billed
             )
         except QuotaExhausted as e:
             reason = f"the provider answered {e}"
@@ -295,6 +282,8 @@ class ProviderClient:
             else:
                 park(self._redis, key.key_id, reason, None)
             raise _KeyStopped(key, e) from e
+        except AuthFailed as e:
+            raise self._refused(key, e) from e
 
     def fetch(self, url: str) -> bytes:
         """Download a signed result URL (no token: the signature is the credential)."""
@@ -440,8 +429,3 @@ def strip_query(url: str) -> str:
     """The URL without its query string, where signatures and tokens live."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
-
-
-def _left(deadline: float) -> float:
-    """Seconds until ``deadline``, never negative."""
-    return max(0.0, deadline - time.monotonic())

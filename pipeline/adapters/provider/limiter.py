@@ -1,14 +1,13 @@
 """The provider's quota, shared by every worker on every host, kept in Redis.
 
-A GCRA (generic cell rate algorithm) in one Lua script, on Redis' own clock so host clocks do
-not matter. A caller *reserves* the next free slot of a lane (one API key's quota for one
-operation) and sleeps until it: one Redis round trip, no polling of the limiter and no
-ping-pong through the broker. If the next free slot is further away than ``max_wait_s``
-nothing is reserved and the caller is told how long to wait, so a worker never holds its slot
-for long.
+A GCRA (generic cell rate algorithm) on the store's own clock, so host clocks do not matter.
+A caller *reserves* the next free slot of a lane (one API key's quota for one operation) and
+sleeps until it: one round trip, no polling of the limiter and no ping-pong through the
+broker. If the next free slot is further away than ``max_wait_s`` nothing is reserved and the
+caller is told how long to wait, so a worker never holds its slot for long.
 
 The same round trip spreads work over a pool of API keys: given several lanes (the same
-operation on different keys) the script takes the one whose next slot comes first, skipping
+operation on different keys) the store takes the one whose next slot comes first, skipping
 keys that are parked (17/19, or their daily budget spent) and lanes whose daily call budget is
 used up. Every slot taken is counted in the key's calls of the day, so budgets need no extra
 round trip either.
@@ -27,6 +26,14 @@ stamped, so no second can ever see more calls than the quota, however late any o
 arrives. That costs two more round trips per call and, where answers are slower than the
 margin, their latency in throughput. The GCRA is re-based on the calls that actually leave,
 so reservations never run ahead of them.
+
+A call takes all three steps through :meth:`Limiter.slot`: ``with limiter.slot(lanes, s) as
+grant:`` reserves, sleeps, enters the window, and leaves it when the block ends, however it
+ends. The rule lives here; its state lives behind :class:`LimiterBackend`, each operation one
+atomic step: :class:`~pipeline.adapters.provider.limiter_redis.RedisBackend` runs them as Lua
+scripts (``limiter_*.lua``) in the Redis every worker shares, and
+:class:`~pipeline.adapters.provider.limiter_fake.FakeBackend` keeps them in memory with the
+same semantics, so the rule is tested without a server.
 """
 
 from __future__ import annotations
@@ -35,10 +42,9 @@ import contextlib
 import math
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-
-import redis
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from pipeline.errors import Transient
 from pipeline.telemetry import metrics
@@ -46,120 +52,6 @@ from pipeline.telemetry import metrics
 STATS_KEY = "scangrade:limiter:stats"
 """Hash of counters: ``round_trips`` (every script run), ``waited`` (slots slept for),
 ``refused`` (too far), ``held`` (calls that found their window full and waited again)."""
-
-# Lua shared by both scripts: the stamp of the call that must drop out of a lane's window
-# before another call fits (calls stamped within the last ``window`` us), or nil if one fits.
-_BLOCKER = """
-local function blocker(key, now, window, limit)
-  local stamped = redis.call('ZRANGEBYSCORE', key,
-    '(' .. string.format('%d', now - window), '+inf', 'WITHSCORES')
-  local n = #stamped / 2
-  if n < limit then
-    return nil
-  end
-  return tonumber(stamped[2 * (n - limit + 1)])
-end
-"""
-
-# KEYS: per lane (tat, parked flag, calls-of-the-day counter, window), then the stats hash.
-# ARGV: max wait (us), lane count, window (us), then per lane (interval us, daily call limit
-# or -1, calls per window or 0).
-# Returns {granted 0/1, lane index or 0 if none is open, wait us, {lanes over budget}, now us}.
-_RESERVE = (
-    _BLOCKER
-    + """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local max_wait = tonumber(ARGV[1])
-local lanes = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
-local stats = KEYS[#KEYS]
-redis.call('HINCRBY', stats, 'round_trips', 1)
--- The earliest slot wins; on a tie, the lane used longest ago (so keys take turns).
-local best, best_slot, best_tat, spent = 0, 0, 0, {}
-for i = 1, lanes do
-  local limit = tonumber(ARGV[3 * i + 2])
-  if redis.call('EXISTS', KEYS[4 * i - 2]) == 0 then
-    if limit >= 0 and tonumber(redis.call('GET', KEYS[4 * i - 1]) or '0') >= limit then
-      table.insert(spent, i)
-    else
-      local tat = tonumber(redis.call('GET', KEYS[4 * i - 3]) or '0')
-      local slot = math.max(tat, now)
-      -- Not before the lane's window has room, as far as its calls sent so far tell (calls
-      -- still unanswered are counted as answered now): a slow answer sends pages to other keys.
-      local per_window = tonumber(ARGV[3 * i + 3])
-      local first_out = per_window > 0 and blocker(KEYS[4 * i], now, window, per_window)
-      if first_out then
-        slot = math.max(slot, math.min(first_out, now) + window)
-      end
-      if best == 0 or slot < best_slot or (slot == best_slot and tat < best_tat) then
-        best, best_slot, best_tat = i, slot, tat
-      end
-    end
-  end
-end
-if best == 0 then
-  return {0, 0, 0, spent, now}
-end
-local wait = best_slot - now
-if wait > max_wait then
-  redis.call('HINCRBY', stats, 'refused', 1)
-  return {0, best, wait, spent, now}
-end
-local interval = tonumber(ARGV[3 * best + 1])
-local tat = best_slot + interval
-local ttl_ms = math.ceil((tat - now) / 1000) + 1000
-redis.call('SET', KEYS[4 * best - 3], string.format('%d', tat), 'PX', ttl_ms)
-redis.call('INCR', KEYS[4 * best - 1])
-redis.call('EXPIRE', KEYS[4 * best - 1], 172800)
-if wait > 0 then
-  redis.call('HINCRBY', stats, 'waited', 1)
-end
-return {1, best, wait, spent, now}
-"""
-)
-
-# KEYS: the lane's window (sorted set: call -> latest possible arrival), its tat, the stats.
-# ARGV: calls allowed per window, window (us), hold (us), call id, GCRA interval (us).
-# Returns {entered 0/1, wait us until the window has room, 1 if that call is still unanswered}.
-_ENTER = (
-    _BLOCKER
-    + """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local limit, window, hold = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('HINCRBY', KEYS[3], 'round_trips', 1)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - window))
-local first_out = blocker(KEYS[1], now, window, limit)
-if not first_out then
-  redis.call('ZADD', KEYS[1], string.format('%d', now + hold), ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], math.ceil((hold + window) / 1000) + 1000)
-  -- The GCRA follows the calls that leave: none is reserved closer than a slot after this one.
-  local interval = tonumber(ARGV[5])
-  local tat = tonumber(redis.call('GET', KEYS[2]) or '0')
-  if now + interval > tat then
-    redis.call('SET', KEYS[2], string.format('%d', now + interval), 'PX',
-      math.ceil(interval / 1000) + 1000)
-  end
-  return {1, 0}
-end
-redis.call('HINCRBY', KEYS[3], 'held', 1)
-return {0, first_out + window - now, first_out > now and 1 or 0}
-"""
-)
-
-# KEYS: the lane's window, the stats. ARGV: call id, window (us).
-_LEAVE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-redis.call('HINCRBY', KEYS[2], 'round_trips', 1)
-redis.call('ZADD', KEYS[1], string.format('%d', now), ARGV[1])
-local ttl = math.ceil(tonumber(ARGV[2]) / 1000) + 1000
-if redis.call('PTTL', KEYS[1]) < ttl then
-  redis.call('PEXPIRE', KEYS[1], ttl)
-end
-return 1
-"""
 
 WINDOW_S = 1.0
 """The provider's quota window: at most ``qps`` calls arrive in any second."""
@@ -245,83 +137,177 @@ class Grant:
     wait_s: float
     spent: tuple[Lane, ...] = ()
     at_s: float = 0.0
-    """The slot's time by Redis' clock (seconds since the epoch)."""
+    """The slot's time by the backend's clock (Redis' in production; seconds since the epoch)."""
+    held: bool = False
+    """From :meth:`Limiter.slot` only: the call has its place in the lane's window; send it."""
+
+    @property
+    def outcome(self) -> str:
+        """How the reservation went: ``immediate``, ``waited``, ``refused`` or ``closed``."""
+        if self.lane is None:
+            return "closed"
+        if not self.granted:
+            return "refused"
+        return "waited" if self.wait_s > 0 else "immediate"
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A backend's answer to :meth:`LimiterBackend.reserve`, in its own units."""
+
+    granted: bool
+    index: int | None
+    """Position of the lane granted (or the closest when refused); None: every lane closed."""
+    wait_us: int
+    spent: tuple[int, ...]
+    """Positions of the lanes over their daily budget."""
+    now_us: int
+    """The backend's clock when it decided."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A backend's answer to :meth:`LimiterBackend.enter`."""
+
+    entered: bool
+    wait_us: int = 0
+    """Not entered: until the call that must drop out of the window does."""
+    awaiting: bool = False
+    """Not entered, and that call is still unanswered: its answer may free the window sooner."""
+
+
+class LimiterBackend(Protocol):
+    """Where the lanes' state lives: each operation is one atomic step on the store's clock.
+
+    ``limiter_*.lua`` spell each operation out; implementations must agree with them. A store
+    that cannot be reached raises :class:`~pipeline.errors.Transient`.
+    """
+
+    def reserve(
+        self,
+        lanes: Sequence[Lane],
+        intervals_us: Sequence[int],
+        max_wait_us: int,
+        window_us: int,
+    ) -> Reservation:
+        """Take the earliest open slot among ``lanes`` if it comes within ``max_wait_us``.
+
+        Parked keys and lanes out of daily budget are skipped; a slot is not before the lane's
+        window has room; the lane taken is booked ``intervals_us[i]`` further on and its key's
+        calls of the day counted.
+        """
+        ...
+
+    def enter(
+        self, lane: Lane, call_id: str, interval_us: int, window_us: int, hold_us: int
+    ) -> Entry:
+        """Stamp ``call_id`` into the lane's window if the window has room for it.
+
+        Room: fewer than ``lane.per_window`` calls stamped within the last ``window_us``. The
+        call is stamped as arriving ``hold_us`` from now at the latest, and the lane's next
+        slot booked no sooner than ``interval_us`` from now.
+        """
+        ...
+
+    def leave(self, lane: Lane, call_id: str, window_us: int) -> None:
+        """Stamp ``call_id`` with now: its answer came back."""
+        ...
 
 
 class Limiter:
-    """Reserves slots in shared lanes through Redis."""
+    """Reserves slots in shared lanes, and holds each call's place in its lane's window.
 
-    def __init__(self, client: redis.Redis, *, margin: float = 0.02) -> None:
-        self._client = client
+    ``sleep`` and ``monotonic`` are the clock of the caller's waits (a fake one in tests).
+    """
+
+    def __init__(
+        self,
+        backend: LimiterBackend,
+        *,
+        margin: float = 0.02,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._backend = backend
         self._margin = margin
-        self._script = client.register_script(_RESERVE)
-        self._enter = client.register_script(_ENTER)
-        self._leave = client.register_script(_LEAVE)
+        self._sleep = sleep
+        self._monotonic = monotonic
+
+    @contextlib.contextmanager
+    def slot(self, lanes: Sequence[Lane], max_wait_s: float) -> Iterator[Grant]:
+        """A call's place in the quota, held while the ``with`` block sends the call.
+
+        Reserves and sleeps as :meth:`acquire`, then enters the granted lane's window with
+        what the sleep left of ``max_wait_s``: together the two waits never hold a worker
+        longer. ``grant.held`` says the block may send; the window is left when the block
+        ends, however it ends (an answer, an error, an exception). Not held (refused, every
+        lane closed, or the window still full at the deadline): nothing is held, nothing to
+        leave, and the block must not send.
+        """
+        deadline = self._monotonic() + max_wait_s
+        grant = self.acquire(lanes, max_wait_s)
+        lane = grant.lane if grant.granted else None
+        call_id = None if lane is None else self.enter_window(lane, self._left(deadline))
+        if lane is None or call_id is None:
+            yield grant
+            return
+        try:
+            yield replace(grant, held=True)
+        finally:
+            self.leave_window(lane, call_id)
 
     def reserve(self, lanes: Sequence[Lane], max_wait_s: float) -> Grant:
         """Reserve the earliest open slot among ``lanes`` if it comes within ``max_wait_s``."""
-        day = provider_day()
-        keys: list[str] = []
-        args: list[int] = [round(max_wait_s * 1_000_000), len(lanes), self._window_us()]
-        for lane in lanes:
-            keys += [lane.tat_key, parked_key(lane.key_id), calls_key(lane.key_id, day)]
-            keys.append(lane.window_key)
-            budget = -1 if lane.daily_limit is None else lane.daily_limit
-            args += [self._interval_us(lane), budget, lane.per_window]
-        try:
-            answer = self._script(keys=[*keys, STATS_KEY], args=args)
-            granted, index, wait_us, spent, now_us = answer
-        except redis.RedisError as e:
-            raise Transient(f"rate limiter unavailable: {type(e).__name__}") from e
+        answer = self._backend.reserve(
+            lanes,
+            [self._interval_us(lane) for lane in lanes],
+            round(max_wait_s * 1_000_000),
+            self._window_us(),
+        )
         return Grant(
-            bool(granted),
-            lanes[int(index) - 1] if index else None,
-            int(wait_us) / 1_000_000,
-            tuple(lanes[int(i) - 1] for i in spent),
-            (int(now_us) + int(wait_us)) / 1_000_000,
+            answer.granted,
+            None if answer.index is None else lanes[answer.index],
+            answer.wait_us / 1_000_000,
+            tuple(lanes[i] for i in answer.spent),
+            (answer.now_us + answer.wait_us) / 1_000_000,
         )
 
     def acquire(self, lanes: Sequence[Lane], max_wait_s: float) -> Grant:
         """Reserve as :meth:`reserve` does, and sleep until the slot if one was granted."""
         grant = self.reserve(lanes, max_wait_s)
-        metrics.limiter_answer(lanes, grant)
+        lane = grant.lane or (lanes[0] if lanes else None)
+        if lane is not None:
+            slept = grant.wait_s if grant.outcome == "waited" else 0.0
+            metrics.limiter_answer(lane.api, lane.op, grant.outcome, slept)
         if grant.granted and grant.wait_s > 0:
-            time.sleep(grant.wait_s)
+            self._sleep(grant.wait_s)
         return grant
 
     def enter_window(self, lane: Lane, max_wait_s: float) -> str | None:
         """Wait until a call on ``lane`` cannot make a second hold more than the quota.
 
         Call it right before sending (after :meth:`acquire`), and :meth:`leave_window` with
-        the id it returns once the answer is in, whatever it was. None if the window stays
-        full for longer than ``max_wait_s``: nothing is held then. An unlimited lane has no
-        window (no round trip).
+        the id it returns once the answer is in, whatever it was (:meth:`slot` does both).
+        None if the window stays full for longer than ``max_wait_s``: nothing is held then.
+        An unlimited lane has no window (no round trip).
         """
         call_id = uuid.uuid4().hex
         if lane.per_window <= 0:
             return call_id
-        deadline = time.monotonic() + max_wait_s
-        keys = [lane.window_key, lane.tat_key, STATS_KEY]
-        args: list[int | str] = [
-            lane.per_window,
-            self._window_us(),
-            round(HOLD_S * 1e6),
-            call_id,
-            self._interval_us(lane),
-        ]
+        deadline = self._monotonic() + max_wait_s
+        hold_us = round(HOLD_S * 1e6)
         while True:
-            try:
-                answer = self._enter(keys=keys, args=args)
-            except redis.RedisError as e:
-                raise Transient(f"rate limiter unavailable: {type(e).__name__}") from e
-            if answer[0]:
+            entry = self._backend.enter(
+                lane, call_id, self._interval_us(lane), self._window_us(), hold_us
+            )
+            if entry.entered:
                 return call_id
-            wait_s = int(answer[1]) / 1e6
-            if answer[2]:  # the window empties as the answers still awaited come in
+            wait_s = entry.wait_us / 1e6
+            if entry.awaiting:  # the window empties as the answers still awaited come in
                 wait_s = min(wait_s, RECHECK_S)
-            if time.monotonic() + wait_s > deadline:
+            if self._monotonic() + wait_s > deadline:
                 return None
-            time.sleep(wait_s)
+            self._sleep(wait_s)
 
     def leave_window(self, lane: Lane, call_id: str) -> None:
         """Stamp a call with the moment its answer (or its failure) came back.
@@ -330,8 +316,11 @@ class Limiter:
         """
         if lane.per_window <= 0:
             return
-        with contextlib.suppress(redis.RedisError):
-            self._leave(keys=[lane.window_key, STATS_KEY], args=[call_id, self._window_us()])
+        with contextlib.suppress(Transient):
+            self._backend.leave(lane, call_id, self._window_us())
+
+    def _left(self, deadline: float) -> float:
+        return max(0.0, deadline - self._monotonic())
 
     def _interval_us(self, lane: Lane) -> int:
         return round(lane.interval_us * (1 + self._margin))
