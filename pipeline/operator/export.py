@@ -22,6 +22,7 @@ from typing import Any, Final
 from sqlalchemy import Connection, text
 
 from pipeline.adapters.db.session import get_engine
+from pipeline.errors import ConfigurationError
 
 FORMATS: Final = ("csv", "parquet")
 VIEW: Final = "v_slot_results"
@@ -51,7 +52,7 @@ class Exported:
 def export_slots(batch_id: int, path: Path, fmt: str) -> Exported:
     """Write every slot of the batch to ``path`` as ``fmt`` (csv or parquet)."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; one of {', '.join(FORMATS)}")
+        raise ConfigurationError(f"unknown export format {fmt!r}; one of {', '.join(FORMATS)}")
     writer = _write_csv if fmt == "csv" else _write_parquet
     with get_engine().connect() as conn:
         columns = view_columns(conn)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.adapters.db.models import Batch, Document, Page, Question, SchoolClass, Slot
 from pipeline.adapters.db.models import Student as StudentRow
+from pipeline.errors import ConfigurationError
 
 CORRECT, WRONG, UNANSWERED = 1, 2, 3
 NO_CLASS: Final = "—"
@@ -169,10 +170,10 @@ class ReportData:
 
 
 def load_report(session: Session, batch_id: int) -> ReportData:
-    """The report of a batch; raises ``LookupError`` when there is no such batch."""
+    """The report of a batch; raises ``ConfigurationError`` when there is no such batch."""
     batch = session.get(Batch, batch_id)
     if batch is None:
-        raise LookupError(f"no batch with id {batch_id}")
+        raise ConfigurationError(f"no batch with id {batch_id}")
     questions = _questions(session, batch_id)
     slots = _slots(session, batch_id)
     pages = [_page_view(row, questions.get(row.id, []), slots) for row in _pages(session, batch_id)]
