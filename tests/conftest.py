@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from support.services import API_KEY, PG_BASE, REDIS_BASE, SECRET_KEY, SIMULATOR_ARGS
 
 from devkit.standins import Service, free_port, start_s3, start_simulator, start_workers
 from pipeline.adapters import objectstore
@@ -24,12 +25,8 @@ from pipeline.adapters.services import (
 )
 from pipeline.settings import Settings, get_settings
 
-REDIS_BASE = os.environ.get("SCANGRADE_TEST_REDIS", "redis://127.0.0.1:6379")
-PG_BASE = os.environ.get("SCANGRADE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
-API_KEY, SECRET_KEY = "test-api-key", "test-secret-key"
-
-# Fast provider for tests: quotas x10 and processing times x1/50 of the documented ones.
-SIMULATOR_ARGS = ("--key", f"{API_KEY}:{SECRET_KEY}", "--quota-scale", "10", "--time-scale", "0.02")
+# Re-exported: test modules not yet in a tier import them from here.
+__all__ = ["PG_BASE", "REDIS_BASE"]
 
 
 @pytest.fixture(scope="session")
@@ -114,3 +111,11 @@ def workers(env: Settings, logs_dir: Path) -> Iterator[Service]:
 def sim_http(simulator: Service) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=simulator.url, timeout=30) as client:
         yield client
+
+
+@pytest.fixture
+def seed_answer() -> bytes:
+    """The seed's own example answer of correct_edu's get_result, verbatim."""
+    return (
+        Path(__file__).resolve().parent / "fixtures" / "correct_edu_get_result_ok.json"
+    ).read_bytes()
