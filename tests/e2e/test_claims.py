@@ -28,6 +28,9 @@ from pipeline.adapters.db.states import PageState
 from pipeline.adapters.objectstore import get_store
 from pipeline.stages.enqueue import enqueue_directory
 
+# A frozen worker host must stay frozen the whole lease: no other run competes for the CPU.
+pytestmark = pytest.mark.serial
+
 TIME_LIMIT_S = 6
 MAX_ATTEMPTS = 3
 SETTINGS = {

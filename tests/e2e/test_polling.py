@@ -18,6 +18,9 @@ from pipeline.adapters.objectstore import get_store
 from pipeline.settings import Settings
 from pipeline.stages.enqueue import enqueue_directory
 
+# Counts the simulator's calls while polling runs: alone, so a busy CPU cannot add a poll.
+pytestmark = pytest.mark.serial
+
 
 @pytest.fixture(scope="module")
 def polled(

@@ -13,15 +13,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 import pytest
 from alembic import command
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from support.security import _listening
 
+from devkit.standins import start_simulator
 from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.services import alembic_config, drop_database, migrate
 from pipeline.settings import Settings
+from simulator.config import SimConfig
 
 ANALYST = "scangrade_analyst"
 
@@ -123,3 +128,14 @@ def test_analyst_role_downgrade_revokes_and_upgrade_grants_again(env: Settings) 
             assert conn.execute(check).fetchone() == (True,)
     finally:
         drop_database(scratch)
+
+
+def test_simulator_binds_loopback_by_default(logs_dir: Path) -> None:
+    assert SimConfig().host == "127.0.0.1"
+    service = start_simulator(log=logs_dir / "simulator-default.log")
+    try:
+        assert service.url.startswith("http://127.0.0.1:")
+        port = service.url.rsplit(":", 1)[1]
+        assert _listening(service.process.pid) == [f"127.0.0.1 {port}"]
+    finally:
+        service.stop()

@@ -63,8 +63,8 @@ def _no_services(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    for name in ("start_simulator", "start_s3", "start_workers"):
-        monkeypatch.setattr(standins, name, lambda *a, _n=name, **k: _refuse(_n))
+    # Every stand-in (moto's S3, the simulator, the workers) is spawned here, however imported.
+    monkeypatch.setattr(standins, "_spawn", lambda *a, **k: _refuse(f"a stand-in: {a}"))
     for name, value in NO_SERVICES.items():
         monkeypatch.setenv(name, value)
     forget_connections()

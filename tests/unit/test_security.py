@@ -16,19 +16,15 @@ from __future__ import annotations
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from pydantic import SecretStr, ValidationError
-from support.security import _listening
 
-from devkit.standins import start_simulator
 from pipeline.adapters.objectstore import ObjectStore
 from pipeline.errors import StoreRefused
 from pipeline.settings import Settings
 from pipeline.telemetry.logs import configure_logging
-from simulator.config import SimConfig
 
 
 @pytest.mark.parametrize("log_json", [False, True], ids=["text", "json"])
@@ -116,17 +112,6 @@ def test_a_store_without_public_access_blocks_is_used_as_it_is(
     finally:
         server.shutdown()
         server.server_close()
-
-
-def test_simulator_binds_loopback_by_default(logs_dir: Path) -> None:
-    assert SimConfig().host == "127.0.0.1"
-    service = start_simulator(log=logs_dir / "simulator-default.log")
-    try:
-        assert service.url.startswith("http://127.0.0.1:")
-        port = service.url.rsplit(":", 1)[1]
-        assert _listening(service.process.pid) == [f"127.0.0.1 {port}"]
-    finally:
-        service.stop()
 
 
 def test_settings_point_at_loopback_by_default() -> None:
