@@ -14,6 +14,7 @@ import pytest
 import redis
 from support.services import API_KEY, PG_BASE, REDIS_BASE, SECRET_KEY, SIMULATOR_ARGS
 
+from devkit import samples
 from devkit.standins import Service, free_port, start_s3, start_simulator, start_workers
 from pipeline.adapters import objectstore
 from pipeline.adapters.services import (
@@ -119,3 +120,9 @@ def seed_answer() -> bytes:
     return (
         Path(__file__).resolve().parent / "fixtures" / "correct_edu_get_result_ok.json"
     ).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def page_jpeg() -> bytes:
+    """One sample page as a JPEG of quality 60."""
+    return samples.jpeg_bytes(samples.make_page_image(1), quality=60)

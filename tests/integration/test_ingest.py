@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from support.ingest import _animation, _small_crop
+from support.ingest import animation, small_crop
 
 from devkit import samples
 from pipeline.adapters.db.models import Document, Page
@@ -44,7 +44,7 @@ def _ingested_pages(root: Path, route: Route) -> list[Page]:
 
 @pytest.mark.parametrize("api", ["formula", "custom_ocr"])
 def test_small_crops_are_never_skipped_as_blank(env: Settings, tmp_path: Path, api: str) -> None:
-    crop = _small_crop()
+    crop = small_crop()
     assert is_blank(ink(crop, "image/png"))  # a duplex back, were it a page for correct_edu
     (tmp_path / f"crop-{api}").mkdir()
     (tmp_path / f"crop-{api}" / "q1.png").write_bytes(crop)
@@ -67,7 +67,7 @@ def test_blank_pages_are_still_skipped_for_correct_edu(env: Settings, tmp_path: 
 
 def test_an_animated_webp_is_one_page_with_a_note(env: Settings, tmp_path: Path) -> None:
     (tmp_path / "gif").mkdir()
-    (tmp_path / "gif" / "answer.webp").write_bytes(_animation("WEBP", 42))
+    (tmp_path / "gif" / "answer.webp").write_bytes(animation("WEBP", 42))
 
     [page] = _ingested_pages(tmp_path / "gif", Route("correct_edu", {}))
 
@@ -78,7 +78,7 @@ def test_an_animated_webp_is_one_page_with_a_note(env: Settings, tmp_path: Path)
     # (a worker of this session could ingest an enqueued copy with its own settings first).
     limits = spec("correct_edu").limits
     split = document_pages(
-        "image", [_animation("WEBP", 3)], limits, sends_pdf=False, every_frame=True
+        "image", [animation("WEBP", 3)], limits, sends_pdf=False, every_frame=True
     )
     assert [number for number, _ in split] == [1, 2, 3]
     assert get_settings().every_frame is False  # one frame unless asked
@@ -88,8 +88,8 @@ def test_an_animated_webp_is_one_page_with_a_note(env: Settings, tmp_path: Path)
 def test_the_dry_run_never_counts_small_crops_as_blank(
     env: Settings, tmp_path: Path, api: str
 ) -> None:
-    (tmp_path / "q1.png").write_bytes(_small_crop())
-    (tmp_path / "answer.webp").write_bytes(_animation("WEBP", 5))
+    (tmp_path / "q1.png").write_bytes(small_crop())
+    (tmp_path / "answer.webp").write_bytes(animation("WEBP", 5))
     options = build_options(api, Choices(), default_endpoint=samples.CUSTOM_MODEL_PATH)
 
     plan = plan_directory(
