@@ -30,8 +30,8 @@ from support.analysts import (
     STUDENT,
     Night,
     Query,
-    _export,
     _rate,
+    run_export,
     select,
 )
 from support.batches import wait_until_done
@@ -270,7 +270,7 @@ def _view_columns() -> list[str]:
 
 def test_export_csv_has_one_row_per_slot(night: Night, tmp_path: Path) -> None:
     out = tmp_path / "night.csv"
-    result = _export(night.name, "--format", "csv", "--output", str(out))
+    result = run_export(night.name, "--format", "csv", "--output", str(out))
     assert result.exit_code == 0, result.output
     assert f"{len(night.slots)} slots" in result.output
     with out.open(encoding="utf-8", newline="") as f:
@@ -287,7 +287,7 @@ def test_export_csv_has_one_row_per_slot(night: Night, tmp_path: Path) -> None:
 
 def test_export_parquet_keeps_types(night: Night, tmp_path: Path) -> None:
     out = tmp_path / "night.parquet"
-    result = _export(str(night.batch_id), "--format", "parquet", "-o", str(out))
+    result = run_export(str(night.batch_id), "--format", "parquet", "-o", str(out))
     assert result.exit_code == 0, result.output
     table = pq.read_table(out)
     assert table.column_names == _view_columns()

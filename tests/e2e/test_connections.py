@@ -25,7 +25,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from sqlalchemy import func, select, text
-from support.connections import _nodes
+from support.connections import pool_nodes
 from support.stacks import Stack, private_stack
 
 from devkit.samples import jpeg_bytes, make_page_image
@@ -85,7 +85,7 @@ def cluster() -> Iterator[Cluster]:
     if initdb is None or pg_ctl is None:
         pytest.skip("the Postgres server binaries (initdb, pg_ctl) are not installed")
     peak = connections_needed(
-        _nodes(Settings(**STACK_SETTINGS)), commands=1
+        pool_nodes(Settings(**STACK_SETTINGS)), commands=1
     )  # this test is the command
     allowed = peak - SHORT_BY
     root = Path(tempfile.mkdtemp(prefix="scangrade-pg-"))
@@ -120,7 +120,7 @@ def stack(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 def _wait_ready(stack: Stack, timeout: float = 150) -> None:
     """Until every worker node of the stack said it is ready (a loaded host is slow to)."""
-    nodes = len(_nodes(Settings(**STACK_SETTINGS)))
+    nodes = len(pool_nodes(Settings(**STACK_SETTINGS)))
     deadline = time.monotonic() + timeout
     log = stack.logs / "workers.log"
     while len(re.findall(r"@\S+ ready\.", log.read_text(errors="replace"))) < nodes:

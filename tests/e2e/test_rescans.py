@@ -14,7 +14,7 @@ import httpx
 from click.testing import CliRunner
 from sqlalchemy import select, text
 from support.batches import sim_answers
-from support.rescans import _jpeg, _pages
+from support.rescans import pages_of, rescan_jpeg
 
 from devkit.samples import blank_page, pdf_from_jpegs
 from devkit.standins import Service
@@ -71,18 +71,18 @@ def test_a_rescan_is_graded_in_its_batch_and_the_old_version_is_superseded(
     (root / "7A" / "wang").mkdir(parents=True)
     homework = root / "7A" / "li" / "homework.pdf"
     # A page of the first scan is damaged: it fails, its neighbours are graded.
-    homework.write_bytes(_pdf(_jpeg(7101), _jpeg(7102)[:5000], _jpeg(7103)))
-    (root / "7A" / "wang" / "homework.pdf").write_bytes(_pdf(_jpeg(7111), _jpeg(7112)))
+    homework.write_bytes(_pdf(rescan_jpeg(7101), rescan_jpeg(7102)[:5000], rescan_jpeg(7103)))
+    (root / "7A" / "wang" / "homework.pdf").write_bytes(_pdf(rescan_jpeg(7111), rescan_jpeg(7112)))
     runner = CliRunner()
     first = runner.invoke(main, ["enqueue", str(root), "--batch", "rescan-night", "--wait"])
     assert first.exit_code == 1, first.output  # the damaged page failed
     batch_id = _batch_id("rescan-night")
     [old] = _versions(batch_id, "7A/li/homework.pdf")
-    assert [p.state for p in _pages(old.id)] == ["done", "failed", "done"]
+    assert [p.state for p in pages_of(old.id)] == ["done", "failed", "done"]
     creates = _creates(sim_http)
 
     # The teacher scans the homework again; the same directory goes into the same batch.
-    homework.write_bytes(_pdf(_jpeg(7121), _jpeg(7122), _jpeg(7123)))
+    homework.write_bytes(_pdf(rescan_jpeg(7121), rescan_jpeg(7122), rescan_jpeg(7123)))
     again = runner.invoke(main, ["enqueue", str(root), "--batch", "rescan-night", "--wait"])
 
     assert again.exit_code == 0, again.output
@@ -92,11 +92,11 @@ def test_a_rescan_is_graded_in_its_batch_and_the_old_version_is_superseded(
     assert (old.version, new.version) == (1, 2)
     assert old.superseded_by == new.id and old.superseded_at is not None
     assert new.superseded_at is None and new.state == DocumentState.INGESTED
-    assert [p.state for p in _pages(new.id)] == [PageState.DONE] * 3
-    assert [p.state for p in _pages(old.id)] == ["done", "failed", "done"]  # kept as it was
+    assert [p.state for p in pages_of(new.id)] == [PageState.DONE] * 3
+    assert [p.state for p in pages_of(old.id)] == ["done", "failed", "done"]  # kept as it was
     assert _creates(sim_http) - creates == 3  # the new version only; wang is not sent again
 
-    old_pages = [p.id for p in _pages(old.id)]
+    old_pages = [p.id for p in pages_of(old.id)]
     for view in ("v_page_owners", "v_slot_results", "v_failures"):
         rows = _rows(f"SELECT page_id FROM {view} WHERE page_id = ANY(:ids)", ids=old_pages)
         assert rows == [], view
@@ -124,11 +124,11 @@ def test_a_rescan_is_graded_in_its_batch_and_the_old_version_is_superseded(
     # retry reads the current version's file only: the old one's failed page stays as it was
     retried = runner.invoke(main, ["retry", "rescan-night"])
     assert retried.exit_code == 0 and "nothing had failed" in retried.output, retried.output
-    assert [p.state for p in _pages(old.id)] == ["done", "failed", "done"]
+    assert [p.state for p in pages_of(old.id)] == ["done", "failed", "done"]
 
     # The audit leaves the superseded version out: its missing page images are no finding,
     # while the same loss on the current version is one.
-    new_pages = [p.id for p in _pages(new.id)]
+    new_pages = [p.id for p in pages_of(new.id)]
     with session_scope() as session:
         session.execute(
             text("DELETE FROM artifacts WHERE kind = 'page_image' AND page_id = ANY(:ids)"),
@@ -144,8 +144,8 @@ def test_force_does_what_its_dry_run_says_page_for_page(
 ) -> None:
     night = tmp_path / "force-one"
     night.mkdir()
-    (night / "a.jpg").write_bytes(_jpeg(7201))
-    (night / "b.pdf").write_bytes(_pdf(_jpeg(7202), blank_page(), _jpeg(7203)))
+    (night / "a.jpg").write_bytes(rescan_jpeg(7201))
+    (night / "b.pdf").write_bytes(_pdf(rescan_jpeg(7202), blank_page(), rescan_jpeg(7203)))
     runner = CliRunner()
     assert runner.invoke(main, ["enqueue", str(night), "--wait"]).exit_code == 0
     # Tonight's folder has last night's files again, a new one, and one rescanned later.
@@ -153,11 +153,11 @@ def test_force_does_what_its_dry_run_says_page_for_page(
     tonight.mkdir()
     for name in ("a.jpg", "b.pdf"):
         (tonight / name).write_bytes((night / name).read_bytes())
-    (tonight / "c.jpg").write_bytes(_jpeg(7204))
-    (tonight / "d.pdf").write_bytes(_pdf(_jpeg(7205)))
+    (tonight / "c.jpg").write_bytes(rescan_jpeg(7204))
+    (tonight / "d.pdf").write_bytes(_pdf(rescan_jpeg(7205)))
     first = runner.invoke(main, ["enqueue", str(tonight), "--wait"])
     assert first.exit_code == 0 and "2 already sent" in first.output, first.output
-    (tonight / "d.pdf").write_bytes(_pdf(_jpeg(7206), _jpeg(7207)))
+    (tonight / "d.pdf").write_bytes(_pdf(rescan_jpeg(7206), rescan_jpeg(7207)))
     batch_id = _batch_id("force-two")
     with session_scope() as session:
         before = set(session.scalars(select(Page.id).where(Page.batch_id == batch_id)))

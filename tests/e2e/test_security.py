@@ -31,7 +31,7 @@ from botocore.config import Config as BotoConfig
 from pydantic import SecretStr
 from sqlalchemy import text
 from support.batches import wait_until_done
-from support.security import _listening
+from support.security import listening
 
 from devkit.samples import jpeg_bytes, make_page_image
 from devkit.standins import Service
@@ -305,7 +305,7 @@ def test_running_services_listen_on_loopback_only(
     run: Run, simulator: Service, s3: Service, workers: Service
 ) -> None:
     for service in (simulator, s3):
-        addresses = _listening(service.process.pid)
+        addresses = listening(service.process.pid)
         assert addresses, f"found no listening socket of {service.name}"
         assert [a for a in addresses if not _is_loopback(a)] == [], service.name
-    assert [a for a in _listening(workers.process.pid) if not _is_loopback(a)] == []
+    assert [a for a in listening(workers.process.pid) if not _is_loopback(a)] == []

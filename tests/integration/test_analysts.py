@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 from alembic import command
 from sqlalchemy.engine import make_url
-from support.analysts import ANALYST, DOC_TEXT, _export, select
+from support.analysts import ANALYST, DOC_TEXT, run_export, select
 
 from pipeline.adapters.services import alembic_config, drop_database, migrate
 from pipeline.settings import Settings
@@ -95,7 +95,7 @@ def test_downgrade_drops_the_views_and_upgrade_restores_them(env: Settings) -> N
 
 def test_export_of_an_unknown_batch_is_a_usage_error(env: Settings, tmp_path: Path) -> None:
     out = tmp_path / "nothing.csv"
-    result = _export("no-such-batch", "--output", str(out))
+    result = run_export("no-such-batch", "--output", str(out))
     assert result.exit_code == 2
     assert "no batch named 'no-such-batch'" in result.output
     assert not out.exists() and list(tmp_path.iterdir()) == []

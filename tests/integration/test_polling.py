@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from support.polling import _current_status, _lognormal
+from support.polling import current_status, lognormal
 
 from pipeline.domain.polling import (
     LaneSpend,
@@ -24,7 +24,7 @@ def test_first_poll_waits_past_the_seeds_then_for_the_observed_quantile(env: Set
     rng = random.Random(3)
     # Times unknown: two backoff steps past the seeds' 10 s (25.6 s), give or take 15 %.
     assert all(21.7 <= first_delay(settings, None, rng) <= 29.5 for _ in range(50))
-    times = ProcessingTimes(_current_status(random.Random(8), 3000))
+    times = ProcessingTimes(current_status(random.Random(8), 3000))
     expected = times.quantile(0.9)
     assert expected is not None
     delays = [first_delay(settings, times, rng) for _ in range(200)]
@@ -49,10 +49,10 @@ def test_schedule_spends_about_one_call_per_task(env: Settings) -> None:
         update={"poll_backoff": 1.6, "poll_max_interval_s": 60.0, "poll_first_min_s": 5.0}
     )
     rng = random.Random(11)
-    learnt = ProcessingTimes(_current_status(random.Random(12), 2000))
+    learnt = ProcessingTimes(current_status(random.Random(12), 2000))
     calls = []
     for _ in range(2000):
-        ready, age, polls = _lognormal(rng), first_delay(settings, learnt, rng), 1
+        ready, age, polls = lognormal(rng), first_delay(settings, learnt, rng), 1
         while age < ready:
             age += next_delay(settings, age, rng)
             polls += 1
@@ -75,7 +75,7 @@ def test_a_small_batch_costs_at_most_one_and_a_half_calls_per_task(
     calls = []
     for _ in range(4000 // tasks):  # many batches of this size
         for _ in range(tasks):
-            ready, age, polls = _lognormal(rng), first_delay(settings, None, rng), 1
+            ready, age, polls = lognormal(rng), first_delay(settings, None, rng), 1
             while age < ready:
                 age += next_delay(settings, age, rng)
                 polls += 1
@@ -107,7 +107,7 @@ def test_early_polls_wait_for_the_median_and_the_expected_finish(env: Settings) 
     unknown = early_polls(settings, None)
     # Times unknown: only stragglers, past the first poll's 25.6 s, are polled early.
     assert (unknown.min_age_s, unknown.expected_s) == (pytest.approx(25.6), pytest.approx(25.6))
-    times = ProcessingTimes(_current_status(random.Random(8), 3000))
+    times = ProcessingTimes(current_status(random.Random(8), 3000))
     known = early_polls(settings, times)
     assert known.min_age_s == times.quantile(0.5)
     assert known.expected_s == times.quantile(0.9)

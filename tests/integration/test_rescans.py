@@ -8,7 +8,7 @@ Real workers, Postgres, Redis, S3 and the simulator over HTTP.
 from __future__ import annotations
 
 from sqlalchemy import func
-from support.rescans import _jpeg, _pages
+from support.rescans import pages_of, rescan_jpeg
 
 from pipeline.adapters.db.models import Batch, Document
 from pipeline.adapters.db.session import session_scope
@@ -21,7 +21,7 @@ from pipeline.stages.ingest import ingest_document
 def test_pages_split_from_a_version_replaced_meanwhile_are_never_sent(env: Settings) -> None:
     """A rescan recorded while its old version was being split: its pages are skipped."""
     store = get_store()
-    original = store.put("tests/rescans/raced.jpg", _jpeg(7131), "image/jpeg")
+    original = store.put("tests/rescans/raced.jpg", rescan_jpeg(7131), "image/jpeg")
     with session_scope() as session:
         batch = Batch(name="raced-rescan", root_dir="/scans/raced", api="correct_edu")
         session.add(batch)
@@ -47,5 +47,5 @@ def test_pages_split_from_a_version_replaced_meanwhile_are_never_sent(env: Setti
 
     assert ingest_document(old_id, store) == 0
 
-    [page] = _pages(old_id)
+    [page] = pages_of(old_id)
     assert (page.state, page.error_code) == (PageState.SKIPPED, "superseded")

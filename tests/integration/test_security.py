@@ -20,7 +20,7 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from support.security import _listening
+from support.security import listening
 
 from devkit.standins import start_simulator
 from pipeline.adapters.db.session import session_scope
@@ -136,6 +136,6 @@ def test_simulator_binds_loopback_by_default(logs_dir: Path) -> None:
     try:
         assert service.url.startswith("http://127.0.0.1:")
         port = service.url.rsplit(":", 1)[1]
-        assert _listening(service.process.pid) == [f"127.0.0.1 {port}"]
+        assert listening(service.process.pid) == [f"127.0.0.1 {port}"]
     finally:
         service.stop()

@@ -223,5 +223,5 @@ CHECKS: dict[str, Callable[[Night, list[dict[str, Any]]], None]] = {
 }
 
 
-def _export(*args: str) -> Any:
+def run_export(*args: str) -> Any:
     return CliRunner().invoke(main, ["export", *args])

@@ -14,7 +14,7 @@ from pipeline.runtime.supervisor import worker_specs
 from pipeline.settings import Settings
 
 
-def _nodes(settings: Settings) -> list[tuple[str, int]]:
+def pool_nodes(settings: Settings) -> list[tuple[str, int]]:
     """(queues, children) of every worker node ``scangrade workers`` starts."""
     nodes = []
     for spec in worker_specs(settings):

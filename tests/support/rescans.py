@@ -14,11 +14,11 @@ from pipeline.adapters.db.models import Page
 from pipeline.adapters.db.session import session_scope
 
 
-def _jpeg(seed: int) -> bytes:
+def rescan_jpeg(seed: int) -> bytes:
     return jpeg_bytes(make_page_image(seed, 640, 905))
 
 
-def _pages(document_id: int) -> list[Page]:
+def pages_of(document_id: int) -> list[Page]:
     with session_scope() as session:
         pages = list(
             session.scalars(

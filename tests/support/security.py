@@ -26,7 +26,7 @@ def _address(hex_address: str) -> str:
     return f"{socket.inet_ntop(family, words)} {int(port, 16)}"
 
 
-def _listening(process_group: int) -> list[str]:
+def listening(process_group: int) -> list[str]:
     """Every TCP address a process of the group listens on: "ip port"."""
     inodes: set[str] = set()
     for proc in Path("/proc").iterdir():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.pool import NullPool, QueuePool
-from support.connections import _nodes
+from support.connections import pool_nodes
 
 from pipeline.adapters.db.session import (
     POOLS,
@@ -65,7 +65,7 @@ def test_readme_states_what_the_default_host_needs() -> None:
         text,
     )
     assert stated, "the README's connection budget sentence is missing"
-    nodes = _nodes(Settings())
+    nodes = pool_nodes(Settings())
     assert int(stated.group(1)) == connections_needed(nodes, commands=0)
     assert int(stated.group(2)) == connections_needed(nodes, commands=1)
 

@@ -7,7 +7,7 @@ import math
 import random
 
 import pytest
-from support.polling import MEDIAN_S, SIGMA, _current_status
+from support.polling import MEDIAN_S, SIGMA, current_status
 
 from pipeline.domain.polling import (
     MIN_OBSERVATIONS,
@@ -30,14 +30,14 @@ def test_isotonic_pools_violators() -> None:
 
 
 def test_quantile_is_learnt_from_yes_no_answers() -> None:
-    times = ProcessingTimes(_current_status(random.Random(7), 3000))
+    times = ProcessingTimes(current_status(random.Random(7), 3000))
     assert times.quantile(0.9) == pytest.approx(_true_quantile(0.9), rel=0.12)
     assert times.quantile(0.5) == pytest.approx(MEDIAN_S, rel=0.12)
     assert times.share_finished(1.0) == 0.0
 
 
 def test_too_few_observations_or_share_out_of_reach_give_no_quantile() -> None:
-    few = ProcessingTimes(_current_status(random.Random(1), MIN_OBSERVATIONS - 1))
+    few = ProcessingTimes(current_status(random.Random(1), MIN_OBSERVATIONS - 1))
     assert few.quantile(0.5) is None
     # Only ever asked at 5 s: the data say nothing about when 90 % are done.
     early = [Observation(5.0, i % 10 == 0) for i in range(200)]
