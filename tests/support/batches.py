@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from sqlalchemy.orm import Session
 
 from pipeline.adapters.db.models import Batch, Document, Page, ProviderTask
 from pipeline.adapters.db.session import session_scope
@@ -58,6 +59,13 @@ class FinishedTask:
     stored: StoredObject
 
 
+def _new_batch(session: Session, name: str, api: str) -> int:
+    batch = Batch(name=name, root_dir="/scans", api=api)
+    session.add(batch)
+    session.flush()
+    return batch.id
+
+
 def record_finished_task(
     answer: bytes,
     *,
@@ -77,10 +85,7 @@ def record_finished_task(
     store = get_store()
     with session_scope() as session:
         if batch_id is None:
-            batch = Batch(name=batch_name or task_id, root_dir="/scans", api=api)
-            session.add(batch)
-            session.flush()
-            batch_id = batch.id
+            batch_id = _new_batch(session, batch_name or task_id, api)
         kind = "pdf" if rel_path.endswith(".pdf") else "image"
         doc = Document(
             batch_id=batch_id,

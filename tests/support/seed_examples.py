@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -150,6 +151,30 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
+def _fragment_start(text: str, tokens: list[Token]) -> Token | None:
+    """The first token of a wrapped fragment (``"key": value`` with no braces), else None."""
+    significant = [token for token in tokens if token.kind != "comment"]
+    if not significant:
+        raise LenientJSONError("no JSON value", text, len(text))
+    first = significant[0]
+    if first.kind == "string" and len(significant) > 1 and significant[1].text == ":":
+        return first
+    return None
+
+
+def _closers(
+    text: str, stack: list[str], wrapped: bool, note: Callable[[FixKind, Token], None]
+) -> list[Token]:
+    """The closers missing at the end, innermost first, each noted but a fragment's own."""
+    ends = []
+    for depth in range(len(stack) - 1, -1, -1):
+        end = Token("punct", _CLOSER[stack[depth]], len(text))
+        if not (wrapped and depth == 0):  # the wrapped fragment's own "}" is no extra fix
+            note("closer_appended", end)
+        ends.append(end)
+    return ends
+
+
 def repair(text: str) -> Repaired:
     """Re-emit ``text`` as strict JSON, restoring only what a JSON parser needs.
 
@@ -160,20 +185,16 @@ def repair(text: str) -> Repaired:
     out: list[Token] = []
     fixes: list[Fix] = []
     stack: list[str] = []  # open containers; a wrapped fragment's "{" is stack[0]
-    wrapped = False
 
     def note(kind: FixKind, token: Token) -> None:
         fixes.append(Fix(kind, *_line_column(text, token.position)))
 
-    significant = [token for token in tokens if token.kind != "comment"]
-    if not significant:
-        raise LenientJSONError("no JSON value", text, len(text))
-    first = significant[0]
-    if first.kind == "string" and len(significant) > 1 and significant[1].text == ":":
+    first = _fragment_start(text, tokens)
+    wrapped = first is not None
+    if first is not None:
         note("fragment_wrapped", first)
         out.append(Token("punct", "{", first.position))
         stack.append("{")
-        wrapped = True
 
     comment_since_last = False
     for token in tokens:
@@ -195,23 +216,15 @@ def repair(text: str) -> Repaired:
                 last = out[-1] if out else None
             if not stack or _CLOSER[stack[-1]] != token.text:
                 raise LenientJSONError(f"unbalanced {token.text!r}", text, token.position)
-            if (
-                comment_since_last
-                and last is not None
-                and last.kind == "punct"
-                and last.text == stack[-1]
-            ):
+            emptied = last is not None and (last.kind, last.text) == ("punct", stack[-1])
+            if comment_since_last and emptied:
                 note("placeholder_emptied", token)
             stack.pop()
             wrapped = wrapped and bool(stack)  # a source "}" may close the fragment itself
         out.append(token)
         comment_since_last = False
 
-    for depth in range(len(stack) - 1, -1, -1):
-        end = Token("punct", _CLOSER[stack[depth]], len(text))
-        if not (wrapped and depth == 0):  # the wrapped fragment's own "}" is no extra fix
-            note("closer_appended", end)
-        out.append(end)
+    out.extend(_closers(text, stack, wrapped, note))
     return Repaired("".join(token.text for token in out), tuple(fixes))
 
 

@@ -48,20 +48,16 @@ def _simulator(port: int, args: tuple[str, ...], logs: Path) -> Service:
     return start_simulator(argv, logs / "simulator.log")
 
 
-@contextlib.contextmanager
-def private_stack(logs: Path, settings: Mapping[str, str]) -> Iterator[Stack]:
-    """Start the services with ``settings`` on top of fast test defaults; stop them after."""
-    s3 = start_s3(logs / "s3.log")
-    port = free_port()
-    simulator = _simulator(port, FAST_PROVIDER, logs)
-    values = {
+def _fast_defaults(s3_url: str, simulator_url: str) -> dict[str, str]:
+    """A database, Redis db and S3 bucket of the stack's own; short polls and stale times."""
+    return {
         "SCANGRADE_DATABASE_URL": f"{PG_BASE}/scangrade_stack_{uuid.uuid4().hex[:10]}",
         "SCANGRADE_REDIS_URL": claim_redis_db(REDIS_BASE, f"pytest-stack-{uuid.uuid4().hex}"),
-        "SCANGRADE_S3_ENDPOINT_URL": s3.url,
+        "SCANGRADE_S3_ENDPOINT_URL": s3_url,
         "SCANGRADE_S3_BUCKET": "scangrade-stack",
         "SCANGRADE_S3_ACCESS_KEY_ID": "testing",
         "SCANGRADE_S3_SECRET_ACCESS_KEY": "testing",
-        "SCANGRADE_BAIDU_BASE_URL": simulator.url,
+        "SCANGRADE_BAIDU_BASE_URL": simulator_url,
         "SCANGRADE_BAIDU_API_KEY": API_KEY,
         "SCANGRADE_BAIDU_SECRET_KEY": SECRET_KEY,
         "SCANGRADE_BAIDU_KEYS": "[]",
@@ -79,8 +75,16 @@ def private_stack(logs: Path, settings: Mapping[str, str]) -> Iterator[Stack]:
             for api in ("CORRECT_EDU", "PAPER_CUT", "COMPOSITION")
             for op in ("CREATE", "GET")
         },
-        **settings,
     }
+
+
+@contextlib.contextmanager
+def private_stack(logs: Path, settings: Mapping[str, str]) -> Iterator[Stack]:
+    """Start the services with ``settings`` on top of fast test defaults; stop them after."""
+    s3 = start_s3(logs / "s3.log")
+    port = free_port()
+    simulator = _simulator(port, FAST_PROVIDER, logs)
+    values = {**_fast_defaults(s3.url, simulator.url), **settings}
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     forget_connections()
