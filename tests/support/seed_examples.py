@@ -176,11 +176,9 @@ def _closers(
 
 
 def repair(text: str) -> Repaired:
-    """Re-emit ``text`` as strict JSON, restoring only what a JSON parser needs.
-
-    String, number and literal tokens are copied unchanged; only punctuation is added or
-    dropped (commas, the braces of a wrapped fragment, closers missing at the end).
-    """
+    """Re-emit ``text`` as strict JSON, restoring only what a JSON parser needs: strings,
+    numbers and literals are copied unchanged; only punctuation is added or dropped (commas,
+    the braces of a wrapped fragment, closers missing at the end)."""
     tokens = tokenize(text)
     out: list[Token] = []
     fixes: list[Fix] = []
