@@ -74,9 +74,8 @@ def heavy_bmp() -> bytes:
     return encode(page(17, 2480, 1754), "BMP")
 
 
-def write_corpus(root: Path, outside: Path) -> dict[str, Expect]:
-    """Write the corpus under ``root`` (``outside`` is a directory next to it)."""
-    files: dict[str, bytes] = {
+def _unusable_files() -> dict[str, bytes]:
+    return {
         # good pages, so the batch has something to finish
         "good/plain.jpg": samples.jpeg_bytes(page(1)),
         "good/scanned.pdf": samples.pdf_from_jpegs(
@@ -94,6 +93,11 @@ def write_corpus(root: Path, outside: Path) -> dict[str, Expect]:
         "bomb.png": png_bomb(100_000, 100_000),
         "bomb under pillow's limit.png": png_bomb(11_000, 11_000),
         "notes.txt": b"not a scan",
+    }
+
+
+def _fixable_files() -> dict[str, bytes]:
+    return {
         # awkward but fixable
         "owner-only password.pdf": samples.make_encrypted_pdf(
             "", source=samples.pdf_from_jpegs([samples.jpeg_bytes(page(n), 60) for n in (7, 8)])
@@ -125,20 +129,9 @@ def write_corpus(root: Path, outside: Path) -> dict[str, Expect]:
             ]
         ),
     }
-    for rel, data in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    (root / "empty folder").mkdir()
-    os.mkfifo(root / "pipe.jpg")
-    (root / "no permission.jpg").write_bytes(samples.jpeg_bytes(page(33)))
-    (root / "no permission.jpg").chmod(0)
-    (outside / "elsewhere.jpg").write_bytes(samples.jpeg_bytes(page(29)))
-    (root / "escape.jpg").symlink_to(outside / "elsewhere.jpg")
-    (root / "dangling.pdf").symlink_to(root / "gone.pdf")
-    with open(os.fsencode(root) + b"/latin1 \xe9.jpg", "wb") as f:
-        f.write(samples.jpeg_bytes(page(30)))
 
+
+def _expected_failures() -> dict[str, Expect]:
     return {
         "good/plain.jpg": Expect(done=1),
         "good/scanned.pdf": Expect(done=2),
@@ -166,6 +159,11 @@ def write_corpus(root: Path, outside: Path) -> dict[str, Expect]:
         "escape.jpg": Expect(code="outside_root", words="symlink points outside"),
         "dangling.pdf": Expect(code="broken_link", words="symlink target is missing"),
         "latin1 \\xe9.jpg": Expect(code="bad_name", words="not valid UTF-8"),
+    }
+
+
+def _expected_pages() -> dict[str, Expect]:
+    return {
         "owner-only password.pdf": Expect(done=2),
         "small.jpg": Expect(done=1),
         "tall.png": Expect(done=1),
@@ -188,3 +186,23 @@ def write_corpus(root: Path, outside: Path) -> dict[str, Expect]:
             done=2, code="truncated_image", words="truncated or damaged", page=2
         ),
     }
+
+
+def write_corpus(root: Path, outside: Path) -> dict[str, Expect]:
+    """Write the corpus under ``root`` (``outside`` is a directory next to it)."""
+    files = {**_unusable_files(), **_fixable_files()}
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    (root / "empty folder").mkdir()
+    os.mkfifo(root / "pipe.jpg")
+    (root / "no permission.jpg").write_bytes(samples.jpeg_bytes(page(33)))
+    (root / "no permission.jpg").chmod(0)
+    (outside / "elsewhere.jpg").write_bytes(samples.jpeg_bytes(page(29)))
+    (root / "escape.jpg").symlink_to(outside / "elsewhere.jpg")
+    (root / "dangling.pdf").symlink_to(root / "gone.pdf")
+    with open(os.fsencode(root) + b"/latin1 \xe9.jpg", "wb") as f:
+        f.write(samples.jpeg_bytes(page(30)))
+
+    return {**_expected_failures(), **_expected_pages()}
