@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import update
-from support.batches import record_finished_task
+from support.batches import FinishedTask, record_finished_task
 
 from pipeline.adapters.db.models import Page, ProviderTask
 from pipeline.adapters.db.session import session_scope
@@ -23,6 +24,30 @@ def _key(env: Settings, get_qps: float) -> PoolKey:
     quotas = dict(pool_from(env)[0].quotas)
     quotas[("correct_edu", "get_result")] = quotas[("paper_cut", "get_result")] = get_qps
     return PoolKey(Credentials(f"dispatch-{uuid.uuid4().hex[:8]}", "secret"), quotas)
+
+
+def _set_running(made: FinishedTask, **values: Any) -> None:
+    with session_scope() as session:
+        session.execute(update(Page).where(Page.id == made.page_id).values(state="submitted"))
+        session.execute(
+            update(ProviderTask)
+            .where(ProviderTask.id == made.task_row_id)
+            .values(state="running", raw_key=None, **values)
+        )
+
+
+def _add_finished(key: PoolKey, api: str, batch: str, batch_id: int, count: int) -> None:
+    """``count`` finished tasks of the batch, each after one get_result."""
+    for n in range(count):
+        record_finished_task(
+            b"{}",
+            api=api,
+            rel_path=f"f{n}.jpg",
+            task_id=f"{batch}-finished-{n}",
+            batch_id=batch_id,
+            page={"state": "done"},
+            task={"key_id": key.key_id, "polls": 1},
+        )
 
 
 def _running(
@@ -58,34 +83,17 @@ def _running(
                 batch_id=first.batch_id,
             )
         )
-        with session_scope() as session:
-            session.execute(update(Page).where(Page.id == made.page_id).values(state="submitted"))
-            session.execute(
-                update(ProviderTask)
-                .where(ProviderTask.id == made.task_row_id)
-                .values(
-                    state="running",
-                    key_id=key.key_id,
-                    raw_key=None,
-                    submitted_at=now - timedelta(seconds=age_s),
-                    next_poll_at=now + timedelta(seconds=due),
-                    polls=polls,
-                    last_pending_at=None
-                    if pending_ago_s is None
-                    else now - timedelta(seconds=pending_ago_s),
-                )
-            )
-        ids.append(made.task_row_id)
-    for n in range(finished):
-        record_finished_task(
-            b"{}",
-            api=api,
-            rel_path=f"f{n}.jpg",
-            task_id=f"{batch}-finished-{n}",
-            batch_id=first.batch_id,
-            page={"state": "done"},
-            task={"key_id": key.key_id, "polls": 1},
+        pending = None if pending_ago_s is None else now - timedelta(seconds=pending_ago_s)
+        _set_running(
+            made,
+            key_id=key.key_id,
+            submitted_at=now - timedelta(seconds=age_s),
+            next_poll_at=now + timedelta(seconds=due),
+            polls=polls,
+            last_pending_at=pending,
         )
+        ids.append(made.task_row_id)
+    _add_finished(key, api, batch, first.batch_id, finished)
     return ids
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from support.batches import record_finished_task, wait_for_page
+from support.batches import FinishedTask, record_finished_task, wait_for_page
 from support.docs import DOC_TEXT, QUERIES, ROW_CHECKS, Query
 from support.seed_examples import load_example
 
@@ -54,6 +54,19 @@ def table_sections(doc: str) -> dict[str, str]:
 def _bind(sql: str, batch_id: int) -> str:
     """What psql does with ``\\set batch_id N``: the variable replaced by its value."""
     return re.sub(r"(?<![:\w]):batch_id\b", str(batch_id), sql)
+
+
+def _record_raw_artifact(batch_id: int, finished: FinishedTask) -> None:
+    with session_scope() as session:
+        record_archived(
+            session,
+            finished.stored,
+            "raw_result",
+            batch_id=batch_id,
+            document_id=finished.document_id,
+            page_id=finished.page_id,
+            provider_task_id=finished.task_row_id,
+        )
 
 
 def persist_at(
@@ -93,16 +106,7 @@ def persist_at(
             "finished_at": now,
         },
     )
-    with session_scope() as session:
-        record_archived(
-            session,
-            finished.stored,
-            "raw_result",
-            batch_id=batch_id,
-            document_id=finished.document_id,
-            page_id=finished.page_id,
-            provider_task_id=finished.task_row_id,
-        )
+    _record_raw_artifact(batch_id, finished)
     page_id, task_row_id = finished.page_id, finished.task_row_id
     assert persist_task(task_row_id, store)
     # Archive here; when the session's workers run, one of them may take the nudge first.
@@ -142,32 +146,8 @@ def _essay() -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def batch_id(env: Settings) -> int:
-    with session_scope() as session:
-        batch = Batch(name=f"docs-{uuid.uuid4().hex[:10]}", root_dir="/scans", api="correct_edu")
-        session.add(batch)
-        session.flush()
-        batch_id = batch.id
-    seed_000 = load_example("000_correct_edu_get_result_ok")
-    persist_at(batch_id, "correct_edu", _graded_with_mistakes(), "class-3a/li-lei/homework.pdf")
-    persist_at(batch_id, "correct_edu", seed_000, "class-3a/han-meimei/homework.pdf")
-    persist_at(batch_id, "correct_edu", seed_000, "class-3b/wang-fang/homework.pdf")
-    persist_at(batch_id, "composition", _essay(), "class-3a/li-lei/essay.pdf")
-    persist_at(
-        batch_id,
-        "paper_cut",
-        load_example("001_paper_cut_get_result_answer_sheet"),
-        "class-3a/li-lei/answer-sheet.pdf",
-        options={"scene_type": "answer_sheet"},
-    )
-    persist_at(
-        batch_id,
-        "formula",
-        load_example("003_formula_ok"),
-        "class-3a/li-lei/maths.png",
-        mode="sync",
-    )
+def _add_failures(batch_id: int) -> None:
+    """A page the provider rejected and a file rejected before ingest."""
     with session_scope() as session:
         blurred = Document(
             batch_id=batch_id,
@@ -201,6 +181,35 @@ def batch_id(env: Settings) -> int:
                 error_code="empty_file",
             )
         )
+
+
+@pytest.fixture(scope="module")
+def batch_id(env: Settings) -> int:
+    with session_scope() as session:
+        batch = Batch(name=f"docs-{uuid.uuid4().hex[:10]}", root_dir="/scans", api="correct_edu")
+        session.add(batch)
+        session.flush()
+        batch_id = batch.id
+    seed_000 = load_example("000_correct_edu_get_result_ok")
+    persist_at(batch_id, "correct_edu", _graded_with_mistakes(), "class-3a/li-lei/homework.pdf")
+    persist_at(batch_id, "correct_edu", seed_000, "class-3a/han-meimei/homework.pdf")
+    persist_at(batch_id, "correct_edu", seed_000, "class-3b/wang-fang/homework.pdf")
+    persist_at(batch_id, "composition", _essay(), "class-3a/li-lei/essay.pdf")
+    persist_at(
+        batch_id,
+        "paper_cut",
+        load_example("001_paper_cut_get_result_answer_sheet"),
+        "class-3a/li-lei/answer-sheet.pdf",
+        options={"scene_type": "answer_sheet"},
+    )
+    persist_at(
+        batch_id,
+        "formula",
+        load_example("003_formula_ok"),
+        "class-3a/li-lei/maths.png",
+        mode="sync",
+    )
+    _add_failures(batch_id)
     return batch_id
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from pipeline.adapters.db.models import Batch, Document, Page, ProviderTask
 from pipeline.adapters.db.session import session_scope
@@ -40,6 +42,89 @@ def _pool() -> list[PoolKey]:
     return [PoolKey(creds, quotas, daily_budget=5000)]
 
 
+Ago = Callable[[float], datetime]
+
+
+def _documents(session: Session, batch_id: int) -> list[Document]:
+    docs = [
+        Document(
+            batch_id=batch_id,
+            rel_path=f"{path}.pdf",
+            kind="pdf",
+            api="correct_edu",
+            state=state,
+        )
+        for path, state in (
+            ("a", "ingested"),
+            ("b", "ingested"),
+            ("c", "ingested"),
+            ("late", "ingesting"),
+        )
+    ]
+    docs.append(
+        Document(
+            batch_id=batch_id,
+            rel_path="notes.txt",
+            kind="rejected",
+            api="correct_edu",
+            state="failed",
+            error="not a scan",
+            error_code="unsupported_type",
+        )
+    )
+    session.add_all(docs)
+    session.flush()
+    return docs
+
+
+def _pages(session: Session, batch_id: int, docs: list[Document], ago: Ago) -> dict[str, int]:
+    specs = {
+        "done-new-1": ("done", 10, None),
+        "done-new-2": ("done", 20, None),
+        "done-old-1": ("done", 400, None),
+        "done-old-2": ("done", 500, None),
+        "failed": ("failed", 30, "216201"),
+        "blank": ("skipped", 180, "blank"),
+        "submitted-1": ("submitted", 5, None),
+        "submitted-2": ("submitted", 5, None),
+        "persisting": ("persisting", 5, None),
+        "submitting": ("submitting", 1, None),
+    }
+    pages = {}
+    for n, (label, (state, age, code)) in enumerate(specs.items()):
+        page = Page(
+            batch_id=batch_id,
+            document_id=docs[n % 3].id,
+            page_no=n + 1,
+            state=state,
+            error_code=code,
+            error="image format error" if code == "216201" else None,
+            updated_at=ago(age),
+        )
+        session.add(page)
+        session.flush()
+        pages[label] = page.id
+    return pages
+
+
+def _tasks(session: Session, page_id: int, key_id: str, name: str, ago: Ago) -> list[int]:
+    tasks = []
+    for n, age in enumerate((5, 15, 25, 300)):
+        task = ProviderTask(
+            page_id=page_id,
+            api="correct_edu",
+            key_id=key_id,
+            task_id=f"{name}-{n}",
+            state="finished",
+            submitted_at=ago(age),
+            polls=2,
+        )
+        session.add(task)
+        session.flush()
+        tasks.append(task.id)
+    return tasks
+
+
 def _build(key_id: str) -> Built:
     """A batch started 10 minutes ago, still running.
 
@@ -55,74 +140,9 @@ def _build(key_id: str) -> Built:
         batch = Batch(name=name, root_dir="/scans", api="correct_edu", created_at=ago(600))
         session.add(batch)
         session.flush()
-        docs = [
-            Document(
-                batch_id=batch.id,
-                rel_path=f"{path}.pdf",
-                kind="pdf",
-                api="correct_edu",
-                state=state,
-            )
-            for path, state in (
-                ("a", "ingested"),
-                ("b", "ingested"),
-                ("c", "ingested"),
-                ("late", "ingesting"),
-            )
-        ]
-        docs.append(
-            Document(
-                batch_id=batch.id,
-                rel_path="notes.txt",
-                kind="rejected",
-                api="correct_edu",
-                state="failed",
-                error="not a scan",
-                error_code="unsupported_type",
-            )
-        )
-        session.add_all(docs)
-        session.flush()
-        specs = {
-            "done-new-1": ("done", 10, None),
-            "done-new-2": ("done", 20, None),
-            "done-old-1": ("done", 400, None),
-            "done-old-2": ("done", 500, None),
-            "failed": ("failed", 30, "216201"),
-            "blank": ("skipped", 180, "blank"),
-            "submitted-1": ("submitted", 5, None),
-            "submitted-2": ("submitted", 5, None),
-            "persisting": ("persisting", 5, None),
-            "submitting": ("submitting", 1, None),
-        }
-        pages = {}
-        for n, (label, (state, age, code)) in enumerate(specs.items()):
-            page = Page(
-                batch_id=batch.id,
-                document_id=docs[n % 3].id,
-                page_no=n + 1,
-                state=state,
-                error_code=code,
-                error="image format error" if code == "216201" else None,
-                updated_at=ago(age),
-            )
-            session.add(page)
-            session.flush()
-            pages[label] = page.id
-        tasks = []
-        for n, age in enumerate((5, 15, 25, 300)):
-            task = ProviderTask(
-                page_id=pages["done-new-1"],
-                api="correct_edu",
-                key_id=key_id,
-                task_id=f"{name}-{n}",
-                state="finished",
-                submitted_at=ago(age),
-                polls=2,
-            )
-            session.add(task)
-            session.flush()
-            tasks.append(task.id)
+        docs = _documents(session, batch.id)
+        pages = _pages(session, batch.id, docs, ago)
+        tasks = _tasks(session, pages["done-new-1"], key_id, name, ago)
     return Built(batch.id, name, pages, tasks)
 
 
