@@ -14,14 +14,15 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import redis
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from support.batches import sim_answers, wait_until_done
 from support.chaos import Outage, PrivatePostgres, PrivateRedis
 
@@ -53,25 +54,16 @@ class Stack:
     scans: Path
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    logs = tmp_path_factory.mktemp("fault-logs")
-    postgres = PrivatePostgres()
-    broker = PrivateRedis()
-    s3 = start_s3(logs / "s3.log")
-    relay = Outage(int(s3.url.rsplit(":", 1)[1]))
-    simulator = start_simulator(
-        ("--key", f"{API_KEY}:{SECRET_KEY}", "--quota-scale", "10", "--time-scale", "0.02"),
-        logs / "simulator.log",
-    )
-    values = {
-        "SCANGRADE_DATABASE_URL": f"{postgres.url}/scangrade_faults",
-        "SCANGRADE_REDIS_URL": broker.url,
-        "SCANGRADE_S3_ENDPOINT_URL": relay.url,
+def _fault_settings(postgres: str, redis: str, s3: str, simulator: str) -> dict[str, str]:
+    """Every service through its breakable stand-in; short leases, limits and timeouts."""
+    return {
+        "SCANGRADE_DATABASE_URL": f"{postgres}/scangrade_faults",
+        "SCANGRADE_REDIS_URL": redis,
+        "SCANGRADE_S3_ENDPOINT_URL": s3,
         "SCANGRADE_S3_BUCKET": "scangrade-faults",
         "SCANGRADE_S3_ACCESS_KEY_ID": "testing",
         "SCANGRADE_S3_SECRET_ACCESS_KEY": "testing",
-        "SCANGRADE_BAIDU_BASE_URL": simulator.url,
+        "SCANGRADE_BAIDU_BASE_URL": simulator,
         "SCANGRADE_BAIDU_API_KEY": API_KEY,
         "SCANGRADE_BAIDU_SECRET_KEY": SECRET_KEY,
         "SCANGRADE_BAIDU_KEYS": "[]",
@@ -93,6 +85,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "SCANGRADE_SETTLE_S": "0",
         "SCANGRADE_METRICS_PORT": "0",
     }
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    logs = tmp_path_factory.mktemp("fault-logs")
+    postgres = PrivatePostgres()
+    broker = PrivateRedis()
+    s3 = start_s3(logs / "s3.log")
+    relay = Outage(int(s3.url.rsplit(":", 1)[1]))
+    simulator = start_simulator(
+        ("--key", f"{API_KEY}:{SECRET_KEY}", "--quota-scale", "10", "--time-scale", "0.02"),
+        logs / "simulator.log",
+    )
+    values = _fault_settings(postgres.url, broker.url, relay.url, simulator.url)
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     forget_connections()
@@ -165,10 +171,8 @@ class Accounts:
         return sum(n - 1 for n in self.creates.values())
 
 
-def assert_whole(stack: Stack, batch_id: int) -> Accounts:
-    """Every page done, every question and slot once, every artifact in S3, and each page
-    paid for once, or more only where the pipeline counted an ambiguous resubmission."""
-    produced = stack.simulator.get("/_sim/tasks").json()["tasks"]
+def _batch_rows(batch_id: int) -> tuple[Sequence[Row[Any]], ...]:
+    """The batch's pages, tasks, (task, question, slot count) rows and artifacts."""
     with session_scope() as session:
         pages = session.execute(
             select(Page.id, Page.state, Page.sha256, Page.ambiguous_submits, Page.error).where(
@@ -195,6 +199,14 @@ def assert_whole(stack: Stack, batch_id: int) -> Accounts:
             .join(Page, Page.id == Artifact.page_id)
             .where(Page.batch_id == batch_id)
         ).all()
+    return pages, tasks, rows, artifacts
+
+
+def assert_whole(stack: Stack, batch_id: int) -> Accounts:
+    """Every page done, every question and slot once, every artifact in S3, and each page
+    paid for once, or more only where the pipeline counted an ambiguous resubmission."""
+    produced = stack.simulator.get("/_sim/tasks").json()["tasks"]
+    pages, tasks, rows, artifacts = _batch_rows(batch_id)
     assert len(pages) == PAGES
     assert [p for p in pages if p.state != PageState.DONE] == []
     # One recorded task per page, each a task the provider really made for that page.

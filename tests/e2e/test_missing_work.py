@@ -46,6 +46,28 @@ def _failures(batch_id: int) -> list[tuple[str, str, str | None, str | None, str
         return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
+def _check_status_and_report(runner: CliRunner, batch_id: int, out: Path) -> None:
+    """`scangrade status` and the teachers' report both list the missing work."""
+    status = runner.invoke(main, ["status", "missing-night"])
+    assert status.exit_code == 0, status.output
+    lines = _lines(status.output)
+    assert "folders with no scans (missing work) 2" in lines
+    assert any(line.startswith("missing 7A/zhang: folder is empty") for line in lines), lines
+    write_report(batch_id, out, get_store())
+    html = out.read_text()
+    assert '<h2 id="missing">Missing work</h2>' in html
+    assert "<td>7A</td><td>zhang</td>\n<td>7A/zhang</td><td>folder is empty" in html
+
+
+def _kinds(batch_id: int) -> dict[str, str]:
+    with session_scope() as session:
+        return dict(
+            session.execute(
+                select(Document.rel_path, Document.kind).where(Document.batch_id == batch_id)
+            ).all()
+        )
+
+
 def test_folders_with_no_scans_are_missing_work_everywhere(
     env: Settings, workers: Service, tmp_path: Path
 ) -> None:
@@ -76,16 +98,7 @@ def test_folders_with_no_scans_are_missing_work_everywhere(
         ("7A/wang/notes.txt", "rejected", None, None, "unsupported_type"),
         ("7A/zhang", "missing", "7A", "zhang", "empty_folder"),
     ]
-    status = runner.invoke(main, ["status", "missing-night"])
-    assert status.exit_code == 0, status.output
-    lines = _lines(status.output)
-    assert "folders with no scans (missing work) 2" in lines
-    assert any(line.startswith("missing 7A/zhang: folder is empty") for line in lines), lines
-    out = tmp_path / "report.html"
-    write_report(batch_id, out, get_store())
-    html = out.read_text()
-    assert '<h2 id="missing">Missing work</h2>' in html
-    assert "<td>7A</td><td>zhang</td>\n<td>7A/zhang</td><td>folder is empty" in html
+    _check_status_and_report(runner, batch_id, tmp_path / "report.html")
 
     # zhang's scan arrives: that folder is no longer missing, wang's still is.
     (root / "7A" / "zhang" / "homework.jpg").write_bytes(
@@ -96,12 +109,7 @@ def test_folders_with_no_scans_are_missing_work_everywhere(
     assert "1 documents queued" in again.output, again.output
     wait_until_done(batch_id)
     assert [row[0] for row in _failures(batch_id)] == ["7A/wang", "7A/wang/notes.txt"]
-    with session_scope() as session:
-        kinds = dict(
-            session.execute(
-                select(Document.rel_path, Document.kind).where(Document.batch_id == batch_id)
-            ).all()
-        )
+    kinds = _kinds(batch_id)
     assert kinds == {  # a folder holding only images is one document: an image set
         "7A/li": "image_set",
         "7A/zhang": "image_set",
