@@ -63,6 +63,77 @@ def _rows(sql: str, **params: Any) -> list[Any]:
         return list(session.execute(text(sql), params).all())
 
 
+def _check_views_and_report(batch_id: int, old_pages: list[int]) -> None:
+    """The analysts' views and the report know the current version only."""
+    for view in ("v_page_owners", "v_slot_results", "v_failures"):
+        rows = _rows(f"SELECT page_id FROM {view} WHERE page_id = ANY(:ids)", ids=old_pages)
+        assert rows == [], view
+    [progress] = _rows(
+        "SELECT documents, documents_failed, pages, pages_done, pages_failed, documents_superseded"
+        " FROM v_batch_progress WHERE batch_id = :b",
+        b=batch_id,
+    )
+    assert tuple(progress) == (2, 0, 5, 5, 0, 1)
+    [totals] = _rows(
+        "SELECT pages, pages_failed FROM v_student_totals WHERE batch_id = :b AND student = 'li'",
+        b=batch_id,
+    )
+    assert tuple(totals) == (3, 0)
+    with session_scope() as session:
+        report = load_report(session, batch_id)
+    assert {p.page_id for p in report.pages}.isdisjoint(old_pages)
+    assert len(report.pages) == 5 and all(p.state == "done" for p in report.pages)
+
+
+def _check_status_and_retry(runner: CliRunner, old: Document) -> None:
+    status = runner.invoke(main, ["status", "rescan-night"])
+    assert status.exit_code == 0, status.output
+    assert "pages failed" not in status.output and "failed:" not in status.output
+    lines = [" ".join(line.replace("│", " ").split()) for line in status.output.splitlines()]
+    assert "earlier versions replaced by a rescan 1" in lines
+    # retry reads the current version's file only: the old one's failed page stays as it was
+    retried = runner.invoke(main, ["retry", "rescan-night"])
+    assert retried.exit_code == 0 and "nothing had failed" in retried.output, retried.output
+    assert [p.state for p in pages_of(old.id)] == ["done", "failed", "done"]
+
+
+def _check_audit(env: Settings, batch_id: int, old_pages: list[int], new_id: int) -> None:
+    new_pages = [p.id for p in pages_of(new_id)]
+    with session_scope() as session:
+        session.execute(
+            text("DELETE FROM artifacts WHERE kind = 'page_image' AND page_id = ANY(:ids)"),
+            {"ids": [*old_pages, new_pages[0]]},
+        )
+    with session_scope() as session:
+        findings = check(session, env, batch_id)
+    assert [(f.kind, f.row_id) for f in findings] == [("artifact_missing", new_pages[0])]
+
+
+def _pages_made(batch_id: int, before: set[int]) -> list[Any]:
+    """(rel_path, page_no, state, submit_attempts) of the batch's pages not in ``before``."""
+    with session_scope() as session:
+        return list(
+            session.execute(
+                select(Document.rel_path, Page.page_no, Page.state, Page.submit_attempts)
+                .join(Document, Document.id == Page.document_id)
+                .where(Page.batch_id == batch_id, Page.id.not_in(before))
+            ).all()
+        )
+
+
+def _promised(tonight: Path, env: Settings) -> set[tuple[str, int]]:
+    """The pages the --force dry run's plan says it would send."""
+    plan = plan_directory(
+        tonight,
+        env,
+        routes=Routing(Route("correct_edu", {})),
+        students=Students(),
+        force=True,
+        batch_name="force-two",
+    )
+    return {(doc.rel_path, number) for doc in plan.documents if doc.sent for number in doc.to_send}
+
+
 def test_a_rescan_is_graded_in_its_batch_and_the_old_version_is_superseded(
     env: Settings, workers: Service, sim_http: httpx.Client, tmp_path: Path
 ) -> None:
@@ -97,46 +168,13 @@ def test_a_rescan_is_graded_in_its_batch_and_the_old_version_is_superseded(
     assert _creates(sim_http) - creates == 3  # the new version only; wang is not sent again
 
     old_pages = [p.id for p in pages_of(old.id)]
-    for view in ("v_page_owners", "v_slot_results", "v_failures"):
-        rows = _rows(f"SELECT page_id FROM {view} WHERE page_id = ANY(:ids)", ids=old_pages)
-        assert rows == [], view
-    [progress] = _rows(
-        "SELECT documents, documents_failed, pages, pages_done, pages_failed, documents_superseded"
-        " FROM v_batch_progress WHERE batch_id = :b",
-        b=batch_id,
-    )
-    assert tuple(progress) == (2, 0, 5, 5, 0, 1)
-    [totals] = _rows(
-        "SELECT pages, pages_failed FROM v_student_totals WHERE batch_id = :b AND student = 'li'",
-        b=batch_id,
-    )
-    assert tuple(totals) == (3, 0)
-    with session_scope() as session:
-        report = load_report(session, batch_id)
-    assert {p.page_id for p in report.pages}.isdisjoint(old_pages)
-    assert len(report.pages) == 5 and all(p.state == "done" for p in report.pages)
+    _check_views_and_report(batch_id, old_pages)
 
-    status = runner.invoke(main, ["status", "rescan-night"])
-    assert status.exit_code == 0, status.output
-    assert "pages failed" not in status.output and "failed:" not in status.output
-    lines = [" ".join(line.replace("│", " ").split()) for line in status.output.splitlines()]
-    assert "earlier versions replaced by a rescan 1" in lines
-    # retry reads the current version's file only: the old one's failed page stays as it was
-    retried = runner.invoke(main, ["retry", "rescan-night"])
-    assert retried.exit_code == 0 and "nothing had failed" in retried.output, retried.output
-    assert [p.state for p in pages_of(old.id)] == ["done", "failed", "done"]
+    _check_status_and_retry(runner, old)
 
     # The audit leaves the superseded version out: its missing page images are no finding,
     # while the same loss on the current version is one.
-    new_pages = [p.id for p in pages_of(new.id)]
-    with session_scope() as session:
-        session.execute(
-            text("DELETE FROM artifacts WHERE kind = 'page_image' AND page_id = ANY(:ids)"),
-            {"ids": [*old_pages, new_pages[0]]},
-        )
-    with session_scope() as session:
-        findings = check(session, env, batch_id)
-    assert [(f.kind, f.row_id) for f in findings] == [("artifact_missing", new_pages[0])]
+    _check_audit(env, batch_id, old_pages, new.id)
 
 
 def test_force_does_what_its_dry_run_says_page_for_page(
@@ -163,17 +201,7 @@ def test_force_does_what_its_dry_run_says_page_for_page(
         before = set(session.scalars(select(Page.id).where(Page.batch_id == batch_id)))
     creates = _creates(sim_http)
 
-    plan = plan_directory(
-        tonight,
-        env,
-        routes=Routing(Route("correct_edu", {})),
-        students=Students(),
-        force=True,
-        batch_name="force-two",
-    )
-    promised = {
-        (doc.rel_path, number) for doc in plan.documents if doc.sent for number in doc.to_send
-    }
+    promised = _promised(tonight, env)
     dry = runner.invoke(main, ["enqueue", str(tonight), "--force", "--dry-run"])
     forced = runner.invoke(main, ["enqueue", str(tonight), "--force", "--wait"])
 
@@ -184,12 +212,7 @@ def test_force_does_what_its_dry_run_says_page_for_page(
     assert "rescan   d.pdf: new content" in dry.output
     assert forced.exit_code == 0, forced.output
     assert "3 documents queued" in forced.output and "1 already known" in forced.output
-    with session_scope() as session:
-        made = session.execute(
-            select(Document.rel_path, Page.page_no, Page.state, Page.submit_attempts)
-            .join(Document, Document.id == Page.document_id)
-            .where(Page.batch_id == batch_id, Page.id.not_in(before))
-        ).all()
+    made = _pages_made(batch_id, before)
     sent = {(rel_path, page_no) for rel_path, page_no, _, attempts in made if attempts}
     assert sent == promised
     assert {(r, n) for r, n, state, _ in made if state == PageState.SKIPPED} == {("b.pdf", 2)}
