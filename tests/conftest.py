@@ -1,6 +1,8 @@
-"""Real services for the tests: a database of our own per run (created and dropped), a Redis
-db number of our own, moto's S3 server, the provider simulator over HTTP and, for end-to-end
-tests, real Celery worker processes started by ``scangrade workers``."""
+"""The fixtures every tier shares. The service fixtures start only when a test asks for them:
+a database of our own per run (created and dropped), a Redis db number of our own, moto's S3
+server, the provider simulator over HTTP and, for end-to-end tests, real Celery worker
+processes started by ``scangrade workers``. tests/unit asks for none (its conftest fails a
+unit test that does); helpers that are not fixtures live in the ``support`` package."""
 
 from __future__ import annotations
 
