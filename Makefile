@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-installed-stamp
 
-.PHONY: install chromium demo test lint format bench enqueue watch status workers migrate simulator up down clean
+.PHONY: install chromium demo test test-unit test-integration test-e2e lint format bench enqueue watch status workers migrate simulator up down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,27 @@ install: $(STAMP)
 demo: install
 	$(BIN)/scangrade demo
 
+# Every tier on two xdist workers, a module to a worker (its services are shared by its tests),
+# then the `serial` tests alone: they freeze a worker or count calls and lose to a busy CPU.
+PYTEST := $(BIN)/python -m pytest -q
+XDIST  := -n 2 --dist loadfile
 test: install chromium
-	$(BIN)/python -m pytest -q
+	@status=0; \
+	$(PYTEST) $(XDIST) -m 'not serial' tests || status=$$?; \
+	$(PYTEST) -m serial tests || status=$$?; \
+	exit $$status
 
-# tests/test_report.py opens the report in headless Chromium (Debian's package).
+# The quick loop: no Postgres, Redis, S3 or simulator needed.
+test-unit: install
+	$(PYTEST) -n 2 tests/unit
+
+test-integration: install
+	$(PYTEST) $(XDIST) tests/integration
+
+test-e2e: install chromium
+	$(PYTEST) $(XDIST) tests/e2e
+
+# tests/e2e/test_report.py opens the report in headless Chromium (Debian's package).
 chromium:
 	@command -v chromium >/dev/null || { \
 	  sudo=$$(test "$$(id -u)" -eq 0 || echo sudo); \

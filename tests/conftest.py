@@ -1,6 +1,8 @@
-"""Real services for the tests: a database of our own per run (created and dropped), a Redis
-db number of our own, moto's S3 server, the provider simulator over HTTP and, for end-to-end
-tests, real Celery worker processes started by ``scangrade workers``."""
+"""The fixtures every tier shares. The service fixtures start only when a test asks for them:
+a database of our own per run (created and dropped), a Redis db number of our own, moto's S3
+server, the provider simulator over HTTP and, for end-to-end tests, real Celery worker
+processes started by ``scangrade workers``. tests/unit asks for none (its conftest fails a
+unit test that does); helpers that are not fixtures live in the ``support`` package."""
 
 from __future__ import annotations
 
@@ -12,19 +14,17 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from support.services import API_KEY, PG_BASE, REDIS_BASE, SECRET_KEY, SIMULATOR_ARGS
 
+from devkit import samples
 from devkit.standins import Service, free_port, start_s3, start_simulator, start_workers
 from devkit.testdb import claim_redis_db, drop_database
 from pipeline.adapters import objectstore
 from pipeline.adapters.services import forget_connections, migrate, problems
 from pipeline.settings import Settings, get_settings
 
-REDIS_BASE = os.environ.get("SCANGRADE_TEST_REDIS", "redis://127.0.0.1:6379")
-PG_BASE = os.environ.get("SCANGRADE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
-API_KEY, SECRET_KEY = "test-api-key", "test-secret-key"
-
-# Fast provider for tests: quotas x10 and processing times x1/50 of the documented ones.
-SIMULATOR_ARGS = ("--key", f"{API_KEY}:{SECRET_KEY}", "--quota-scale", "10", "--time-scale", "0.02")
+# Re-exported: test modules not yet in a tier import them from here.
+__all__ = ["PG_BASE", "REDIS_BASE"]
 
 
 @pytest.fixture(scope="session")
@@ -109,3 +109,17 @@ def workers(env: Settings, logs_dir: Path) -> Iterator[Service]:
 def sim_http(simulator: Service) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=simulator.url, timeout=30) as client:
         yield client
+
+
+@pytest.fixture
+def seed_answer() -> bytes:
+    """The seed's own example answer of correct_edu's get_result, verbatim."""
+    return (
+        Path(__file__).resolve().parent / "fixtures" / "correct_edu_get_result_ok.json"
+    ).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def page_jpeg() -> bytes:
+    """One sample page as a JPEG of quality 60."""
+    return samples.jpeg_bytes(samples.make_page_image(1), quality=60)

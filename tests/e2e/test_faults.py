@@ -1,0 +1,394 @@
+"""Whatever breaks in the night, the morning finds every page done, nothing doubled, and every
+create_task call accounted for.
+
+Each test runs the real pipeline (``scangrade workers``: real Celery processes under the
+supervisor) over 50 pages against services of this module's own: a throw-away Postgres
+cluster, a private Redis, moto's S3 behind a relay that can cut it off, and a simulator whose
+chaos switches are turned on at run time. So a restart or a flush here reaches no other test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from sqlalchemy import Row, func, select
+from support.batches import sim_answers, wait_until_done
+from support.chaos import Outage, PrivatePostgres, PrivateRedis
+
+from devkit.samples import jpeg_bytes, make_page_image
+from devkit.standins import Service, start_s3, start_simulator, start_workers
+from pipeline.adapters import objectstore
+from pipeline.adapters.db.models import Artifact, Page, ProviderTask, Question, Slot
+from pipeline.adapters.db.session import session_scope
+from pipeline.adapters.db.states import ArtifactState, PageState
+from pipeline.adapters.documents.imagecheck import image_type
+from pipeline.adapters.objectstore import get_store
+from pipeline.adapters.services import forget_connections, migrate
+from pipeline.settings import get_settings
+from pipeline.stages.enqueue import enqueue_directory
+
+PAGES = 50
+API_KEY, SECRET_KEY = "faults-api-key", "faults-secret-key"
+
+
+@dataclass
+class Stack:
+    """This module's services, and the workers running on them."""
+
+    postgres: PrivatePostgres
+    redis: PrivateRedis
+    s3: Outage
+    simulator: httpx.Client
+    workers: Service
+    scans: Path
+
+
+def _fault_settings(postgres: str, redis: str, s3: str, simulator: str) -> dict[str, str]:
+    """Every service through its breakable stand-in; short leases, limits and timeouts."""
+    return {
+        "SCANGRADE_DATABASE_URL": f"{postgres}/scangrade_faults",
+        "SCANGRADE_REDIS_URL": redis,
+        "SCANGRADE_S3_ENDPOINT_URL": s3,
+        "SCANGRADE_S3_BUCKET": "scangrade-faults",
+        "SCANGRADE_S3_ACCESS_KEY_ID": "testing",
+        "SCANGRADE_S3_SECRET_ACCESS_KEY": "testing",
+        "SCANGRADE_BAIDU_BASE_URL": simulator,
+        "SCANGRADE_BAIDU_API_KEY": API_KEY,
+        "SCANGRADE_BAIDU_SECRET_KEY": SECRET_KEY,
+        "SCANGRADE_BAIDU_KEYS": "[]",
+        "SCANGRADE_CORRECT_EDU_CREATE_QPS": "20",
+        "SCANGRADE_CORRECT_EDU_GET_QPS": "20",
+        "SCANGRADE_POLL_FIRST_MIN_S": "0.2",
+        "SCANGRADE_POLL_FIRST_MAX_S": "0.4",
+        "SCANGRADE_POLL_MAX_INTERVAL_S": "1",
+        "SCANGRADE_POLL_LEASE_S": "10",
+        "SCANGRADE_STALE_AFTER_S": "5",
+        "SCANGRADE_RECONCILE_EVERY_S": "2",
+        "SCANGRADE_TASK_TIME_LIMIT_S": "20",
+        "SCANGRADE_HTTP_TIMEOUT_S": "5",
+        "SCANGRADE_MAX_PAGE_ATTEMPTS": "50",
+        "SCANGRADE_INGEST_CONCURRENCY": "1",
+        "SCANGRADE_SUBMIT_CONCURRENCY": "2",
+        "SCANGRADE_POLL_CONCURRENCY": "2",
+        "SCANGRADE_PERSIST_CONCURRENCY": "2",
+        "SCANGRADE_SETTLE_S": "0",
+        "SCANGRADE_METRICS_PORT": "0",
+    }
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    logs = tmp_path_factory.mktemp("fault-logs")
+    postgres = PrivatePostgres()
+    broker = PrivateRedis()
+    s3 = start_s3(logs / "s3.log")
+    relay = Outage(int(s3.url.rsplit(":", 1)[1]))
+    simulator = start_simulator(
+        ("--key", f"{API_KEY}:{SECRET_KEY}", "--quota-scale", "10", "--time-scale", "0.02"),
+        logs / "simulator.log",
+    )
+    values = _fault_settings(postgres.url, broker.url, relay.url, simulator.url)
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    forget_connections()
+    migrate(get_settings())
+    objectstore.get_store().ensure_bucket()
+    workers = start_workers({}, logs / "workers.log")
+    with httpx.Client(base_url=simulator.url, timeout=30) as sim:
+        yield Stack(postgres, broker, relay, sim, workers, tmp_path_factory.mktemp("fault-scans"))
+    workers.stop()
+    forget_connections()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    forget_connections()
+    simulator.stop()
+    relay.down()
+    s3.stop()
+    broker.stop()
+    postgres.stop()
+
+
+_seeds = iter(range(10_000, 1_000_000, PAGES))
+
+
+def run_batch(
+    stack: Stack, name: str, fault: Callable[[], None], *, when: float = 0.3, pages: int = PAGES
+) -> int:
+    """Enqueue 50 (or ``pages``) fresh pages, apply ``fault`` once a share ``when`` of them
+    has a provider task, and wait for the batch to end; returns its id."""
+    root = stack.scans / name
+    root.mkdir()
+    first = next(_seeds)
+    for seed in range(first, first + pages):
+        (root / f"page-{seed}.jpg").write_bytes(jpeg_bytes(make_page_image(seed, 620, 877)))
+    batch_id = enqueue_directory(root, get_store(), batch_name=name).batch_id
+    deadline = time.monotonic() + 120
+    while _tasks_created(batch_id) < when * pages:
+        assert time.monotonic() < deadline, "the batch never got going"
+        time.sleep(0.1)
+    fault()
+    wait_until_done(batch_id, timeout=300)
+    return batch_id
+
+
+def _tasks_created(batch_id: int) -> int:
+    with session_scope() as session:
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(ProviderTask)
+                .join(Page)
+                .where(Page.batch_id == batch_id)
+            )
+            or 0
+        )
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """What the provider saw of a batch, and what the pipeline says of it."""
+
+    creates: Counter[str]  # tasks the provider created, by page image SHA-256
+    ambiguous: Counter[str]  # the pipeline's ambiguous resubmissions, by the same
+
+    @property
+    def extra(self) -> int:
+        """Pages paid for more than once."""
+        return sum(n - 1 for n in self.creates.values())
+
+
+def _batch_rows(batch_id: int) -> tuple[Sequence[Row[Any]], ...]:
+    """The batch's pages, tasks, (task, question, slot count) rows and artifacts."""
+    with session_scope() as session:
+        pages = session.execute(
+            select(Page.id, Page.state, Page.sha256, Page.ambiguous_submits, Page.error).where(
+                Page.batch_id == batch_id
+            )
+        ).all()
+        tasks = session.execute(
+            select(ProviderTask.page_id, ProviderTask.task_id, ProviderTask.state)
+            .join(Page)
+            .where(Page.batch_id == batch_id)
+        ).all()
+        rows = session.execute(
+            select(
+                ProviderTask.task_id, Question.question_uid, Question.sequence, func.count(Slot.id)
+            )
+            .join(Question, Question.provider_task_id == ProviderTask.id)
+            .outerjoin(Slot, Slot.question_id == Question.id)
+            .join(Page, Page.id == ProviderTask.page_id)
+            .where(Page.batch_id == batch_id)
+            .group_by(ProviderTask.task_id, Question.question_uid, Question.sequence)
+        ).all()
+        artifacts = session.execute(
+            select(Artifact.s3_key, Artifact.state, Artifact.sha256)
+            .join(Page, Page.id == Artifact.page_id)
+            .where(Page.batch_id == batch_id)
+        ).all()
+    return pages, tasks, rows, artifacts
+
+
+def assert_whole(stack: Stack, batch_id: int) -> Accounts:
+    """Every page done, every question and slot once, every artifact in S3, and each page
+    paid for once, or more only where the pipeline counted an ambiguous resubmission."""
+    produced = stack.simulator.get("/_sim/tasks").json()["tasks"]
+    pages, tasks, rows, artifacts = _batch_rows(batch_id)
+    assert len(pages) == PAGES
+    assert [p for p in pages if p.state != PageState.DONE] == []
+    # One recorded task per page, each a task the provider really made for that page.
+    assert sorted(t.page_id for t in tasks) == sorted(p.id for p in pages)
+    sha_of_page = {p.id: p.sha256 for p in pages}
+    assert all(produced[t.task_id]["image_sha256"] == sha_of_page[t.page_id] for t in tasks)
+    # Every question and slot of every task exactly once.
+    recorded = {t.task_id for t in tasks}
+    expected = {
+        (task_id, q["questionId"], q["seqence"]): len(q["slots"])
+        for task_id, task in produced.items()
+        if task_id in recorded
+        for q in task["questions"]
+    }
+    assert {(t, u, s): n for t, u, s, n in rows} == expected
+    assert len(rows) == len(expected)
+    # Nothing lost: every artifact archived, its bytes in S3.
+    assert {a.state for a in artifacts} == {ArtifactState.ARCHIVED}
+    store = get_store()
+    for artifact in artifacts:
+        assert hashlib.sha256(store.get(artifact.s3_key)).hexdigest() == artifact.sha256
+    # Billing: the provider made one task per page, more only where we said we could not know.
+    shas = set(sha_of_page.values())
+    creates = Counter(t["image_sha256"] for t in produced.values() if t["image_sha256"] in shas)
+    ambiguous = Counter({p.sha256: p.ambiguous_submits for p in pages})
+    for sha in shas:
+        assert 1 <= creates[sha] <= 1 + ambiguous[sha], (sha, creates[sha], ambiguous[sha])
+    return Accounts(creates, ambiguous)
+
+
+def _kill_worker(group: int, name: str) -> int:
+    """SIGKILL every process of one worker node of this stack (its pool children too).
+
+    Only processes in the stack's process group ``group``: other test runs on this machine
+    start workers of the same names.
+    """
+    killed = 0
+    for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+        try:
+            cmdline = b" ".join(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"))
+            ours = os.getpgid(pid) == group
+        except OSError:
+            continue
+        if ours and b"celery" in cmdline and f"{name}@".encode() in cmdline:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+    return killed
+
+
+def test_workers_killed_mid_batch(stack: Stack) -> None:
+    killed: list[int] = []
+
+    def kill() -> None:
+        group = stack.workers.process.pid  # started as its own process group
+        killed.extend(_kill_worker(group, name) for name in ("submit", "poll", "persist"))
+
+    batch_id = run_batch(stack, "killed-workers", kill)
+    assert all(killed), killed
+    accounts = assert_whole(stack, batch_id)
+    print(f"workers killed: {sum(accounts.creates.values())} tasks for {PAGES} pages")
+
+
+def test_redis_flushed_mid_batch(stack: Stack) -> None:
+    batch_id = run_batch(stack, "redis-flushed", redis.Redis.from_url(stack.redis.url).flushall)
+    assert_whole(stack, batch_id)
+
+
+def test_redis_restarted_mid_batch(stack: Stack) -> None:
+    def restart() -> None:
+        stack.redis.stop()
+        time.sleep(3)
+        stack.redis.start()
+
+    batch_id = run_batch(stack, "redis-restarted", restart)
+    assert_whole(stack, batch_id)
+
+
+def test_postgres_restarted_mid_batch(stack: Stack) -> None:
+    batch_id = run_batch(stack, "postgres-restarted", stack.postgres.restart)
+    forget_connections()
+    assert_whole(stack, batch_id)
+
+
+def test_s3_unavailable_while_archiving(stack: Stack) -> None:
+    def outage() -> None:
+        stack.s3.down()
+        time.sleep(6)
+        stack.s3.up()
+
+    batch_id = run_batch(stack, "s3-outage", outage, when=0.5)
+    assert_whole(stack, batch_id)
+
+
+def _sim_config(stack: Stack, **values: float) -> None:
+    stack.simulator.post("/_sim/config", json=values).raise_for_status()
+
+
+def _answers(stack: Stack, operation: str) -> Counter[str]:
+    return sim_answers(stack.simulator, operation)
+
+
+def test_provider_transient_errors_and_token_invalidation(stack: Stack) -> None:
+    before = _answers(stack, "correct_edu.create_task") + _answers(stack, "correct_edu.get_result")
+    _sim_config(stack, transient_rate=0.1, token_invalid_rate=0.02, bos_transient_rate=0.1)
+    try:
+        batch_id = run_batch(stack, "provider-chaos", lambda: None, when=0.0)
+    finally:
+        _sim_config(stack, transient_rate=0, token_invalid_rate=0, bos_transient_rate=0)
+    accounts = assert_whole(stack, batch_id)
+    after = _answers(stack, "correct_edu.create_task") + _answers(stack, "correct_edu.get_result")
+    faults = after - before
+    del faults["ok"]
+    # The faults did happen, of many kinds (test_simulator_faults shows each kind alone).
+    assert faults.total() >= 3 and len(faults) >= 3, faults
+    print(f"provider chaos: {dict(faults)}; pages paid twice: {accounts.extra}")
+
+
+def test_quota_answer_18_in_bursts(stack: Stack) -> None:
+    before = _answers(stack, "correct_edu.create_task")
+    _sim_config(stack, quota_burst_every_s=3, quota_burst_s=1)
+    try:
+        batch_id = run_batch(stack, "quota-bursts", lambda: None, when=0.0)
+    finally:
+        _sim_config(stack, quota_burst_every_s=0, quota_burst_s=0)
+    accounts = assert_whole(stack, batch_id)
+    refused = (_answers(stack, "correct_edu.create_task") - before)["18"]
+    assert refused > 0, "no burst of 18 reached the pipeline"
+    assert accounts.extra == 0  # an 18 created nothing, and nothing was sent twice
+
+
+SLOPPY = {
+    "latency_min_s": 3.0,
+    "latency_max_s": 8.0,  # past the workers' 5 s HTTP timeout: some answers never arrive
+    "latency_rate": 0.15,
+    "html_200_rate": 0.1,
+    "truncated_json_rate": 0.1,
+    "bos_html_200_rate": 0.15,
+    "bos_truncated_rate": 0.1,
+}
+SLOPPY_PAGES = 12
+
+
+def test_a_sloppy_provider_late_html_and_cut_json(stack: Stack) -> None:
+    """Every page ends with a reason, no HTML is archived as an image, extra creates counted."""
+    before = Counter(stack.simulator.get("/_sim/stats").json()["calls"].get("bos.get", {}))
+    _sim_config(stack, **SLOPPY)
+    try:
+        batch_id = run_batch(stack, "sloppy", lambda: None, when=0.0, pages=SLOPPY_PAGES)
+    finally:
+        _sim_config(stack, **{name: 0.0 for name in SLOPPY} | {"latency_rate": 1.0})
+    bos = Counter(stack.simulator.get("/_sim/stats").json()["calls"].get("bos.get", {})) - before
+    assert bos["html_200"] + bos["truncated"] > 0, bos  # the downloads did go wrong
+    produced = stack.simulator.get("/_sim/tasks").json()["tasks"]
+    with session_scope() as session:
+        pages = session.execute(
+            select(Page.state, Page.sha256, Page.ambiguous_submits, Page.error_code).where(
+                Page.batch_id == batch_id
+            )
+        ).all()
+        artifacts = session.execute(
+            select(Artifact.s3_key, Artifact.state, Artifact.kind, Artifact.error)
+            .join(Page, Page.id == Artifact.page_id)
+            .where(Page.batch_id == batch_id)
+        ).all()
+    assert len(pages) == SLOPPY_PAGES
+    assert all(p.state == PageState.DONE or p.error_code for p in pages), pages
+    # An image recorded archived is a whole image in S3; one that never came says why.
+    store = get_store()
+    for artifact in artifacts:
+        assert artifact.state in (ArtifactState.ARCHIVED, ArtifactState.LOST), artifact
+        if artifact.state == ArtifactState.LOST:
+            assert artifact.error, artifact
+        elif not artifact.kind.startswith("raw"):
+            data = store.get(artifact.s3_key)
+            assert image_type(data) in ("image/png", "image/jpeg"), artifact.s3_key
+            assert b"<html" not in data[:512].lower()
+    # Every create_task beyond a page's first was counted as ambiguous on that page.
+    shas = {p.sha256 for p in pages}
+    creates = Counter(t["image_sha256"] for t in produced.values() if t["image_sha256"] in shas)
+    for page in pages:
+        assert creates[page.sha256] <= 1 + page.ambiguous_submits, (page, creates[page.sha256])
+    print(f"sloppy provider: downloads {dict(bos)}, creates {sum(creates.values())}")
