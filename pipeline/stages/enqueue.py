@@ -109,10 +109,15 @@ def enqueue_directory(
         if created:
             _drop_if_nothing_uploaded(batch_id)
         raise
+    _log_report(report)
+    return report
+
+
+def _log_report(report: EnqueueReport) -> None:
     log.info(
         "batch %s: %d documents queued (%d rescans), %d already known, %d already sent, "
         "%d rejected, %d folders with no scans",
-        name,
+        report.batch_name,
         len(report.queued),
         len(report.rescanned),
         len(report.already_known),
@@ -120,7 +125,6 @@ def enqueue_directory(
         len(report.rejected),
         len(report.missing),
     )
-    return report
 
 
 def _record_all(

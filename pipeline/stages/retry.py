@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.orm import Session
 
 from pipeline.adapters import broker
 from pipeline.adapters.db.models import Batch, Document, Page
@@ -40,57 +42,9 @@ def retry_failed(batch_id: int) -> Retried:
         Document.batch_id == batch_id, Document.superseded_at.is_(None)
     )
     with session_scope() as session:
-        pages = list(
-            session.scalars(
-                update(Page)
-                .where(
-                    Page.batch_id == batch_id,
-                    Page.state == PageState.FAILED,
-                    Page.image_key.is_not(None),
-                    Page.document_id.in_(current),
-                )
-                .values(
-                    state=PageState.READY,
-                    retries=0,
-                    error=None,
-                    error_code=None,
-                    updated_at=func.now(),
-                )
-                .returning(Page.id)
-            )
-        )
-        # A page that failed in ingest has no image: its document is split again.
-        unsplit = set(
-            session.scalars(
-                delete(Page)
-                .where(
-                    Page.batch_id == batch_id,
-                    Page.state == PageState.FAILED,
-                    Page.image_key.is_(None),
-                    Page.document_id.in_(current),
-                )
-                .returning(Page.document_id)
-            )
-        )
-        documents = list(
-            session.scalars(
-                update(Document)
-                .where(
-                    Document.batch_id == batch_id,
-                    Document.kind.not_in(PLACEHOLDER_KINDS),
-                    Document.superseded_at.is_(None),
-                    (Document.state == DocumentState.FAILED) | Document.id.in_(unsplit),
-                )
-                .values(
-                    state=DocumentState.PENDING,
-                    attempts=0,
-                    error=None,
-                    error_code=None,
-                    updated_at=func.now(),
-                )
-                .returning(Document.id)
-            )
-        )
+        pages = _ready_failed_pages(session, batch_id, current)
+        unsplit = _drop_imageless_pages(session, batch_id, current)
+        documents = _reset_failed_documents(session, batch_id, unsplit)
         if pages or documents:
             reopen_batch(session, batch_id, cancelled_at=None)
         name = session.scalar(select(Batch.name).where(Batch.id == batch_id))
@@ -103,3 +57,71 @@ def retry_failed(batch_id: int) -> Retried:
         len(documents),
     )
     return Retried(len(pages), len(documents))
+
+
+def _ready_failed_pages(session: Session, batch_id: int, current: Select[Any]) -> list[int]:
+    """Failed pages that have an image, ``ready`` again with their errors cleared; their ids."""
+    return list(
+        session.scalars(
+            update(Page)
+            .where(
+                Page.batch_id == batch_id,
+                Page.state == PageState.FAILED,
+                Page.image_key.is_not(None),
+                Page.document_id.in_(current),
+            )
+            .values(
+                state=PageState.READY,
+                retries=0,
+                error=None,
+                error_code=None,
+                updated_at=func.now(),
+            )
+            .returning(Page.id)
+        )
+    )
+
+
+def _drop_imageless_pages(session: Session, batch_id: int, current: Select[Any]) -> set[int]:
+    """Delete failed pages that have no image; the documents they came from.
+
+    Such a page failed in ingest: its document is split again.
+    """
+    return set(
+        session.scalars(
+            delete(Page)
+            .where(
+                Page.batch_id == batch_id,
+                Page.state == PageState.FAILED,
+                Page.image_key.is_(None),
+                Page.document_id.in_(current),
+            )
+            .returning(Page.document_id)
+        )
+    )
+
+
+def _reset_failed_documents(session: Session, batch_id: int, unsplit: set[int]) -> list[int]:
+    """Current failed documents, and those of ``unsplit``, ``pending`` again; their ids.
+
+    Rejected files and empty folders (placeholders) stay as they are.
+    """
+    return list(
+        session.scalars(
+            update(Document)
+            .where(
+                Document.batch_id == batch_id,
+                Document.kind.not_in(PLACEHOLDER_KINDS),
+                Document.superseded_at.is_(None),
+                (Document.state == DocumentState.FAILED) | Document.id.in_(unsplit),
+            )
+            .values(
+                state=DocumentState.PENDING,
+                attempts=0,
+                error=None,
+                error_code=None,
+                updated_at=func.now(),
+            )
+            .returning(Document.id)
+        )
+    )

@@ -1,6 +1,6 @@
 r"""Result tables of the APIs beyond correct_edu: cut-out questions, essays, recognised words.
 
-correct_edu's graded ``questions`` and ``slots`` live in ``models.py``. Every table here
+correct_edu's graded ``questions`` and ``slots`` live in ``graded_tables.py``. Every table here
 hangs off ``pages`` and ``provider_tasks``; every field of an answer either has a column or
 lands in the ``extra`` JSONB of its row, so nothing the provider returned is dropped.
 Boxes keep the provider's own shape: ``{x, y, w, h}`` for paper_cut and composition

@@ -3,6 +3,8 @@
 Most PDFs that reach us come from scanners: every page is one full-page JPEG. Sending that
 JPEG as is keeps the scanner's quality and costs no decoding; every other page (text, vector
 drawings, annotations, odd placement) is rendered with PDFium, which draws it as a viewer would.
+Finding the scan is ``pdf_scan``'s work; the boxes and matrices it reasons with are
+``pdf_geometry``'s.
 
 Whole-document failures raise :class:`~pipeline.errors.BadInput` (codes ``pdf_invalid``,
 ``pdf_corrupt``, ``pdf_encrypted``, ``pdf_no_pages``); a page that fails becomes a
@@ -14,41 +16,30 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import pypdfium2 as pdfium
-from PIL import Image
-from pypdf import PageObject, PasswordType, PdfReader, PdfWriter
+from pypdf import PasswordType, PdfReader, PdfWriter
 from pypdf.errors import DependencyError, PyPdfError
-from pypdf.generic import (
-    ArrayObject,
-    DictionaryObject,
-    NameObject,
-    RectangleObject,
-    StreamObject,
-)
+from pypdf.generic import RectangleObject
 
 from pipeline.adapters.documents.images import (
     CORRECT_EDU_LIMITS,
     Limits,
     NormalisedPage,
     b64_size,
-    load_image,
-    normalise,
     normalise_image,
     sniff,
 )
+from pipeline.adapters.documents.pdf_geometry import box_of, visible_box
+from pipeline.adapters.documents.pdf_scan import embedded_scan
 from pipeline.errors import BadInput
 
 log = logging.getLogger(__name__)
 
 PDF_CONTENT_TYPE: Final = "application/pdf"
-
-Matrix = tuple[float, float, float, float, float, float]
-Box = tuple[float, float, float, float]
 
 # pypdf raises its own errors and, on malformed files, plain Python ones from deep inside.
 _PYPDF_FAILURES: Final = (
@@ -62,13 +53,6 @@ _PYPDF_FAILURES: Final = (
     OSError,
     RecursionError,
 )
-_PAINTING_OPS: Final = frozenset(
-    {b"S", b"s", b"f", b"F", b"f*", b"B", b"B*", b"b", b"b*", b"sh", b"BI", b"INLINE IMAGE"}
-)
-_TEXT_SHOWING_OPS: Final = frozenset({b"Tj", b"TJ", b"'", b'"'})
-_INVISIBLE_TEXT: Final = (3, 7)  # render modes of OCR text layers: drawn nowhere
-_SIMPLE_SPACES: Final = frozenset({"/DeviceGray", "/DeviceRGB", "/CalGray", "/CalRGB"})
-_MIN_COVERAGE: Final = 0.9
 
 
 @dataclass(frozen=True)
@@ -78,15 +62,6 @@ class PdfPage:
     number: int
     image: NormalisedPage | None = None
     error: BadInput | None = None
-
-
-@dataclass(frozen=True)
-class _Scan:
-    """A page's scanned image, how to turn it upright, and the part of it the page shows."""
-
-    xobject: StreamObject
-    turns: list[Image.Transpose]
-    window: Box
 
 
 def pdf_page_count(data: bytes) -> int:
@@ -136,7 +111,7 @@ def _page_file(number: int, reader: PdfReader, renderer: _Renderer, limits: Limi
         if width <= 0 or height <= 0:
             message = f"page {number} shows nothing: its CropBox lies outside its MediaBox"
             return PdfPage(number, error=BadInput(message, code="pdf_page_broken"))
-        if box != _box(page.mediabox):
+        if box != box_of(page.mediabox):
             # A provider may draw the MediaBox: make it the CropBox, so it shows what a viewer
             # shows and what the teacher cropped away stays out.
             page.mediabox = page.cropbox = RectangleObject(box)
@@ -202,7 +177,7 @@ def _pages(reader: PdfReader, renderer: _Renderer, limits: Limits) -> Iterator[P
 
 def _one_page(number: int, reader: PdfReader, renderer: _Renderer, limits: Limits) -> PdfPage:
     try:
-        image = _embedded_scan(number, reader, limits)
+        image = embedded_scan(number, reader, limits)
         if image is None:
             image = renderer.render(number, _user_unit(reader, number))
     except BadInput as e:
@@ -218,248 +193,6 @@ def _user_unit(reader: PdfReader, number: int) -> float:
     except _PYPDF_FAILURES:
         return 1.0
     return unit if 0 < unit <= 75_000 else 1.0
-
-
-def _embedded_scan(number: int, reader: PdfReader, limits: Limits) -> NormalisedPage | None:
-    """The page's own scanned image, or None when the page must be rendered instead."""
-    try:
-        page = reader.pages[number - 1]
-        scan = _scan_xobject(page)
-        return None if scan is None else _extract(page, scan, limits)
-    except BadInput:
-        raise
-    except Exception as e:  # any surprise from a malformed page: let PDFium draw it
-        log.debug("page %d: embedded image unusable, rendering instead", number, exc_info=e)
-        return None
-
-
-def _scan_xobject(page: PageObject) -> _Scan | None:
-    """The one image drawn over the whole page with nothing else visible, and how to show it."""
-    resources = _get(page, "/Resources")
-    xobjects = _get(resources, "/XObject") if isinstance(resources, DictionaryObject) else None
-    if not isinstance(xobjects, DictionaryObject) or len(xobjects) != 1:
-        return None
-    name, ref = next(iter(xobjects.items()))
-    xobject = ref.get_object()
-    if not isinstance(xobject, StreamObject) or _get(xobject, "/Subtype") != "/Image":
-        return None
-    if any(key in xobject for key in ("/SMask", "/Mask", "/Decode", "/ImageMask")):
-        return None
-    if _has_visible_annotations(page):
-        return None
-    ctm = _placement(page, name)
-    window = None if ctm is None else _window(ctm, visible_box(page))
-    turns = None if ctm is None or window is None else _turns(ctm, page.rotation)
-    return None if turns is None or window is None else _Scan(xobject, turns, window)
-
-
-def _get(dictionary: DictionaryObject, key: str) -> Any:
-    """``dictionary[key]`` resolved, or None: pypdf's ``get`` leaves indirect references."""
-    value = dictionary.get(key)
-    return None if value is None else value.get_object()
-
-
-def _has_visible_annotations(page: PageObject) -> bool:
-    annotations = _get(page, "/Annots")
-    if not isinstance(annotations, ArrayObject):
-        return False
-    return any(_get(a.get_object(), "/Subtype") != "/Link" for a in annotations)
-
-
-def _placement(page: PageObject, name: str) -> Matrix | None:
-    """CTM of the single ``Do`` of ``name``, or None if the page draws anything else."""
-    contents = page.get_contents()
-    if contents is None:
-        return None
-    ctm: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
-    render_mode = 0
-    saved: list[tuple[Matrix, int]] = []
-    found: Matrix | None = None
-    for operands, operator in contents.operations:
-        if operator == b"q":
-            saved.append((ctm, render_mode))
-        elif operator == b"Q" and saved:
-            ctm, render_mode = saved.pop()
-        elif operator == b"cm":
-            ctm = _multiply(tuple(float(x) for x in operands), ctm)
-        elif operator == b"Tr":
-            render_mode = int(operands[0])
-        elif operator in _PAINTING_OPS or (
-            operator in _TEXT_SHOWING_OPS and render_mode not in _INVISIBLE_TEXT
-        ):
-            return None
-        elif operator == b"Do":
-            if found is not None or operands[0] != name:
-                return None
-            found = ctm
-    return found
-
-
-def _multiply(m: tuple[float, ...], n: Matrix) -> Matrix:
-    a, b, c, d, e, f = m
-    return (
-        a * n[0] + b * n[2],
-        a * n[1] + b * n[3],
-        c * n[0] + d * n[2],
-        c * n[1] + d * n[3],
-        e * n[0] + f * n[2] + n[4],
-        e * n[1] + f * n[3] + n[5],
-    )
-
-
-def visible_box(page: PageObject) -> Box:
-    """What a viewer shows of the page: its CropBox, within its MediaBox (user space)."""
-    crop, media = _box(page.cropbox), _box(page.mediabox)
-    return (
-        max(crop[0], media[0]),
-        max(crop[1], media[1]),
-        min(crop[2], media[2]),
-        min(crop[3], media[3]),
-    )
-
-
-def _box(rectangle: RectangleObject) -> Box:
-    return (
-        float(rectangle.left),
-        float(rectangle.bottom),
-        float(rectangle.right),
-        float(rectangle.top),
-    )
-
-
-def _window(ctm: Matrix, box: Box) -> Box | None:
-    """The part of the image the page shows; None if the image leaves much of the page bare.
-
-    Fractions of the image's width and height from its top-left corner (left, top, right,
-    bottom). Whatever of the image lies outside the visible box (a CropBox the teacher drew,
-    an image placed with an offset) is outside the window, so it is cut away, never sent.
-    """
-    a, b, c, d, e, f = ctm
-    xs = (e, a + e, c + e, a + c + e)
-    ys = (f, b + f, d + f, b + d + f)
-    left, bottom, right, top = box
-    clip = (max(min(xs), left), max(min(ys), bottom), min(max(xs), right), min(max(ys), top))
-    shown = (clip[2] - clip[0]) * (clip[3] - clip[1])
-    det = a * d - b * c
-    if clip[2] <= clip[0] or clip[3] <= clip[1] or _is_zero(det):
-        return None
-    if shown < _MIN_COVERAGE * (right - left) * (top - bottom):
-        return None
-    # Invert x = a u + c v + e, y = b u + d v + f; image row 0 is at v = 1.
-    corners = [(x - e, y - f) for x in (clip[0], clip[2]) for y in (clip[1], clip[3])]
-    us = [(d * x - c * y) / det for x, y in corners]
-    vs = [(a * y - b * x) / det for x, y in corners]
-    return (
-        _unit(min(us)),
-        _unit(1 - max(vs)),
-        _unit(max(us)),
-        _unit(1 - min(vs)),
-    )
-
-
-def _unit(value: float) -> float:
-    return min(1.0, max(0.0, value))
-
-
-def _turns(ctm: Matrix, rotate: int) -> list[Image.Transpose] | None:
-    """Transpositions that show the image as a viewer shows the page, or None if skewed.
-
-    Image rows run top to bottom, so image "right" is the CTM's x axis and image "down" is
-    minus its y axis; /Rotate then turns the page clockwise for display.
-    """
-    a, b, c, d, _, _ = ctm
-    if rotate % 90 or not ((_is_zero(b) and _is_zero(c)) or (_is_zero(a) and _is_zero(d))):
-        return None
-    right = _on_screen((a, b), rotate % 360)
-    down = _on_screen((-c, -d), rotate % 360)
-    turns: list[Image.Transpose] = []
-    if right[0] == 0:
-        turns.append(Image.Transpose.TRANSPOSE)
-        right, down = down, right
-    if right[0] < 0:
-        turns.append(Image.Transpose.FLIP_LEFT_RIGHT)
-    if down[1] < 0:
-        turns.append(Image.Transpose.FLIP_TOP_BOTTOM)
-    return turns
-
-
-def _is_zero(value: float) -> bool:
-    return abs(value) < 1e-6
-
-
-def _on_screen(vector: tuple[float, float], rotate: int) -> tuple[int, int]:
-    """Direction of a user-space vector on screen, as signs (right, down)."""
-    x, y = (0 if _is_zero(v) else math.copysign(1, v) for v in vector)
-    screen = {0: (x, -y), 90: (y, x), 180: (-x, y), 270: (-y, -x)}[rotate]
-    return int(screen[0]), int(screen[1])
-
-
-def _extract(page: PageObject, scan: _Scan, limits: Limits) -> NormalisedPage | None:
-    """The scan as stored, re-encoded only when it must be cut, turn or is not a plain JPEG."""
-    xobject = scan.xobject
-    filters = _filters(xobject)
-    img: Image.Image | None
-    if filters == ["/DCTDecode"] and _simple_colours(xobject):
-        raw = xobject.get_data()
-        size = (int(_get(xobject, "/Width")), int(_get(xobject, "/Height")))
-        if not scan.turns and _pixel_box(scan.window, size) == (0, 0, *size):
-            return normalise(raw, limits, source_hint="embedded")
-        img = load_image(raw, limits)
-    elif filters != ["/DCTDecode"] and (_simple_colours(xobject) or filters == ["/JPXDecode"]):
-        img = page.images[0].image
-    else:
-        img = None
-    if img is None:
-        return None
-    notes: list[str] = []
-    img = _cut(img, scan.window, notes)
-    for turn in scan.turns:
-        img = img.transpose(turn)
-    if scan.turns:
-        notes.append(f"turned the scan as the page shows it (/Rotate {page.rotation})")
-    return normalise_image(img, limits, source="embedded", notes=notes)
-
-
-def _pixel_box(window: Box, size: tuple[int, int]) -> tuple[int, int, int, int]:
-    """The window in whole pixels of an image of ``size``; never empty."""
-    width, height = size
-    left, top = round(window[0] * width), round(window[1] * height)
-    right = max(round(window[2] * width), left + 1)
-    bottom = max(round(window[3] * height), top + 1)
-    return left, top, right, bottom
-
-
-def _cut(img: Image.Image, window: Box, notes: list[str]) -> Image.Image:
-    """The pixels the page shows, the rest (beyond the CropBox or the page) cut away."""
-    width, height = img.size
-    box = _pixel_box(window, img.size)
-    if box == (0, 0, width, height):
-        return img
-    notes.append(
-        f"cut to what the page shows (its CropBox): kept {box[2] - box[0]}x{box[3] - box[1]} "
-        f"px at ({box[0]}, {box[1]}) of the {width}x{height} px scan"
-    )
-    return img.crop(box)
-
-
-def _filters(xobject: StreamObject) -> list[str]:
-    value = _get(xobject, "/Filter")
-    if value is None:
-        return []
-    return [str(v) for v in value] if isinstance(value, ArrayObject) else [str(value)]
-
-
-def _simple_colours(xobject: StreamObject) -> bool:
-    """Gray or RGB, the spaces in which Pillow and a PDF viewer agree on every pixel."""
-    space = _get(xobject, "/ColorSpace")
-    if isinstance(space, NameObject):
-        return str(space) in _SIMPLE_SPACES
-    if isinstance(space, ArrayObject) and space:
-        family = str(space[0])
-        if family == "/ICCBased":
-            return _get(space[1].get_object(), "/N") in (1, 3)
-        return family in _SIMPLE_SPACES
-    return False
 
 
 class _Renderer:
