@@ -23,9 +23,6 @@ from pipeline.adapters import objectstore
 from pipeline.adapters.services import forget_connections, migrate, problems
 from pipeline.settings import Settings, get_settings
 
-# Re-exported: test modules not yet in a tier import them from here.
-__all__ = ["PG_BASE", "REDIS_BASE"]
-
 
 @pytest.fixture(scope="session")
 def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -30,14 +30,14 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
-from conftest import PG_BASE, REDIS_BASE
+from support.services import PG_BASE, REDIS_BASE
 
 from devkit.samples import make_scanned_pdf
 from devkit.standins import Service, start_s3, start_simulator
 from devkit.testdb import claim_redis_db, drop_database
 from pipeline.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ("pyproject.toml", "README.md", "pipeline", "workers")  # what the Dockerfile copies
 API_KEY, SECRET_KEY = "installed-api-key", "installed-secret-key"
 SEEDS = (16_001, 16_002, 16_003)  # pages of this module only

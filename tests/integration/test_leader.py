@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from conftest import REDIS_BASE
+from support.services import REDIS_BASE
 
 from devkit.testdb import claim_redis_db
 from pipeline.runtime.leader import LEASE_KEY, RUN_LOCK_PREFIX, Lease, periodic_run

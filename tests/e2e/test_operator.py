@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from batches import wait_until_done
 from click.testing import CliRunner
 from sqlalchemy import select, text
+from support.batches import wait_until_done
 
 from devkit.samples import jpeg_bytes, make_page_image
 from devkit.standins import Service

@@ -16,7 +16,7 @@ from pipeline.settings import Settings
 from simulator.__main__ import build_parser, config_from_args
 from simulator.config import DEFAULT_KEYS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _dockerfile() -> list[list[tuple[str, str]]]:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from batches import wait_until_done
 from click.testing import CliRunner
 from sqlalchemy import func, select
+from support.batches import wait_until_done
 
 from devkit.samples import blank_page, jpeg_bytes, make_page_image
 from devkit.standins import Service, free_port

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from batches import wait_until_done
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
+from support.batches import wait_until_done
 
 from devkit.samples import jpeg_bytes, make_page_image
 from devkit.standins import Service, free_port
