@@ -10,6 +10,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, text
+from support.batches import wait_until_done
 from support.students import back, page, write
 
 from devkit.samples import pdf_from_jpegs
@@ -21,7 +22,6 @@ from pipeline.domain.students import read_students
 from pipeline.operator.cli import main
 from pipeline.settings import Settings
 from pipeline.stages.enqueue import enqueue_directory
-from tests.batches import wait_until_done
 
 
 @pytest.fixture(scope="module")
