@@ -164,8 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_service_flags(add: Callable[..., object], defaults: SimConfig) -> None:
     """Where to listen, who may call, and how much."""
+    _add_listen_flags(add, defaults)
+    _add_credential_flags(add, defaults)
+    _add_quota_flags(add, defaults)
+
+
+def _add_listen_flags(add: Callable[..., object], defaults: SimConfig) -> None:
+    """Where to listen."""
     add("--host", default=defaults.host)
     add("--port", type=int, default=defaults.port, help="0 picks a free port")
+
+
+def _add_credential_flags(add: Callable[..., object], defaults: SimConfig) -> None:
+    """Who may call, and how long the tokens and signed URLs it hands out stay valid."""
     add(
         "--key",
         type=_key,
@@ -193,6 +204,10 @@ def _add_service_flags(add: Callable[..., object], defaults: SimConfig) -> None:
         default=defaults.url_lifetime_s,
         help="validity of signed result URLs (imageUrl, cropUrl, enhance_url)",
     )
+
+
+def _add_quota_flags(add: Callable[..., object], defaults: SimConfig) -> None:
+    """How much each key may call: QPS per operation, and daily and total call limits."""
     add(
         "--quota",
         type=_quota,

@@ -253,9 +253,9 @@ def test_rules_that_cannot_mean_anything_are_refused(http: httpx.Client) -> None
     ]
 
 
-def test_per_page_accounting_explains_every_call(http: httpx.Client) -> None:
-    tok = token(http)
-    first, second = page(6), page(7)
+def spend_calls_on_two_pages(http: httpx.Client, tok: str, first: bytes, second: bytes) -> None:
+    """Five create_task calls on ``first`` (drop performed, 18, 502, ok, 110), then a create_task
+    and a formula call on ``second``, both ok."""
     sequence = [
         ({"drop": True, "performed": True}, "drop"),
         ({"error_code": 18}, "18"),
@@ -270,8 +270,11 @@ def test_per_page_accounting_explains_every_call(http: httpx.Client) -> None:
     form = {"image": base64.b64encode(second).decode()}
     assert "error_code" not in http.post(FORMULA, params={"access_token": tok}, data=form).json()
 
-    counts = uploads(http)
-    tasks = http.get("/_sim/tasks").json()["tasks"]
+
+def check_upload_counts(
+    counts: dict[str, Any], tasks: dict[str, Any], first: bytes, second: bytes
+) -> None:
+    """/_sim/uploads after :func:`spend_calls_on_two_pages`."""
     assert counts[sha(first)]["calls"] == 5
     assert counts[sha(first)]["performed"] == 2  # the dropped one and the answered one
     assert counts[sha(first)]["answered"] == 1
@@ -286,7 +289,10 @@ def test_per_page_accounting_explains_every_call(http: httpx.Client) -> None:
         "task_ids": [next(t for t, v in tasks.items() if v["image_sha256"] == sha(second))],
         "outcomes": {"ok": 2},
     }
-    calls = detailed_calls(http)
+
+
+def check_detailed_calls(calls: list[dict[str, Any]], second: bytes) -> None:
+    """/_sim/calls?detail=1 after :func:`spend_calls_on_two_pages`."""
     assert set(calls[0]) == {
         "at", "api_key", "operation", "outcome", "injected", "performed", "task_id",
         "upload_sha256",
@@ -301,6 +307,15 @@ def test_per_page_accounting_explains_every_call(http: httpx.Client) -> None:
         ("formula.call", "ok", False, True),
     ]
     assert calls[-1]["task_id"] is None and calls[-1]["upload_sha256"] == sha(second)
+
+
+def test_per_page_accounting_explains_every_call(http: httpx.Client) -> None:
+    tok = token(http)
+    first, second = page(6), page(7)
+    spend_calls_on_two_pages(http, tok, first, second)
+    counts = uploads(http)
+    check_upload_counts(counts, http.get("/_sim/tasks").json()["tasks"], first, second)
+    check_detailed_calls(detailed_calls(http), second)
     # get_result calls name the task they asked about; the compact log keeps its shape.
     task_id = counts[sha(second)]["task_ids"][0]
     get_result(http, tok, task_id)
