@@ -1,6 +1,6 @@
 # The product image runs what a user's `pip install` gets: the first stage builds the wheel, the
 # last installs that wheel alone (migrations ship inside it) and runs as an unprivileged user
-# from a directory that holds no source. tests/test_installed.py does the same install outside
+# from a directory that holds no source. tests/e2e/test_installed.py does the same install outside
 # Docker. The simulator is not in the wheel: its own stage (`docker compose --profile dry-run`,
 # `docker build --target simulator .`) holds the `simulator` package and its extra alone.
 FROM python:3.11-slim AS build

@@ -7,7 +7,7 @@ by marks that are clearly darker than the paper *around them* (so tone, gradient
 wider than a stroke do not count, and faint bleed-through stays under the contrast needed)
 and at least 1.7 mm across (so dust, noise and JPEG debris do not count either).
 :func:`is_blank` compares that share with a threshold calibrated on synthetic scans (see
-``tests/test_blank.py``): blank backs measure under a third of it, the faintest real content
+``tests/unit/test_blank.py``): blank backs measure under a third of it, the faintest real content
 over three times it. Small print weighs less than that (a line "1 + 1 = 2" 9 px tall is half
 the threshold), so a page holding a *line* (three marks or more side by side along a row, a
 printed line, a formula, a short answer) is never blank, whatever its share; no blank back of
@@ -43,7 +43,7 @@ DEFAULT_BLANK_INK_RATIO: Final = 7e-5
 """Pages with less ink than this share of their area are blank.
 
 On A4 that is 34 working pixels, a pen line of about 12 mm. On the synthetic scans of
-``tests/test_blank.py`` every blank back measures 0 (also over 60 seeds of dust), a short
+``tests/unit/test_blank.py`` every blank back measures 0 (also over 60 seeds of dust), a short
 pencilled word 2.8e-4 or more (50 seeds, as 150 and 200 dpi JPEGs and as scanned PDFs) and the
 student's name alone 3.6e-4.
 """
