@@ -99,11 +99,19 @@ def _signal(pids: list[int], signum: signal.Signals) -> None:
             os.kill(pid, signum)
 
 
+def _await_a_claim(batch_id: int, timeout_s: float = 5.0) -> None:
+    """Return as soon as a page of the batch is claimed for submit (or after ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while not _held_since(batch_id, 0) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def _freeze_holding_a_claim(stack: Stack, batch_id: int) -> list[int]:
     """SIGSTOP the submit node (parent and children: a frozen host) while it holds a claim."""
     for _ in range(50):
         pids = _worker_pids(stack, "submit")
         assert pids, "no submit node"
+        _await_a_claim(batch_id)  # a claim is held ~0.3 s at a time: freeze in one
         _signal(pids, signal.SIGSTOP)
         time.sleep(2.0)
         # Claimed before the freeze: a running submit never holds a claim as long as its
