@@ -8,12 +8,9 @@ import hashlib
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from support.simulator_apis import (
     API_KEY,
     CUSTOM,
@@ -34,29 +31,9 @@ from support.simulator_apis import (
     paper_questions,
     post,
     sim_config,
-    start_api_simulator,
     submit,
     wait_done,
 )
-
-
-@pytest.fixture(scope="module")
-def base_url(logs_dir: Path) -> Iterator[str]:
-    service = start_api_simulator(logs_dir / "simulator-apis-shared.log")
-    yield service.url
-    service.stop()
-
-
-@pytest.fixture(scope="module")
-def client(base_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=20) as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
-def token(client: httpx.Client) -> str:
-    return get_token(client)
-
 
 # ---------------------------------------------------- shared: tokens, quota, faults
 

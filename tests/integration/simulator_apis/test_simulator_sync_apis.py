@@ -8,41 +8,17 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from support.simulator_apis import (
     CUSTOM,
     FORMULA,
     b64,
     blank_page,
-    get_token,
     make_page,
     post,
-    start_api_simulator,
 )
-
-
-@pytest.fixture(scope="module")
-def base_url(logs_dir: Path) -> Iterator[str]:
-    service = start_api_simulator(logs_dir / "simulator-apis-sync.log")
-    yield service.url
-    service.stop()
-
-
-@pytest.fixture(scope="module")
-def client(base_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=20) as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
-def token(client: httpx.Client) -> str:
-    return get_token(client)
-
 
 # ------------------------------------------------------------------------ formula
 

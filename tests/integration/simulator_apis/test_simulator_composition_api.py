@@ -8,12 +8,9 @@ documented variant a client must accept, and every index is checked against the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from support.simulator_apis import (
     ESSAY,
     XYWH,
@@ -23,32 +20,12 @@ from support.simulator_apis import (
     create,
     final,
     get_result,
-    get_token,
     make_page,
     make_pdf,
     sim_config,
-    start_api_simulator,
     submit,
     wait_done,
 )
-
-
-@pytest.fixture(scope="module")
-def base_url(logs_dir: Path) -> Iterator[str]:
-    service = start_api_simulator(logs_dir / "simulator-apis-composition.log")
-    yield service.url
-    service.stop()
-
-
-@pytest.fixture(scope="module")
-def client(base_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=20) as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
-def token(client: httpx.Client) -> str:
-    return get_token(client)
 
 
 def check_essay(inner: dict[str, Any], granularity: str) -> None:

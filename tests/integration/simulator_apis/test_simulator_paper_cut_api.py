@@ -16,12 +16,9 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from PIL import Image
 from support.simulator_apis import (
     FORMULA,
@@ -33,34 +30,14 @@ from support.simulator_apis import (
     create,
     final,
     get_result,
-    get_token,
     make_page,
     make_pdf,
     paper_questions,
     post,
     sim_config,
-    start_api_simulator,
     submit,
     wait_done,
 )
-
-
-@pytest.fixture(scope="module")
-def base_url(logs_dir: Path) -> Iterator[str]:
-    service = start_api_simulator(logs_dir / "simulator-apis-paper-cut.log")
-    yield service.url
-    service.stop()
-
-
-@pytest.fixture(scope="module")
-def client(base_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=20) as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
-def token(client: httpx.Client) -> str:
-    return get_token(client)
 
 
 def test_paper_cut_paper_scene(client: httpx.Client, token: str) -> None:
