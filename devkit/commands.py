@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from devkit.demo import run_demo, serve_demo_s3
-from pipeline.operator.cli.common import console, need_services
+from pipeline.operator.cli_support import console, need_services
 from pipeline.settings import get_settings
 from simulator.__main__ import main as simulator_main
 from simulator.config import DEFAULT_KEYS

@@ -48,7 +48,7 @@ from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.provider.apis import Choices
 from pipeline.adapters.services import forget_connections, migrate
 from pipeline.domain.routing import routing
-from pipeline.operator.cli.output import wait_for_batch
+from pipeline.operator.batch_output import wait_for_batch
 from pipeline.operator.report import write_report
 from pipeline.settings import Settings, get_settings
 from pipeline.stages.enqueue import EnqueueReport, enqueue_directory

@@ -41,7 +41,12 @@ class IdSource:
     @property
     def replaying(self) -> bool:
         """Whether the next id of some shape repeats an earlier one."""
-        return any(n < len(self._issued[shape]) for shape, n in self._replayed.items())
+        return any(self.replays(shape) for shape in self._replayed)
+
+    def replays(self, shape: str) -> bool:
+        """Whether the next id of ``shape`` (``numeric``, ``string``...) repeats an earlier one."""
+        replayed = self._replayed.get(shape)
+        return replayed is not None and replayed < len(self._issued[shape])
 
     def task_id(self, now: float) -> str:
         """A 19-digit numeric id, time-ordered like the provider's."""

@@ -179,15 +179,17 @@ class TaskStore:
     def new_task_id(self, now: float) -> str:
         """A fresh 19-digit numeric id, never one in use unless the id sequence restarted."""
         while True:
+            replayed = self.ids.replays("numeric")  # asked first: the last replay ends it
             task_id = self.ids.task_id(now)
-            if self.ids.replaying or task_id not in self.tasks:
+            if replayed or task_id not in self.tasks:
                 return task_id
 
     def new_string_task_id(self) -> str:
         """A fresh ``task-`` + 32 alphanumerics id, handwriting_composition's style."""
         while True:
+            replayed = self.ids.replays("string")
             task_id = self.ids.string_task_id()
-            if self.ids.replaying or task_id not in self.tasks:
+            if replayed or task_id not in self.tasks:
                 return task_id
 
     def new_log_id(self) -> int:

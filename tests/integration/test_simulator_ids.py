@@ -53,3 +53,17 @@ def test_restart_ids_hands_out_the_same_ids_again(tmp_path: Path) -> None:
             assert sim.post("/_sim/restart_ids").json() == {"ok": True}
     finally:
         simulator.stop()
+
+
+def test_every_replayed_id_is_handed_out_while_its_task_is_still_stored() -> None:
+    """The last id of a replay too: the fault is a provider handing out an id still in use."""
+    store = TaskStore(seed=0)
+    now = time.time()
+    numeric = [store.new_task_id(now) for _ in range(3)]
+    strings = [store.new_string_task_id() for _ in range(3)]
+    for task_id in numeric + strings:
+        store.tasks[task_id] = None  # type: ignore[assignment]  # stored, still running
+    store.ids.restart()
+    assert [store.new_task_id(now) for _ in range(3)] == numeric
+    assert [store.new_string_task_id() for _ in range(3)] == strings
+    assert store.new_task_id(now) not in numeric  # then fresh ones again

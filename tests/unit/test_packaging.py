@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -143,3 +144,12 @@ def test_every_import_form_is_seen(source: str, expected: str) -> None:
 def test_a_string_passed_to_importlib_is_seen() -> None:
     source = 'import importlib\nimportlib.import_module("devkit.demo")\n__import__("simulator")\n'
     assert [name for _, name in _dynamic(source)] == ["devkit.demo", "simulator"]
+
+
+@pytest.mark.parametrize("module", ["devkit.demo", "devkit.commands", "pipeline.operator.cli"])
+def test_each_entry_imports_first_in_a_fresh_interpreter(module: str) -> None:
+    """No cycle through the CLI's plugin hook: whichever side is imported first."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr

@@ -28,7 +28,7 @@ from rich.text import Text
 
 from pipeline.errors import NeedsClone, ScangradeError
 from pipeline.operator.cli import batches, results, service, watch
-from pipeline.operator.cli.common import progress_console
+from pipeline.operator.cli_support import progress_console
 from pipeline.settings import get_settings, load_env_file
 from pipeline.telemetry.logs import configure_logging, one_line
 

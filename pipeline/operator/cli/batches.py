@@ -21,8 +21,15 @@ from pipeline.domain.batch_view import latest_batches
 from pipeline.domain.routing import MANIFEST_NAME
 from pipeline.domain.students import STUDENT_MANIFEST_NAME
 from pipeline.errors import ExitCode
+from pipeline.operator.batch_output import (
+    print_batch,
+    print_enqueue_report,
+    print_failures,
+    print_parked_keys,
+    wait_for_batch,
+)
 from pipeline.operator.check_view import print_findings
-from pipeline.operator.cli.common import (
+from pipeline.operator.cli_support import (
     batch_id_of,
     batch_sources,
     console,
@@ -30,13 +37,6 @@ from pipeline.operator.cli.common import (
     need_services,
     notify_url_option,
     progress_console,
-)
-from pipeline.operator.cli.output import (
-    print_batch,
-    print_enqueue_report,
-    print_failures,
-    print_parked_keys,
-    wait_for_batch,
 )
 from pipeline.operator.live import StatusWatch
 from pipeline.operator.plan_view import print_plan

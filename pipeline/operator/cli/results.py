@@ -15,7 +15,7 @@ from pipeline.errors import (
     SummaryRefused,
     Transient,
 )
-from pipeline.operator.cli.common import batch_id_of, console, need_services, notify_url_option
+from pipeline.operator.cli_support import batch_id_of, console, need_services, notify_url_option
 from pipeline.operator.export import export_slots
 from pipeline.operator.report import write_report
 from pipeline.settings import get_settings

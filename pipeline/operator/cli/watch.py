@@ -13,14 +13,14 @@ import click
 
 from pipeline.adapters.objectstore import get_store
 from pipeline.adapters.provider.apis import API_NAMES
-from pipeline.operator.cli.common import (
+from pipeline.operator.batch_output import print_failure, shown
+from pipeline.operator.cli_support import (
     batch_sources,
     console,
     key_or_refuse,
     need_services,
     notify_url_option,
 )
-from pipeline.operator.cli.output import print_failure, shown
 from pipeline.operator.watch import DirectoryWatch, WatchEvent, WatchSummary
 from pipeline.settings import get_settings
 

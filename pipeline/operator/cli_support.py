@@ -1,4 +1,4 @@
-"""What every area of the CLI shares.
+"""What every area of the CLI and the dev kit's commands share.
 
 Its two consoles, the services check, naming a batch, and reading a batch's sources
 (manifests, roster, --notify URL) from the options.

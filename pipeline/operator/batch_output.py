@@ -1,4 +1,4 @@
-"""How the batch commands print what they found.
+"""How the batch commands (and the demo) print what they found.
 
 A batch's table, its failures one greppable line each, what ``enqueue`` did, and the progress
 bar of ``--wait``. Figures come from the domain; this module only draws them.
@@ -20,7 +20,7 @@ from pipeline.adapters.provider.keys import key_states, pool_from, waiting_reaso
 from pipeline.domain.batch_view import failures
 from pipeline.domain.progress import BatchProgress, batch_progress
 from pipeline.errors import ExitCode
-from pipeline.operator.cli.common import console, progress_console
+from pipeline.operator.cli_support import console, progress_console
 from pipeline.operator.live import batch_rates, db_now
 from pipeline.operator.screens import rates_line
 from pipeline.settings import get_settings
