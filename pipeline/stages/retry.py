@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import ColumnElement, Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from pipeline.adapters import broker
@@ -59,17 +59,21 @@ def retry_failed(batch_id: int) -> Retried:
     return Retried(len(pages), len(documents))
 
 
+def _failed_pages(batch_id: int, current: Select[Any]) -> tuple[ColumnElement[bool], ...]:
+    """The batch's failed pages of its current documents (``current``: their ids)."""
+    return (
+        Page.batch_id == batch_id,
+        Page.state == PageState.FAILED,
+        Page.document_id.in_(current),
+    )
+
+
 def _ready_failed_pages(session: Session, batch_id: int, current: Select[Any]) -> list[int]:
     """Failed pages that have an image, ``ready`` again with their errors cleared; their ids."""
     return list(
         session.scalars(
             update(Page)
-            .where(
-                Page.batch_id == batch_id,
-                Page.state == PageState.FAILED,
-                Page.image_key.is_not(None),
-                Page.document_id.in_(current),
-            )
+            .where(*_failed_pages(batch_id, current), Page.image_key.is_not(None))
             .values(
                 state=PageState.READY,
                 retries=0,
@@ -90,12 +94,7 @@ def _drop_imageless_pages(session: Session, batch_id: int, current: Select[Any])
     return set(
         session.scalars(
             delete(Page)
-            .where(
-                Page.batch_id == batch_id,
-                Page.state == PageState.FAILED,
-                Page.image_key.is_(None),
-                Page.document_id.in_(current),
-            )
+            .where(*_failed_pages(batch_id, current), Page.image_key.is_(None))
             .returning(Page.document_id)
         )
     )
