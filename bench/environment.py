@@ -6,9 +6,8 @@ or the second scenario would measure the first one's leftovers.
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
@@ -17,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from devkit.testdb import claim_redis_db, drop_database
 from pipeline.adapters.services import forget_connections
-from pipeline.settings import Settings, get_settings
+from pipeline.settings import Settings
 
 _OWNER = "make-bench"
 
@@ -38,27 +37,6 @@ def claimed_redis_db(server_url: str) -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
-
-
-@contextmanager
-def scenario_settings(values: Mapping[str, str]) -> Iterator[Settings]:
-    """Point the bench process's settings at one scenario's services; restore them after.
-
-    The bench process migrates, creates the bucket and reads Postgres through the pipeline's
-    own helpers, and those read their settings from the environment, as the workers do.
-    """
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    forget_connections()
-    try:
-        yield get_settings()
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        forget_connections()
 
 
 def drop_scenario_database(settings: Settings) -> None:

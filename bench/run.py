@@ -31,7 +31,6 @@ from bench.environment import (
     database_url,
     drop_scenario_database,
     reset_s3,
-    scenario_settings,
 )
 from bench.memory import MemoryMeter
 from bench.metrics import ChainRun, CpuUse, Measurements, Observation, measure
@@ -39,6 +38,7 @@ from bench.observe import batch_rows, limiter_round_trips, simulator_calls, simu
 from bench.pages import page_dir
 from bench.scenarios import Endpoints, Scenario, pipeline_env, simulator_args
 from devkit.standins import Service, start_simulator, start_workers
+from devkit.testdb import settings_from
 from pipeline.adapters.db.models import Batch
 from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.objectstore import get_store
@@ -193,7 +193,7 @@ def _start(
     env = pipeline_env(
         scenario, ctx.scale, Endpoints(database, redis_url, ctx.s3_url, simulator.url)
     )
-    settings = stack.enter_context(scenario_settings(env))
+    settings = stack.enter_context(settings_from(env))
     stack.callback(drop_scenario_database, settings)
     migrate(settings)
     get_store().ensure_bucket()

@@ -7,6 +7,9 @@ and claims an empty Redis db number before it flushes one. The product never doe
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -14,11 +17,33 @@ import redis
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from pipeline.adapters.services import server_dsn
-from pipeline.settings import Settings
+from pipeline.adapters.services import forget_connections, server_dsn
+from pipeline.settings import Settings, get_settings
 
 REDIS_CLAIM_KEY = "scangrade:test-owner"
 """Marks a Redis db number as taken by a test run or a benchmark (see claim_redis_db)."""
+
+
+@contextlib.contextmanager
+def settings_from(values: Mapping[str, str]) -> Iterator[Settings]:
+    """Point this process's settings at a run's own services; restore them after.
+
+    The pipeline's helpers (engines, Redis clients, the broker, the object store) read their
+    settings from the environment, as the workers do, so the run sets the environment and
+    drops every cached client on the way in and on the way out.
+    """
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    forget_connections()
+    try:
+        yield get_settings()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        forget_connections()
 
 
 def claim_redis_db(server_url: str, owner: str, ttl_s: int = 6 * 3600) -> str:

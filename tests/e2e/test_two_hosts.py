@@ -29,12 +29,12 @@ from support.services import PG_BASE, REDIS_BASE
 
 from devkit.samples import jpeg_bytes, make_page_image
 from devkit.standins import Service, free_port, start_s3, start_simulator, start_workers
-from devkit.testdb import claim_redis_db, drop_database
+from devkit.testdb import claim_redis_db, drop_database, settings_from
 from pipeline.adapters import objectstore
 from pipeline.adapters.db.models import Page, ProviderTask
 from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.provider.apis import Choices
-from pipeline.adapters.services import forget_connections, migrate
+from pipeline.adapters.services import migrate
 from pipeline.domain.routing import routing
 from pipeline.runtime.leader import leader_token
 from pipeline.settings import get_settings
@@ -76,22 +76,6 @@ class Deployment:
     logs: Path
 
 
-@contextlib.contextmanager
-def _env(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    forget_connections()
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        forget_connections()
-
-
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     logs = tmp_path_factory.mktemp("two-hosts")
@@ -121,7 +105,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             "SCANGRADE_INGEST_CONCURRENCY": "1",
             **{f"SCANGRADE_{name}_QPS": qps for name, qps in DOCUMENTED_QPS.items()},
         }
-        stack.enter_context(_env(values))
+        stack.enter_context(settings_from(values))
         settings = get_settings()
         migrate(settings)
         stack.callback(drop_database, settings)

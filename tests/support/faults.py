@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -24,13 +23,13 @@ from sqlalchemy import Row, func, select
 
 from devkit.samples import jpeg_bytes, make_page_image
 from devkit.standins import Service, start_s3, start_simulator, start_workers
+from devkit.testdb import settings_from
 from pipeline.adapters import objectstore
 from pipeline.adapters.db.models import Artifact, Page, ProviderTask, Question, Slot
 from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.db.states import ArtifactState, PageState
 from pipeline.adapters.objectstore import get_store
-from pipeline.adapters.services import forget_connections, migrate
-from pipeline.settings import get_settings
+from pipeline.adapters.services import migrate
 from pipeline.stages.enqueue import enqueue_directory
 from support.batches import sim_answers, wait_until_done
 from support.chaos import Outage, PrivatePostgres, PrivateRedis
@@ -104,24 +103,15 @@ def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         logs / "simulator.log",
     )
     values = _fault_settings(postgres.url, broker.url, relay.url, simulator.url)
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    forget_connections()
-    migrate(get_settings())
-    objectstore.get_store().ensure_bucket()
-    workers = start_workers({}, logs / "workers.log")
-    with httpx.Client(base_url=simulator.url, timeout=30) as sim:
-        yield Stack(
-            postgres, broker, relay, sim, workers, tmp_path_factory.mktemp("fault-scans"), logs
-        )
-    workers.stop()
-    forget_connections()
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    forget_connections()
+    with settings_from(values) as settings:
+        migrate(settings)
+        objectstore.get_store().ensure_bucket()
+        workers = start_workers({}, logs / "workers.log")
+        with httpx.Client(base_url=simulator.url, timeout=30) as sim:
+            yield Stack(
+                postgres, broker, relay, sim, workers, tmp_path_factory.mktemp("fault-scans"), logs
+            )
+        workers.stop()
     simulator.stop()
     relay.down()
     s3.stop()

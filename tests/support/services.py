@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import redis
 
 from devkit.standins import free_port
-from devkit.testdb import claim_redis_db, copy_database, drop_database
+from devkit.testdb import claim_redis_db, copy_database, drop_database, settings_from
 from pipeline.adapters import objectstore
 from pipeline.adapters.services import forget_connections, migrate, problems
-from pipeline.settings import Settings, get_settings
+from pipeline.settings import Settings
 
 REDIS_BASE = os.environ.get("SCANGRADE_TEST_REDIS", "redis://127.0.0.1:6379")
 PG_BASE = os.environ.get("SCANGRADE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
@@ -82,24 +82,15 @@ def own_services(template: str, s3_url: str, simulator_url: str) -> Iterator[Set
     redis_url = claim_redis_db(REDIS_BASE, f"pytest-{uuid.uuid4().hex}")
     database = f"scangrade_test_{uuid.uuid4().hex[:10]}"
     values = _settings_for(database, redis_url, s3_url, simulator_url)
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    forget_connections()
-    settings = get_settings()
-    try:
-        down = problems(settings)
-        if down:
-            raise ServicesDown(f"tests need Postgres and Redis: {down}")
-        copy_database(settings, template)
-        objectstore.get_store().ensure_bucket()
-        yield settings
-    finally:
-        forget_connections()
-        drop_database(settings)
-        redis.Redis.from_url(settings.redis_url).flushdb()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        forget_connections()
+    with settings_from(values) as settings:
+        try:
+            down = problems(settings)
+            if down:
+                raise ServicesDown(f"tests need Postgres and Redis: {down}")
+            copy_database(settings, template)
+            objectstore.get_store().ensure_bucket()
+            yield settings
+        finally:
+            forget_connections()
+            drop_database(settings)
+            redis.Redis.from_url(settings.redis_url).flushdb()

@@ -4,7 +4,6 @@ real workers, with settings of its own, so faults and short time limits reach no
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -14,10 +13,9 @@ import httpx
 import redis
 
 from devkit.standins import Service, free_port, start_s3, start_simulator, start_workers
-from devkit.testdb import claim_redis_db, drop_database
+from devkit.testdb import claim_redis_db, drop_database, settings_from
 from pipeline.adapters import objectstore
 from pipeline.adapters.services import forget_connections, migrate
-from pipeline.settings import get_settings
 from support.services import PG_BASE, REDIS_BASE
 
 API_KEY, SECRET_KEY = "stack-api-key", "stack-secret-key"
@@ -86,25 +84,17 @@ def private_stack(logs: Path, settings: Mapping[str, str]) -> Iterator[Stack]:
     port = free_port()
     simulator = _simulator(port, FAST_PROVIDER, logs)
     values = {**_fast_defaults(s3.url, simulator.url), **settings}
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    forget_connections()
-    migrate(get_settings())
-    objectstore.get_store().ensure_bucket()
-    stack = Stack(logs, port, FAST_PROVIDER, simulator, start_workers({}, logs / "workers.log"))
-    try:
-        yield stack
-    finally:
-        stack.workers.stop()
-        stack.sim.close()
-        stack.simulator.stop()
-        s3.stop()
-        forget_connections()
-        drop_database(get_settings())
-        redis.Redis.from_url(values["SCANGRADE_REDIS_URL"]).flushdb()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        forget_connections()
+    with settings_from(values) as current:
+        migrate(current)
+        objectstore.get_store().ensure_bucket()
+        stack = Stack(logs, port, FAST_PROVIDER, simulator, start_workers({}, logs / "workers.log"))
+        try:
+            yield stack
+        finally:
+            stack.workers.stop()
+            stack.sim.close()
+            stack.simulator.stop()
+            s3.stop()
+            forget_connections()
+            drop_database(current)
+            redis.Redis.from_url(values["SCANGRADE_REDIS_URL"]).flushdb()
