@@ -34,6 +34,10 @@ QPS_FIELDS: dict[tuple[Api, Operation], str] = {
 """Every operation of every API (the lanes of the shared limiter), and the setting of its quota."""
 
 
+#: The time after a task's hard time limit before its claim counts as orphaned.
+CLAIM_GRACE_S = 10.0
+
+
 class ApiKeySettings(BaseModel):
     """One API key of the pool (``SCANGRADE_BAIDU_KEYS`` is a JSON list of these)."""
 
@@ -256,6 +260,14 @@ class Settings(BaseSettings):
         if not self.baidu_api_key or not self.baidu_secret_key:
             return []
         return [ApiKeySettings(api_key=self.baidu_api_key, secret_key=self.baidu_secret_key)]
+
+    def orphaned_claim_s(self) -> float:
+        """Age past which a claim was orphaned (the reconciler's and ``scangrade check``'s).
+
+        No task runs past its hard time limit; ``CLAIM_GRACE_S`` more covers the worker's
+        own bookkeeping.
+        """
+        return self.task_time_limit_s + CLAIM_GRACE_S
 
     def qps(self, api: Api, op: Operation) -> float:
         """The account-wide quota of one provider operation, in calls per second."""

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from simulator import composition, paper_cut, results
+from simulator import composition, correct_edu, paper_cut
 from simulator.composition import Essay
 from simulator.config import COMPOSITION, CORRECT_EDU, PAPER_CUT
+from simulator.objects import UrlSigner
 from simulator.paper_cut import PaperCut
-from simulator.results import UrlSigner
 from simulator.state import ResultBuilder
 from simulator.tasks import Task, TaskStore
 
@@ -30,7 +30,7 @@ def correct_edu_result(
     task: Task, now: float, signer: UrlSigner, ids: TaskStore
 ) -> tuple[dict[str, Any], str]:
     """correct_edu: questions graded so far, URLs signed by ``signer``."""
-    return results.get_result_body(task, now, signer, ids.new_log_id()), "ok"
+    return correct_edu.get_result_body(task, now, signer, ids.new_log_id()), "ok"
 
 
 def paper_cut_result(

@@ -23,7 +23,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from simulator.codes import error_body
 from simulator.connections import Late, Unanswered, http_failure
 from simulator.faults import TIMEOUT_HOLD_S, FaultRule
-from simulator.results import UrlSigner
+from simulator.objects import UrlSigner
 from simulator.state import SimState
 from simulator.stats import CallDetail
 from simulator.validation import UploadError, decode_base64, parse_body

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulator.geometry import Rect, rect
-from simulator.results import ENHANCE_PREFIX, UrlSigner, object_path
+from simulator.objects import ENHANCE_PREFIX, UrlSigner, object_path
 from simulator.tasks import Task
 from simulator.texts import answer_sheet_items, paper_question
 from simulator.validation import Limits, Picture, UploadError, is_true

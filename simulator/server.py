@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from simulator import results, signing
+from simulator import correct_edu, objects, signing
 from simulator.admin import AdminHandlers
 from simulator.async_apis import AsyncApiHandlers, read_body
 from simulator.codes import error_body
@@ -87,7 +87,7 @@ class ProviderHandlers:
         except UploadError as exc:
             return self.gate.error(request, exc.code, exc.message)
         if upload.only_split:
-            answer = results.only_split_body(
+            answer = correct_edu.only_split_body(
                 page, self.state.new_task_id(), self.state.new_log_id()
             )
             return self.gate.answer(request, answer)
@@ -121,7 +121,7 @@ class ProviderHandlers:
         if denial is not None:
             self.state.record(None, "bos.get", "403")
             return Response(signing.error_xml(denial), 403, media_type="application/xml")
-        found = self.state.object_source(results.parse_object_path(path))
+        found = self.state.object_source(objects.parse_object_path(path))
         if found is None:
             self.state.record(None, "bos.get", "404")
             missing = signing.Denial("NoSuchKey", "The specified key does not exist.")

@@ -26,10 +26,10 @@ from simulator.faults import (
     FaultRule,
 )
 from simulator.grading import GradedPage
+from simulator.objects import ObjectRef, UrlSigner
 from simulator.paper_cut import PaperCut
 from simulator.quota import KeyCallCounter, QpsLimiter
 from simulator.render import RenderCache
-from simulator.results import ObjectRef, UrlSigner
 from simulator.stats import CallDetail, CallStats
 from simulator.tasks import Task, TaskContent, TaskStore, schedule, schedule_whole
 

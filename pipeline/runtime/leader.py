@@ -75,6 +75,7 @@ class Lease:
         self._release = _script(client, "release")
         self.token: str | None = None
         self._valid_until = 0.0
+        self._unreachable = False  # said once per outage, not on every look
 
     @property
     def valid_until(self) -> float:
@@ -97,8 +98,13 @@ class Lease:
                 self._lose()
                 self._take()
         except redis.RedisError as e:
-            log.warning("beat lease: Redis unreachable (%s); leading only until it lapses", e)
+            if not self._unreachable:
+                log.warning("beat lease: Redis unreachable (%s); leading only until it lapses", e)
+            self._unreachable = True
             return self.held
+        if self._unreachable:
+            log.warning("beat lease: Redis reachable again")
+            self._unreachable = False
         if self.token is None:
             self._valid_until = 0.0
             return False

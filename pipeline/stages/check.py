@@ -25,8 +25,6 @@ from pipeline.settings import Settings
 
 #: Findings listed per invariant and pass; the next pass lists the next ones once repaired.
 LIMIT = 200
-#: How long after a task's hard time limit a claim is taken to be orphaned (as the reconciler).
-CLAIM_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -358,7 +356,7 @@ def _run(
     params = {
         "batch_id": batch_id,
         "limit": limit,
-        "crashed": now - timedelta(seconds=settings.task_time_limit_s + CLAIM_GRACE_S),
+        "crashed": now - timedelta(seconds=settings.orphaned_claim_s()),
     }
     stale = now - timedelta(seconds=settings.stale_after_s)
     for kind, query, finding in CHECKS:

@@ -31,16 +31,12 @@ from pipeline.stages.repair import record_repairs, repair
 log = logging.getLogger(__name__)
 
 
-#: How long after a task's hard time limit its claim is taken to be orphaned.
-CLAIM_GRACE_S = 10.0
-
-
 def reconcile(settings: Settings) -> dict[str, int]:
     """One pass over every stage; returns how many rows each step touched."""
     now = datetime.now(UTC)
     stale = now - timedelta(seconds=settings.stale_after_s)
     # A task cannot run past its hard time limit, so a claim older than that was orphaned.
-    crashed = now - timedelta(seconds=settings.task_time_limit_s + CLAIM_GRACE_S)
+    crashed = now - timedelta(seconds=settings.orphaned_claim_s())
     # A claim given back is nudged at once: a lost worker costs its time limit, not
     # stale_after_s on top.
     report = {

@@ -279,6 +279,21 @@ def test_a_refused_or_closed_slot_holds_nothing() -> None:
     assert backend.stats["round_trips"] == 3  # the reservations only: no window entered or left
 
 
+def test_a_spent_budget_is_booked_before_the_window_is_entered() -> None:
+    limiter, backend, _ = _on_fake_clock()
+    spent, other = _lane(qps=2.0, daily_limit=1), _lane(qps=2.0)
+    assert limiter.reserve([spent], max_wait_s=1).granted  # its one call of the day
+    booked: list[tuple[Lane, dict[str, float]]] = []
+
+    def book(lane: Lane) -> None:
+        booked.append((lane, dict(backend.window(other))))
+
+    with limiter.slot([spent, other], max_wait_s=1, on_spent=book) as grant:
+        assert grant.held and grant.lane == other
+        assert len(backend.window(other)) == 1
+    assert booked == [(spent, {})]  # booked while the window it went to held nothing yet
+
+
 def test_the_slot_and_its_window_share_one_wait() -> None:
     """The sleep for the slot and the wait for the window together never pass ``max_wait_s``:
     a worker gives its turn back after that at most, however the two waits fall."""

@@ -42,7 +42,7 @@ from pipeline.adapters.provider.apis import ApiSpec
 from pipeline.adapters.provider.auth import TokenCache
 from pipeline.adapters.provider.errors import error_for
 from pipeline.adapters.provider.keys import PoolKey, budget_spent, park, park_for_the_day
-from pipeline.adapters.provider.limiter import WINDOW_S, Limiter
+from pipeline.adapters.provider.limiter import WINDOW_S, Lane, Limiter
 from pipeline.adapters.provider.limiter_redis import RedisBackend
 from pipeline.errors import (
     AmbiguousSubmit,
@@ -218,9 +218,8 @@ class ProviderClient:
         longer for its quota.
         """
         lanes = [key.lane(request.api.name, request.op) for key in keys]
-        with self.limiter.slot(lanes, self._settings.limiter_max_wait_s) as grant:
-            for lane in grant.spent:
-                budget_spent(self._redis, self.pool[lane.key_id], lane)
+        max_wait_s = self._settings.limiter_max_wait_s
+        with self.limiter.slot(lanes, max_wait_s, on_spent=self._budget_spent) as grant:
             if grant.lane is None:
                 raise KeysParked(f"{request}: every API key is parked or out of budget", 300.0)
             if not grant.granted:
@@ -230,6 +229,10 @@ class ProviderClient:
                 full = f"{request}: the last second's calls still fill the quota"
                 raise Throttled(full, WINDOW_S)
             yield self.pool[grant.lane.key_id]
+
+    def _budget_spent(self, lane: Lane) -> None:
+        """Book that ``lane``'s key has used up its calls of the day (parks it until then)."""
+        budget_spent(self._redis, self.pool[lane.key_id], lane)
 
     def _token(self, key: PoolKey, stale: str | None = None) -> str:
         """``key``'s access token (a fresh one instead of ``stale``); parks a refused key."""

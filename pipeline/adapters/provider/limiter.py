@@ -234,7 +234,12 @@ class Limiter:
         self._monotonic = monotonic
 
     @contextlib.contextmanager
-    def slot(self, lanes: Sequence[Lane], max_wait_s: float) -> Iterator[Grant]:
+    def slot(
+        self,
+        lanes: Sequence[Lane],
+        max_wait_s: float,
+        on_spent: Callable[[Lane], None] = lambda lane: None,
+    ) -> Iterator[Grant]:
         """A call's place in the quota, held while the ``with`` block sends the call.
 
         Reserves and sleeps as :meth:`acquire`, then enters the granted lane's window with
@@ -242,10 +247,14 @@ class Limiter:
         longer. ``grant.held`` says the block may send; the window is left when the block
         ends, however it ends (an answer, an error, an exception). Not held (refused, every
         lane closed, or the window still full at the deadline): nothing is held, nothing to
-        leave, and the block must not send.
+        leave, and the block must not send. ``on_spent`` gets each lane whose daily budget
+        the reservation found spent, before the window is entered: whatever it costs is never
+        spent holding a place in the window.
         """
         deadline = self._monotonic() + max_wait_s
         grant = self.acquire(lanes, max_wait_s)
+        for spent in grant.spent:
+            on_spent(spent)
         lane = grant.lane if grant.granted else None
         call_id = None if lane is None else self.enter_window(lane, self._left(deadline))
         if lane is None or call_id is None:
