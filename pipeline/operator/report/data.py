@@ -100,6 +100,20 @@ class Box:
 
 
 @dataclass(frozen=True)
+class QuestionView:
+    """One question of a page: its grade and its slots' grades, in order."""
+
+    sequence: int
+    result: int
+    slots: tuple[int, ...]
+
+    @property
+    def label(self) -> str:
+        """The question's name on its page, as its box is labelled (``Q1``, ``Q2``…)."""
+        return f"Q{self.sequence + 1}"
+
+
+@dataclass(frozen=True)
 class PageView:
     """One page of the batch, whose owner, grades and boxes the report shows."""
 
@@ -117,6 +131,8 @@ class PageView:
     height: int | None
     tally: Tally
     boxes: tuple[Box, ...]
+    assignment: str = ""  # the work its questions belong to (``assignment``)
+    questions: tuple[QuestionView, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -228,6 +244,7 @@ def _pages(session: Session, batch_id: int) -> Iterable[Any]:
             Page.height,
             Document.rel_path,
             Document.kind,
+            Document.assignment,
             Page.student_id,
             StudentRow.name.label("student"),
             SchoolClass.name.label("class_name"),
@@ -280,13 +297,20 @@ def _page_view(
 ) -> PageView:
     tally = Tally()
     boxes: list[Box] = []
+    views: list[QuestionView] = []
     for question in questions:
         tally.add(question.correct_result)
-        label = f"Q{question.sequence + 1}"
+        own = slots.get((page.id, question.sequence), [])
+        view = QuestionView(
+            question.sequence,
+            question.correct_result or 0,
+            tuple(s.correct_result or 0 for s in own),
+        )
+        views.append(view)
         for area in question.area or []:
-            boxes.extend(_box(area, question.correct_result, "question", label))
-        for slot in slots.get((page.id, question.sequence), []):
-            slot_label = f"{label}.{slot.sequence}"
+            boxes.extend(_box(area, question.correct_result, "question", view.label))
+        for slot in own:
+            slot_label = f"{view.label}.{slot.sequence}"
             boxes.extend(_box(slot.handwriting_area, slot.correct_result, "slot", slot_label))
     return PageView(
         page_id=page.id,
@@ -303,6 +327,10 @@ def _page_view(
         height=page.height,
         tally=tally,
         boxes=tuple(boxes),
+        assignment=assignment(
+            page.rel_path, image_set=page.kind == "image_set", given=page.assignment
+        ),
+        questions=tuple(views),
     )
 
 
@@ -371,11 +399,16 @@ def _question_rows(session: Session, batch_id: int) -> list[Row]:
         tallies.setdefault(key, Tally()).add(row.correct_result)
     named = len({work for work, _, _ in tallies}) > 1
     return [
-        Row(_question_label(work, page_no, sequence, named), tallies[(work, page_no, sequence)])
+        Row(question_label(work, page_no, sequence, named), tallies[(work, page_no, sequence)])
         for work, page_no, sequence in sorted(tallies)
     ]
 
 
-def _question_label(work: str, page_no: int, sequence: int, named: bool) -> str:
+def question_label(work: str, page_no: int, sequence: int, named: bool) -> str:
+    """A question by position, as the report names it.
+
+    ``p1 Q2``, or ``homework.pdf p1 Q2`` when the batch holds more than one assignment
+    (``named``).
+    """
     label = f"p{page_no} Q{sequence + 1}"
     return f"{work} {label}" if named and work else label
