@@ -18,7 +18,7 @@ from pypdf import PdfReader
 from support.gradebooks import gradebook, page
 
 from pipeline.operator.export.gradebook import Enrolled
-from pipeline.operator.export.handback import file_name, write_handback
+from pipeline.operator.export.handback import file_name, summary, write_handback
 from pipeline.operator.export.marking import marked_page
 from pipeline.operator.report.data import CORRECT, UNANSWERED, WRONG, Box, PageView
 from pipeline.operator.report.pictures import NoPicture
@@ -176,3 +176,30 @@ def test_a_page_without_picture_says_why(tmp_path: Path) -> None:
 )
 def test_file_names_are_safe_everywhere(name: str, safe: str) -> None:
     assert file_name(name) == safe
+
+
+def test_the_summary_names_each_assignment_and_what_was_not_handed_in() -> None:
+    book = gradebook(
+        [
+            page(1, LI, "homework.pdf", [(CORRECT, [CORRECT, WRONG]), (WRONG, [WRONG])]),
+            page(2, HAN, "quiz.pdf", [(CORRECT, [CORRECT])]),
+        ],
+        [LI, HAN],
+    )
+    li = next(grades for grades in book.students if grades.student == LI)
+    first = summary(book, li)
+    assert first.title == "Li Lei"
+    assert first.lines[1:3] == [
+        "Correct rate per question: 50 % (1 of 2 graded questions)",
+        "Correct rate per answer slot: 33 % (1 of 3 graded answer slots)",
+    ]
+    works, questions = first.grids
+    assert [[cell.text for cell in row] for row in works.rows] == [
+        ["homework.pdf", "1 of 3", "50 % (1 of 2 graded questions)", "33 % (1 of 3 graded slots)"],
+        ["quiz.pdf", "not handed in", "–", "–"],
+    ]
+    assert [[cell.text for cell in row] for row in questions.rows] == [
+        ["homework.pdf p1 Q1", "correct", "1 of 2 correct"],
+        ["homework.pdf p1 Q2", "wrong", "0 of 1 correct"],
+    ]
+    assert questions.rows[0][1].fill != questions.rows[1][1].fill

@@ -1,8 +1,8 @@
 """Writing PDFs (reportlab): pages of headings, lines and tables, and pages of one picture each.
 
 What a page says is the caller's; this module only lays it out on A4. Text is real text, so
-it can be searched and read aloud; a line holding characters beyond Latin-1 (a student's
-Chinese name) is set in Adobe's ``STSong-Light``, one of the CID fonts every PDF viewer
+it can be searched and read aloud; a line holding characters beyond Windows-1252 (a
+student's Chinese name) is set in Adobe's ``STSong-Light``, one of the CID fonts every PDF viewer
 brings, so nothing needs embedding. Pictures are embedded as the JPEG they are given.
 """
 
@@ -142,7 +142,10 @@ def _style(font: str, size: float) -> ParagraphStyle:
 
 
 def _font(text: str, bold: bool) -> str:
-    if any(ord(ch) > 0xFF for ch in text):
+    """Helvetica for what its encoding (WinAnsi, Windows-1252) holds, else the CID font."""
+    try:
+        text.encode("cp1252")
+    except UnicodeEncodeError:
         return _cjk_font()
     return "Helvetica-Bold" if bold else "Helvetica"
 

@@ -150,6 +150,9 @@ def _assignments(book: Gradebook, grades: StudentGrades) -> Grid:
     rows = []
     for work in book.works:
         points = grades.points.get(work.key)
+        if points is None and work.key not in questions:
+            rows.append((Cell(work.name), Cell("not handed in"), Cell("–"), Cell("–")))
+            continue
         earned = "–" if points is None else f"{points.earned:g} of {work.possible}"
         rows.append(
             (
