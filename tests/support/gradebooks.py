@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 
+from pipeline.adapters.db.overrides import CurrentOverride
+from pipeline.domain.grades import grade_of
 from pipeline.operator.export.gradebook import Enrolled, Gradebook, build_gradebook
 from pipeline.operator.report.data import (
     Box,
     PageView,
-    QuestionView,
     ReportData,
     Row,
     Student,
-    Tally,
+    question_tally,
+    slot_tally,
 )
+from pipeline.operator.report.graded import GradedQuestion, GradedSlot
 
-Questions = Sequence[tuple[int, Sequence[int]]]  # (question result, its slots' results)
+Questions = Sequence[tuple[int, Sequence[int]]]  # (question grade, its slots' grades)
+
+TEACHER = "ms-chen"
+
+
+def override(grade: str = "partial") -> CurrentOverride:
+    return CurrentOverride(grade, None, TEACHER, datetime(2026, 11, 22, tzinfo=UTC))
 
 
 def page(
@@ -28,11 +37,22 @@ def page(
     page_no: int = 1,
     boxes: Sequence[Box] = (),
     size: tuple[int, int] = (1000, 1400),
+    changed: Collection[int] = (),
 ) -> PageView:
-    """A page of ``student`` (None: nobody matched) holding ``questions`` of ``work``."""
-    tally = Tally()
-    for result, _ in questions:
-        tally.add(result)
+    """A page of ``student`` (None: nobody matched) holding ``questions`` of ``work``.
+
+    The questions numbered in ``changed`` (0-based) have their grade from a teacher's
+    whole-question override, which then sets their slots too.
+    """
+    graded = tuple(
+        _question(page_id, work, page_no, index, grade, slots, index in changed)
+        for index, (grade, slots) in enumerate(questions)
+    )
+    tally, slot_count = question_tally(), slot_tally()
+    for question in graded:
+        tally.add(question.grade, overridden=question.override is not None)
+        for slot in question.slots:
+            slot_count.add(slot.grade, overridden=slot.override is not None)
     folder = f"{student.class_name}/{student.code}" if student else ""
     return PageView(
         page_id=page_id,
@@ -47,12 +67,30 @@ def page(
         content_type="image/jpeg",
         width=size[0],
         height=size[1],
-        tally=tally,
+        questions=tally,
+        slots=slot_count,
         boxes=tuple(boxes),
-        assignment=work,
-        questions=tuple(
-            QuestionView(index, result, tuple(slots))
-            for index, (result, slots) in enumerate(questions)
+        graded=graded,
+    )
+
+
+def _question(
+    page_id: int, work: str, page_no: int, index: int, grade: int, slots: Sequence[int], by: bool
+) -> GradedQuestion:
+    teacher = override(grade_of(grade).word) if by else None
+    return GradedQuestion(
+        page_id=page_id,
+        work=work,
+        page_no=page_no,
+        image_index=0,
+        sequence=index,
+        grade=grade_of(grade),
+        provider=grade_of(grade),
+        override=teacher,
+        areas=[],
+        slots=tuple(
+            GradedSlot(number, grade_of(result), grade_of(result), teacher, None)
+            for number, result in enumerate(slots, start=1)
         ),
     )
 
@@ -67,7 +105,7 @@ def report(pages: Sequence[PageView], name: str = "night") -> ReportData:
         finished_at=None,
         classes=[],
         questions=[],
-        students=[Student(row=Row("", Tally()), pages=list(pages))],
+        students=[Student(row=Row("", question_tally(), slot_tally()), pages=list(pages))],
     )
 
 

@@ -15,14 +15,16 @@ import pypdfium2 as pdfium
 import pytest
 from PIL import Image
 from pypdf import PdfReader
-from support.gradebooks import gradebook, page
+from support.gradebooks import TEACHER, gradebook, page
 
+from pipeline.domain.grades import Grade
 from pipeline.operator.export.gradebook import Enrolled
 from pipeline.operator.export.handback import file_name, summary, write_handback
 from pipeline.operator.export.marking import marked_page
-from pipeline.operator.report.data import CORRECT, UNANSWERED, WRONG, Box, PageView
+from pipeline.operator.report.data import Box, PageView
 from pipeline.operator.report.pictures import NoPicture
 
+CORRECT, WRONG, UNANSWERED, PARTIAL = Grade.CORRECT, Grade.WRONG, Grade.UNANSWERED, Grade.PARTIAL
 LI = Enrolled(1, "3A", "s-001", "Li Lei")
 LI_TOO = Enrolled(4, "3A", "s-004", "Li Lei")  # a classmate of the same name
 HAN = Enrolled(2, "3A", "s-002", "Han Meimei")
@@ -39,16 +41,26 @@ BOXES = (
     Box(100, 700, 900, 1100, UNANSWERED, "question", "Q3"),
     Box(200, 850, 800, 1050, UNANSWERED, "slot", "Q3.1"),
     Box(1000, 700, 1900, 1100, 0, "question", "Q4"),
+    # a teacher's: partial, and correct where the provider said wrong
+    Box(100, 1300, 900, 1700, PARTIAL, "question", "Q5", overridden_by=TEACHER),
+    Box(200, 1450, 800, 1650, PARTIAL, "slot", "Q5.1", overridden_by=TEACHER),
+    Box(1000, 1300, 1900, 1700, CORRECT, "question", "Q6", WRONG, overridden_by=TEACHER),
+    Box(1100, 1450, 1800, 1650, CORRECT, "slot", "Q6.1", WRONG, overridden_by=TEACHER),
 )
 QUESTIONS = [(CORRECT, [CORRECT]), (WRONG, [WRONG]), (UNANSWERED, [UNANSWERED]), (0, [0])]
+QUESTIONS += [(PARTIAL, [PARTIAL]), (CORRECT, [CORRECT])]
+CHANGED = (4, 5)  # Q5 and Q6: by a teacher
 
 
 def _page(page_id: int, student: Enrolled) -> PageView:
-    return page(page_id, student, "homework.pdf", QUESTIONS, boxes=BOXES, size=SENT)
+    return page(
+        page_id, student, "homework.pdf", QUESTIONS, boxes=BOXES, size=SENT, changed=CHANGED
+    )
 
 
 GREEN, RED, GREY = (0x1A, 0x96, 0x41), (0xD7, 0x19, 0x1C), (0x8C, 0x8C, 0x8C)  # the report's
-COLOURS = {CORRECT: GREEN, WRONG: RED, UNANSWERED: GREY}
+AMBER = (0xE6, 0x9F, 0x00)  # partial, or set by a teacher
+COLOURS = {CORRECT: GREEN, WRONG: RED, UNANSWERED: GREY, PARTIAL: AMBER}
 NOT_GRADED = GREY  # dashed
 PAPER = (250, 248, 236)  # the scan's background: the picture can be found on a PDF page
 
@@ -81,7 +93,7 @@ def _check_boxes(picture: Image.Image, scale: float, inset: int = 2) -> None:
         return tuple(rgb.getpixel((round(x * scale), round(y * scale))))  # type: ignore[arg-type]
 
     for box in BOXES:
-        colour = COLOURS.get(box.result, NOT_GRADED)
+        colour = AMBER if box.overridden_by else COLOURS.get(box.result, NOT_GRADED)
         middle = ((box.left + box.right) / 2, (box.top + box.bottom) / 2)
         if box.kind == "question" and box.result:
             assert _near(at(middle[0], box.top + inset), colour), box
@@ -139,10 +151,12 @@ def test_the_pdf_opens_on_the_summary_then_shows_the_marked_pages(tmp_path: Path
     assert len(reader.pages) == 2
     summary = " ".join(reader.pages[0].extract_text().split())
     assert "Zhao Min" in summary and "Class 3B" in summary
-    assert "Correct rate per question: 33 % (1 of 3 graded questions)" in summary
-    assert "Correct rate per answer slot: 33 % (1 of 3 graded answer slots)" in summary
-    assert "p1 Q1 correct 1 of 1 correct" in summary
-    assert "p1 Q4 not graded" in summary
+    changed = "2 correct, 1 partial of 5 graded {}; 2 set by a teacher"
+    assert f"Correct rate per question: 50 % ({changed.format('questions')})" in summary
+    assert f"Correct rate per slot: 50 % ({changed.format('slots')})" in summary
+    assert "p1 Q1 correct 1 of 1" in summary
+    assert "p1 Q4 not graded –" in summary
+    assert f"p1 Q5 partial (changed by {TEACHER}) 0.5 of 1" in summary
     rendered = pdfium.PdfDocument(pdf)[1].render(scale=3).to_pil().convert("RGB")
     _check_boxes(*_picture_of(rendered), inset=3)
 
@@ -190,16 +204,17 @@ def test_the_summary_names_each_assignment_and_what_was_not_handed_in() -> None:
     first = summary(book, li)
     assert first.title == "Li Lei"
     assert first.lines[1:3] == [
-        "Correct rate per question: 50 % (1 of 2 graded questions)",
-        "Correct rate per answer slot: 33 % (1 of 3 graded answer slots)",
+        "Correct rate per question: 50 % (1 correct of 2 graded questions)",
+        "Correct rate per slot: 33 % (1 correct of 3 graded slots)",
     ]
     works, questions = first.grids
+    rates = ["50 % (1 correct of 2 graded questions)", "33 % (1 correct of 3 graded slots)"]
     assert [[cell.text for cell in row] for row in works.rows] == [
-        ["homework.pdf", "1 of 3", "50 % (1 of 2 graded questions)", "33 % (1 of 3 graded slots)"],
+        ["homework.pdf", "1 of 3", *rates],
         ["quiz.pdf", "not handed in", "–", "–"],
     ]
     assert [[cell.text for cell in row] for row in questions.rows] == [
-        ["homework.pdf p1 Q1", "correct", "1 of 2 correct"],
-        ["homework.pdf p1 Q2", "wrong", "0 of 1 correct"],
+        ["homework.pdf p1 Q1", "correct", "1 of 2"],
+        ["homework.pdf p1 Q2", "wrong", "0 of 1"],
     ]
     assert questions.rows[0][1].fill != questions.rows[1][1].fill

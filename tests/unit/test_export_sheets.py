@@ -26,14 +26,15 @@ HAN = Enrolled(2, "3A", "s-002", "Han Meimei")
 ZHAO = Enrolled(3, "3B", "s-003", "赵敏")  # handed nothing in this batch
 ROSTER = [HAN, LI, ZHAO]
 
-C, W, U, N = 1, 2, 3, 0  # correct, wrong, unanswered, not graded
+C, W, U, N, P = 1, 2, 3, 0, 4  # correct, wrong, unanswered, not graded, partial
 
 
 def _book() -> Gradebook:
     return gradebook(
         [
-            # Li: homework page 1 (3 questions), quiz page 1; Han: homework page 1 only.
-            page(10, LI, "homework.pdf", [(C, [C, C]), (W, [C, W]), (U, [U])]),
+            # Li: homework page 1 (3 questions, the second graded partial by a teacher), quiz
+            # page 1; Han: homework page 1 only.
+            page(10, LI, "homework.pdf", [(C, [C, C]), (P, [P]), (U, [U])], changed=[1]),
             page(11, LI, "quiz.pdf", [(C, [C])]),
             page(20, HAN, "homework.pdf", [(C, [C, C]), (C, [C, C]), (N, [N])]),
             page(30, None, "answer-key.jpg", [(C, [C])]),  # nobody's
@@ -53,11 +54,12 @@ def test_canvas_header_points_possible_and_a_row_per_student() -> None:
         "homework.pdf",
         "quiz.pdf",
     ]
-    # homework: 5 graded slot positions (Han's not graded slot is no point); quiz: 1.
+    # homework: 5 graded slot positions (Han's Q2 has two slots, Li's one; Han's not graded
+    # Q3 slot is Li's unanswered one); quiz: 1. A partial slot earns half a point.
     assert rows[1] == ["Points Possible", "", "", "", "", "5", "1"]
     assert rows[2:] == [
         ["Han Meimei", "", "s-002", "", "3A", "4", ""],
-        ["Li Lei", "", "s-001", "", "3A", "3", "1"],
+        ["Li Lei", "", "s-001", "", "3A", "2.5", "1"],
         ["赵敏", "", "s-003", "", "3B", "", ""],
     ]
 
@@ -67,7 +69,7 @@ def test_moodle_header_maps_the_id_number_and_a_column_per_grade_item() -> None:
     assert rows == [
         ["ID number", "Full name", "Class", "homework.pdf", "quiz.pdf"],
         ["s-002", "Han Meimei", "3A", "4", ""],
-        ["s-001", "Li Lei", "3A", "3", "1"],
+        ["s-001", "Li Lei", "3A", "2.5", "1"],
         ["s-003", "赵敏", "3B", "", ""],
     ]
 
@@ -83,18 +85,21 @@ def test_wide_sheet_has_a_column_per_question_and_the_rates() -> None:
         "homework.pdf p1 Q3",
         "quiz.pdf p1 Q1",
         "Questions correct",
+        "Questions partial",
         "Questions graded",
-        "Correct rate (questions)",
+        "Correct rate per question",
         "Slots correct",
+        "Slots partial",
         "Slots graded",
-        "Correct rate (slots)",
+        "Correct rate per slot",
     ]
     han, li, zhao = rows[1:]
     assert han[:7] == ["3A", "Han Meimei", "s-002", "correct", "correct", "not graded", ""]
-    assert han[7:] == ["2", "2", "1.0000", "4", "4", "1.0000"]
-    assert li[:7] == ["3A", "Li Lei", "s-001", "correct", "wrong", "unanswered", "correct"]
-    assert li[7:] == ["2", "4", "0.5000", "4", "6", "0.6667"]
-    assert zhao == ["3B", "赵敏", "s-003", "", "", "", "", "0", "0", "", "0", "0", ""]
+    assert han[7:] == ["2", "0", "2", "1.0000", "4", "0", "4", "1.0000"]
+    # a teacher's grade is marked; partial counts half: (2 + 0.5) / 4 and (3 + 0.5) / 5
+    assert li[:7] == ["3A", "Li Lei", "s-001", "correct", "partial*", "unanswered", "correct"]
+    assert li[7:] == ["2", "1", "4", "0.6250", "3", "1", "5", "0.7000"]
+    assert zhao == ["3B", "赵敏", "s-003", "", "", "", "", "0", "0", "0", "", "0", "0", "0", ""]
 
 
 def test_one_assignment_is_not_named_in_the_question_columns() -> None:

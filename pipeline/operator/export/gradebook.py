@@ -1,15 +1,17 @@
 """A batch's grades per student, question and assignment: what the school's exports hold.
 
 Everything is read through the teachers' report (``report.data``), so the wide sheet, the
-gradebooks and the handback PDFs give the numbers the report gives: questions are compared
-across students by position (assignment, page, question number), and rates are the report's
-``Tally`` rates, of questions and of answer slots alike. The students are the roster's
-(``students`` of every class the batch holds work of), so a student of such a class who
-handed nothing in this batch is still listed, with empty grades. Pages no student was
-matched to are counted, not exported: there is nobody to hand them back to.
+gradebooks and the handback PDFs show what the report shows: effective grades (a teacher's
+override in force, else the provider's), questions compared across students by position
+(assignment, page, question number), and the rates and points of
+:mod:`pipeline.domain.grades`. The students are the roster's (``students`` of every class the
+batch holds work of), so a student of such a class who handed nothing in this batch is still
+listed, with empty grades. Pages no student was matched to are counted, not exported: there
+is nobody to hand them back to.
 
-An assignment's points are its answer slots: a correct slot earns one, and the assignment is
-worth as many points as it has graded slot positions over every student's sheets.
+An assignment's points are its answer slots: a correct slot earns one, a partial one half
+(``Tally.earned``), and the assignment is worth as many points as it has graded slot
+positions over every student's sheets.
 """
 
 from __future__ import annotations
@@ -23,19 +25,16 @@ from sqlalchemy.orm import Session
 
 from pipeline.adapters.db.models import Document, Page, SchoolClass
 from pipeline.adapters.db.models import Student as StudentRow
+from pipeline.domain.grades import GRADED, Tally
 from pipeline.operator.report.data import (
-    CORRECT,
-    UNANSWERED,
-    WRONG,
     PageView,
-    QuestionView,
     ReportData,
-    Tally,
     load_report,
     question_label,
+    question_tally,
+    slot_tally,
 )
-
-_GRADED = frozenset({CORRECT, WRONG, UNANSWERED})
+from pipeline.operator.report.graded import GradedQuestion
 
 
 @dataclass(frozen=True, order=True)
@@ -64,12 +63,12 @@ class Work:
     possible: int  # graded answer slot positions over every student's sheets
 
 
-@dataclass(frozen=True)
-class Points:
-    """What a student earned on an assignment, of the points their own sheets could earn."""
+@dataclass
+class WorkGrades:
+    """A student's questions and answer slots of one assignment."""
 
-    earned: float
-    graded: int
+    questions: Tally = field(default_factory=question_tally)
+    slots: Tally = field(default_factory=slot_tally)
 
 
 @dataclass(frozen=True)
@@ -88,10 +87,10 @@ class StudentGrades:
 
     student: Enrolled
     pages: list[PageView] = field(default_factory=list)
-    marks: dict[Position, list[QuestionView]] = field(default_factory=dict)
-    questions: Tally = field(default_factory=Tally)
-    slots: Tally = field(default_factory=Tally)
-    points: dict[str, Points] = field(default_factory=dict)  # by ``Work.key``
+    marks: dict[Position, list[GradedQuestion]] = field(default_factory=dict)
+    questions: Tally = field(default_factory=question_tally)
+    slots: Tally = field(default_factory=slot_tally)
+    works: dict[str, WorkGrades] = field(default_factory=dict)  # by ``Work.key``
 
 
 @dataclass(frozen=True)
@@ -150,41 +149,36 @@ def build_gradebook(report: ReportData, enrolled: Iterable[Enrolled]) -> Gradebo
     )
 
 
-def slot_points(result: int) -> float:
-    """The points an answer slot earns: one if correct."""
-    return 1.0 if result == CORRECT else 0.0
+def overridden(question: GradedQuestion) -> bool:
+    """Whether a teacher's override sets the question's grade or one of its slots'."""
+    return question.override is not None or any(s.override is not None for s in question.slots)
 
 
 def _grades(student: Enrolled, pages: list[PageView]) -> StudentGrades:
     grades = StudentGrades(student, pages)
-    earned: dict[str, float] = defaultdict(float)
-    graded: dict[str, Tally] = defaultdict(Tally)
     for page in pages:
-        for question in page.questions:
-            position = Position(page.assignment, page.page_no, question.sequence)
+        grades.questions.merge(page.questions)
+        grades.slots.merge(page.slots)
+        for question in page.graded:
+            position = Position(question.work, question.page_no, question.sequence)
             grades.marks.setdefault(position, []).append(question)
-            grades.questions.add(question.result)
-            for result in question.slots:
-                grades.slots.add(result)
-                graded[page.assignment].add(result)
-                earned[page.assignment] += slot_points(result)
-    grades.points = {
-        work: Points(earned[work], tally.graded) for work, tally in graded.items() if tally.graded
-    }
+            work = grades.works.setdefault(question.work, WorkGrades())
+            work.questions.add(question.grade, overridden=question.override is not None)
+            for slot in question.slots:
+                work.slots.add(slot.grade, overridden=slot.override is not None)
     return grades
 
 
 def _works(students: list[StudentGrades], batch: str) -> list[Work]:
     """Each assignment the students handed in, and the slot positions it was graded on."""
-    slots: dict[str, set[tuple[int, int, int]]] = defaultdict(set)
+    slots: dict[str, set[tuple[int, int, int, int]]] = defaultdict(set)
     for grades in students:
         for page in grades.pages:
-            positions = slots[page.assignment]
-            for question in page.questions:
-                positions.update(
-                    (page.page_no, question.sequence, index)
-                    for index, result in enumerate(question.slots)
-                    if result in _GRADED
+            for question in page.graded:
+                slots[question.work].update(
+                    (question.page_no, question.image_index, question.sequence, slot.sequence)
+                    for slot in question.slots
+                    if slot.grade in GRADED
                 )
     return [Work(key, key or batch, len(slots[key])) for key in sorted(slots)]
 
@@ -195,7 +189,7 @@ def _questions(pages: list[PageView], students: list[StudentGrades]) -> list[Que
     The report adds the assignment to a question's name when the batch holds more than one
     assignment, counting every page of it, so that is counted here too.
     """
-    named = len({page.assignment for page in pages if page.questions}) > 1
+    named = len({question.work for page in pages for question in page.graded}) > 1
     found = {position for grades in students for position in grades.marks}
     return [
         Question(p, question_label(p.work, p.page_no, p.sequence, named)) for p in sorted(found)

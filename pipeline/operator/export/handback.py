@@ -22,18 +22,20 @@ from typing import Final
 from PIL import Image
 
 from pipeline.adapters.documents.pdf_writer import Cell, Grid, PicturePage, TextPage, write_pdf
-from pipeline.operator.export.gradebook import Gradebook, StudentGrades
-from pipeline.operator.export.marking import COLOURS, NOT_GRADED, RGB, marked_page
+from pipeline.domain.grades import RULE, Counted, Tally
+from pipeline.operator.export.gradebook import Gradebook, StudentGrades, overridden
+from pipeline.operator.export.marking import RGB, colour, marked_page
 from pipeline.operator.export.slots import replaced_atomically
-from pipeline.operator.report.charts import RESULT_NAMES, percent
-from pipeline.operator.report.data import CORRECT, PageView, Tally
+from pipeline.operator.report.charts import percent
+from pipeline.operator.report.data import PageView
+from pipeline.operator.report.graded import GradedQuestion
 from pipeline.operator.report.pictures import NoPicture
 
 Pictures = Callable[[PageView], Image.Image | NoPicture]
 
 LEGEND: Final = (
-    "On the pages: green correct, red wrong, grey unanswered; dashed boxes were not graded. "
-    "Q2 is the page's second question."
+    "On the pages: green correct, red wrong, grey unanswered, amber partial or changed by a "
+    f"teacher; dashed boxes were not graded. Q2 is the page's second question. Rates: {RULE}."
 )
 _JPEG_QUALITY: Final = 85
 _UNSAFE: Final = frozenset('/\\:*?"<>|')
@@ -131,8 +133,8 @@ def summary(book: Gradebook, grades: StudentGrades) -> TextPage:
         title=student.name,
         lines=[
             f"Class {student.class_name}, student id {student.code}, batch {book.batch}",
-            f"Correct rate per question: {_rate(grades.questions, 'questions')}",
-            f"Correct rate per answer slot: {_rate(grades.slots, 'answer slots')}",
+            _rate_line(grades.questions),
+            _rate_line(grades.slots),
             LEGEND,
         ],
         grids=[_assignments(book, grades), _questions(book, grades)],
@@ -140,29 +142,21 @@ def summary(book: Gradebook, grades: StudentGrades) -> TextPage:
 
 
 def _assignments(book: Gradebook, grades: StudentGrades) -> Grid:
-    questions: dict[str, Tally] = defaultdict(Tally)
-    slots: dict[str, Tally] = defaultdict(Tally)
-    for position, marks in grades.marks.items():
-        for mark in marks:
-            questions[position.work].add(mark.result)
-            for result in mark.slots:
-                slots[position.work].add(result)
     rows = []
     for work in book.works:
-        points = grades.points.get(work.key)
-        if points is None and work.key not in questions:
+        found = grades.works.get(work.key)
+        if found is None:
             rows.append((Cell(work.name), Cell("not handed in"), Cell("–"), Cell("–")))
             continue
-        earned = "–" if points is None else f"{points.earned:g} of {work.possible}"
         rows.append(
             (
                 Cell(work.name),
-                Cell(earned),
-                Cell(_rate(questions[work.key], "questions")),
-                Cell(_rate(slots[work.key], "slots")),
+                Cell(_points(found.slots, work.possible)),
+                Cell(_rate(found.questions)),
+                Cell(_rate(found.slots)),
             )
         )
-    header = ("Assignment", "Points", "Correct rate per question", "Correct rate per slot")
+    header = ("Assignment", "Points", _label(Counted.QUESTIONS), _label(Counted.SLOTS))
     return Grid("Assignments", header, rows, (0.31, 0.15, 0.27, 0.27))
 
 
@@ -170,37 +164,71 @@ def _questions(book: Gradebook, grades: StudentGrades) -> Grid:
     rows = []
     for question in book.questions:
         for mark in grades.marks.get(question.position, []):
-            correct = sum(result == CORRECT for result in mark.slots)
+            slots = Tally(Counted.SLOTS)
+            for slot in mark.slots:
+                slots.add(slot.grade)
             rows.append(
                 (
                     Cell(question.label),
-                    Cell(RESULT_NAMES.get(mark.result, RESULT_NAMES[0]), _tint(mark.result)),
-                    Cell(f"{correct} of {len(mark.slots)} correct" if mark.slots else "–"),
+                    Cell(_grade(mark), _tint(colour(mark.grade, overridden(mark))[0])),
+                    Cell(_points(slots, slots.graded)),
                 )
             )
-    return Grid("Questions", ("Question", "Result", "Answer slots"), rows, (0.5, 0.25, 0.25))
+    return Grid("Questions", ("Question", "Grade", "Points"), rows, (0.45, 0.35, 0.2))
+
+
+def _grade(question: GradedQuestion) -> str:
+    """The question's grade in words, and who changed it or one of its slots'."""
+    teachers = sorted(
+        {o.username for o in (question.override, *(s.override for s in question.slots)) if o}
+    )
+    return (
+        f"{question.grade.word} (changed by {', '.join(teachers)})"
+        if teachers
+        else (question.grade.word)
+    )
 
 
 def _picture_page(page: PageView, picture: Image.Image) -> PicturePage:
     marked = marked_page(picture, page)
     buf = io.BytesIO()
-    marked.save(buf, "JPEG", quality=_JPEG_QUALITY, optimize=True)
+    # No chroma subsampling: it would blur the thin coloured lines into the paper.
+    marked.save(buf, "JPEG", quality=_JPEG_QUALITY, optimize=True, subsampling=0)
     return PicturePage(buf.getvalue(), marked.width, marked.height, _caption(page))
 
 
 def _caption(page: PageView) -> str:
-    return f"{page.assignment or PurePosixPath(page.rel_path).name}, page {page.page_no}"
+    work = page.graded[0].work if page.graded else ""
+    return f"{work or PurePosixPath(page.rel_path).name}, page {page.page_no}"
 
 
-def _rate(tally: Tally, of: str) -> str:
-    return f"{percent(tally.rate)} ({tally.correct} of {tally.graded} graded {of})"
+def _points(slots: Tally, possible: int) -> str:
+    """Points earned (a slot correct one, partial half) of those possible."""
+    return f"{float(slots.earned):g} of {possible}" if slots.graded else "–"
 
 
-def _tint(result: int) -> RGB:
-    """A grade's colour, lightened so that black text on it stays easy to read."""
-    colour = COLOURS.get(result, NOT_GRADED)
+def _rate_line(tally: Tally) -> str:
+    return f"{_label(tally.counted)}: {_rate(tally)}"
+
+
+def _rate(tally: Tally) -> str:
+    partial = f", {tally.partial} partial" if tally.partial else ""
+    changed = f"; {tally.overridden} set by a teacher" if tally.overridden else ""
+    counted = "questions" if tally.counted == Counted.QUESTIONS else "slots"
     return (
-        round(255 - (255 - colour[0]) * 0.35),
-        round(255 - (255 - colour[1]) * 0.35),
-        round(255 - (255 - colour[2]) * 0.35),
+        f"{percent(tally.rate)} ({tally.correct} correct{partial} of {tally.graded} graded "
+        f"{counted}{changed})"
+    )
+
+
+def _label(counted: Counted) -> str:
+    return Tally(counted).label.capitalize()
+
+
+def _tint(rgb: RGB) -> RGB:
+    """A grade's colour, lightened so that black text on it stays easy to read."""
+    return (
+        round(255 - (255 - rgb[0]) * 0.35),
+        round(255 - (255 - rgb[1]) * 0.35),
+        round(255 - (255 - rgb[2]) * 0.35),
     )

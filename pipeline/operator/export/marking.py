@@ -1,10 +1,11 @@
 """A page handed back: its picture with each question and answer box drawn in its grade's colour.
 
-The colours are the report's: green correct, red wrong, grey unanswered; a box not graded is
-outlined in dashes. A question's box is an outline with its name (``Q2``) in its corner; an
-answer slot's is tinted as well, so a student sees at a glance which of their answers were
-taken as right. Boxes are in the pixels of the page as it was sent to the provider
-(``PageView.width``), scaled here to the picture drawn on.
+The colours are the report's: green correct, red wrong, grey unanswered; amber a partial
+grade or any grade a teacher's override set (the effective grade is the one drawn, as
+everywhere); a box not graded is outlined in dashes. A question's box is an outline with its
+name (``Q2``) in its corner; an answer slot's is tinted as well, so a student sees at a glance
+which of their answers were taken as right. Boxes are in the pixels of the page as it was
+sent to the provider (``PageView.width``), scaled here to the picture drawn on.
 """
 
 from __future__ import annotations
@@ -13,24 +14,34 @@ from typing import Final
 
 from PIL import Image, ImageDraw, ImageFont
 
-from pipeline.operator.report.data import CORRECT, UNANSWERED, WRONG, Box, PageView
+from pipeline.domain.grades import Grade, grade_of
+from pipeline.operator.report.data import Box, PageView
 
 RGB = tuple[int, int, int]
 
-COLOURS: Final[dict[int, RGB]] = {
-    CORRECT: (0x1A, 0x96, 0x41),
-    WRONG: (0xD7, 0x19, 0x1C),
-    UNANSWERED: (0x8C, 0x8C, 0x8C),
+COLOURS: Final[dict[Grade, RGB]] = {
+    Grade.CORRECT: (0x1A, 0x96, 0x41),
+    Grade.WRONG: (0xD7, 0x19, 0x1C),
+    Grade.UNANSWERED: (0x8C, 0x8C, 0x8C),
+    Grade.PARTIAL: (0xE6, 0x9F, 0x00),
 }
+TEACHERS: Final[RGB] = COLOURS[Grade.PARTIAL]  # amber: a grade a teacher's override set
 NOT_GRADED: Final[RGB] = (0x8C, 0x8C, 0x8C)  # dashed
 MAX_WIDTH: Final = 1600  # about 190 dpi on A4: sharp on paper, a few hundred kB a page
 _TINT: Final = 64  # of 255: an answer slot's fill
 
 
+def colour(grade: int, overridden: bool) -> tuple[RGB, bool]:
+    """The colour a grade is shown in, and whether it is dashed (not graded)."""
+    if overridden:
+        return TEACHERS, False
+    found = COLOURS.get(grade_of(grade))
+    return (NOT_GRADED, True) if found is None else (found, False)
+
+
 def colour_of(box: Box) -> tuple[RGB, bool]:
     """The colour a box is drawn in, and whether it is dashed (not graded)."""
-    found = COLOURS.get(box.result)
-    return (NOT_GRADED, True) if found is None else (found, False)
+    return colour(box.result, box.overridden_by is not None)
 
 
 def marked_page(picture: Image.Image, page: PageView, max_width: int = MAX_WIDTH) -> Image.Image:
