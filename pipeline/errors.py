@@ -8,7 +8,7 @@ ScangradeError                   exit 1 at the command line, unless a class belo
  │   │   ├─ DatabaseUnavailable  Postgres refused a new connection (too many clients, down)
  │   │   ├─ ServiceDown          Postgres or Redis does not answer: says what to start
  │   │   ├─ SummaryNotSent       ``notify``: the webhook did not answer, or answered 5xx
- │   │   └─ ImagesUnreadable     ``report``: the page images could not be read from S3
+ │   │   └─ ImagesUnreadable     ``report``, ``export`` handback: the page images could not be read
  │   └─ RateLimited              provider error 18: wait for the limiter, never a failure
  ├─ Stop                         stop calling with this key; tell the operator
  │   ├─ QuotaExhausted           every usable key is parked or out of budget
@@ -128,7 +128,7 @@ class SummaryNotSent(Transient):
 
 
 class ImagesUnreadable(Transient):
-    """``scangrade report``: the page images could not be read from the object store."""
+    """``scangrade report`` or handback export: the page images could not be read from S3."""
 
     message = "the page images could not be read; try again later"
 

@@ -141,11 +141,19 @@ class Tally:
         return self.graded + self.not_graded
 
     @property
+    def earned(self) -> Fraction:
+        """Points earned: one for each correct, half for each partial (the rate's numerator).
+
+        Of :attr:`graded` points possible: a gradebook's score (``scangrade export``).
+        """
+        return Fraction(2 * self.correct + self.partial, 2)
+
+    @property
     def rate(self) -> Decimal | None:
         """(correct + partial / 2) / graded to 4 decimals, half up; None when none is graded."""
         if not self.graded:
             return None
-        return rounded(Fraction(2 * self.correct + self.partial, 2 * self.graded))
+        return rounded(self.earned / self.graded)
 
     @property
     def label(self) -> str:

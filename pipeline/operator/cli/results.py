@@ -16,7 +16,16 @@ from pipeline.errors import (
     Transient,
 )
 from pipeline.operator.cli_support import batch_id_of, console, need_services, notify_url_option
-from pipeline.operator.export import export_slots
+from pipeline.operator.export import (
+    FORMATS,
+    HANDBACK,
+    SHEET_FORMATS,
+    HandedBack,
+    SheetWritten,
+    export_handback,
+    export_sheet,
+    export_slots,
+)
 from pipeline.operator.report import write_report
 from pipeline.settings import get_settings
 
@@ -51,41 +60,88 @@ def report(batch: str, output: Path | None) -> None:
     )
 
 
+EXPORT_FORMATS = (*FORMATS, *SHEET_FORMATS, HANDBACK)
+_DEFAULT_NAMES = {"csv": "slots-{}.csv", "parquet": "slots-{}.parquet", HANDBACK: "handback-{}"}
+
+
 @click.command()
 @click.argument("batch")
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "parquet"]),
+    type=click.Choice(EXPORT_FORMATS),
     default="csv",
     show_default=True,
-    help="File format.",
+    help="csv or parquet: a row per answer slot (analysts); wide: a row per student, a column "
+    "per question; canvas, moodle: gradebook imports, a column per assignment; handback: a "
+    "PDF per student with their marked pages and a zip per class, into a directory.",
 )
 @click.option(
     "--output",
     "-o",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="File to write (default: slots-BATCH.FORMAT in the current directory).",
+    type=click.Path(writable=True, path_type=Path),
+    help="File to write (default: slots-BATCH.csv, wide-BATCH.csv, … in the current "
+    "directory); for handback the directory (default: handback-BATCH).",
 )
 def export(batch: str, fmt: str, output: Path | None) -> None:
-    """Write BATCH's graded answer slots (name or id) as CSV or Parquet, one row per slot.
+    """Write BATCH's results (name or id) as a file for analysts or for the school.
 
-    The columns are the v_slot_results view's (docs/analysts.md): batch, class, student,
-    document, page, question, the answer read and its grade.
+    csv and parquet hold the v_slot_results view (docs/analysts.md): batch, class, student,
+    document, page, question, the answer read and its grade. wide, canvas and moodle list every
+    student of the batch's classes, those without work in it too; handback writes
+    <class>/<student>.pdf and <class>.zip.
     """
     need_services()
     batch_id = batch_id_of(batch)
-    path = output or Path(f"slots-{_file_name(batch)}.{fmt}")
+    path = output or Path(_DEFAULT_NAMES.get(fmt, f"{fmt}-{{}}.csv").format(_file_name(batch)))
+    if path.exists() and path.is_dir() != (fmt == HANDBACK):
+        want = "a directory" if fmt == HANDBACK else "a file"
+        raise click.UsageError(f"--output {path}: {fmt} writes {want}")
     try:
-        written = export_slots(batch_id, path, fmt)
+        done = _export(batch_id, path, fmt)
     except OSError as e:
         raise click.FileError(str(path), hint=e.strerror or str(e)) from e
-    console.print(
-        f"wrote {written.path}: {written.rows} slots, {len(written.columns)} columns",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
+    except Transient as e:
+        raise ImagesUnreadable(f"the page images could not be read: {e}") from e
+    console.print(done, markup=False, highlight=False, soft_wrap=True)
+
+
+def _export(batch_id: int, path: Path, fmt: str) -> str:
+    """Write the export; what was written, in a line."""
+    if fmt in FORMATS:
+        slots = export_slots(batch_id, path, fmt)
+        return f"wrote {slots.path}: {slots.rows} slots, {len(slots.columns)} columns"
+    if fmt == HANDBACK:
+        return _handback_line(export_handback(batch_id, path, get_store()))
+    return _sheet_line(export_sheet(batch_id, path, fmt), fmt)
+
+
+def _sheet_line(sheet: SheetWritten, fmt: str) -> str:
+    columns = (
+        f"{sheet.questions} questions" if fmt == "wide" else f"{sheet.assignments} assignments"
     )
+    line = (
+        f"wrote {sheet.path}: {sheet.students} students ({sheet.without_work} without work in "
+        f"this batch), {columns}"
+    )
+    return line + _unmatched(sheet.unmatched_pages)
+
+
+def _handback_line(done: HandedBack) -> str:
+    zips = ", ".join(path.name for path in done.zips) or "none"
+    line = (
+        f"wrote {done.directory}: {done.pdfs} student PDFs, class zips {zips}; "
+        f"{done.without_work} students without work in this batch"
+    )
+    if done.missing_pictures:
+        line += f"; {done.missing_pictures} pages shown without their picture (see the log)"
+    return line
+
+
+def _unmatched(pages: int) -> str:
+    if not pages:
+        return ""
+    return f"; {pages} pages no student was matched to are left out (the report lists them)"
 
 
 @click.command("notify")

@@ -79,6 +79,7 @@ class PageView:
     slots: Tally
     boxes: tuple[Box, ...]
     to_review: tuple[ToReview, ...] = ()  # overrides on an earlier scan of this page
+    graded: tuple[GradedQuestion, ...] = ()  # its questions, in order (the exports read them)
 
 
 @dataclass(frozen=True)
@@ -245,6 +246,7 @@ def _page_view(page: Any, questions: list[GradedQuestion], to_review: list[ToRev
         slots=slots,
         boxes=tuple(boxes),
         to_review=tuple(to_review),
+        graded=tuple(questions),
     )
 
 
@@ -316,9 +318,14 @@ def _question_rows(graded: dict[int, list[GradedQuestion]]) -> list[Row]:
             for slot in question.slots:
                 row.slots.add(slot.grade, overridden=slot.override is not None)
     named = len({work for work, _, _ in rows}) > 1
-    return [replace(rows[key], label=_question_label(*key, named)) for key in sorted(rows)]
+    return [replace(rows[key], label=question_label(*key, named)) for key in sorted(rows)]
 
 
-def _question_label(work: str, page_no: int, sequence: int, named: bool) -> str:
+def question_label(work: str, page_no: int, sequence: int, named: bool) -> str:
+    """A question by position, as the report names it.
+
+    ``p1 Q2``, or ``homework.pdf p1 Q2`` when the batch holds more than one assignment
+    (``named``).
+    """
     label = f"p{page_no} Q{sequence + 1}"
     return f"{work} {label}" if named and work else label

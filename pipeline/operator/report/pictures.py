@@ -1,7 +1,8 @@
 """Page pictures for the report: the archived page image, made small enough to embed.
 
 A scan as sent to the provider is often 1–3 MB; at most 1000 px wide and JPEG quality 80 it
-is about a tenth of that, which keeps a 300-page report in the tens of megabytes.
+is about a tenth of that, which keeps a 300-page report in the tens of megabytes. The
+handback PDFs (``scangrade export --format handback``) draw on the whole image instead.
 """
 
 from __future__ import annotations
@@ -47,25 +48,47 @@ class NoPicture:
 
 def page_picture(store: ObjectStore, key: str, content_type: str | None) -> Picture | NoPicture:
     """The page image stored at ``key``, downscaled and encoded as a ``data:`` URI."""
-    try:
-        data = store.get(key)
-    except ObjectMissing:
-        log.warning("report: page image %s is not in the bucket", key)
-        return NoPicture("the archived page image is missing")
-    if content_type == PDF_CONTENT_TYPE:
-        try:
-            page = split_pdf(data, dpi=100)[0].image
-        except BadInput as e:
-            log.warning("report: page %s cannot be rendered: %s", key, e)
-            return NoPicture("the archived one-page PDF cannot be rendered")
-        if page is None:
-            return NoPicture("the archived one-page PDF cannot be rendered")
-        data = page.data
+    data = _page_bytes(store, key, content_type)
+    if isinstance(data, NoPicture):
+        return data
     try:
         return _downscaled(data)
     except _UNREADABLE as e:
         log.warning("report: page image %s is unreadable: %s", key, e)
         return NoPicture("the archived page image is unreadable")
+
+
+def page_image(store: ObjectStore, key: str, content_type: str | None) -> Image.Image | NoPicture:
+    """The page image stored at ``key``, whole, as an RGB picture (for drawing on)."""
+    data = _page_bytes(store, key, content_type)
+    if isinstance(data, NoPicture):
+        return data
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            return img.convert("RGB")
+    except _UNREADABLE as e:
+        log.warning("report: page image %s is unreadable: %s", key, e)
+        return NoPicture("the archived page image is unreadable")
+
+
+def _page_bytes(store: ObjectStore, key: str, content_type: str | None) -> bytes | NoPicture:
+    """The stored page as image bytes: a one-page PDF is rendered first."""
+    try:
+        data = store.get(key)
+    except ObjectMissing:
+        log.warning("report: page image %s is not in the bucket", key)
+        return NoPicture("the archived page image is missing")
+    if content_type != PDF_CONTENT_TYPE:
+        return data
+    try:
+        page = split_pdf(data, dpi=100)[0].image
+    except BadInput as e:
+        log.warning("report: page %s cannot be rendered: %s", key, e)
+        return NoPicture("the archived one-page PDF cannot be rendered")
+    if page is None:
+        return NoPicture("the archived one-page PDF cannot be rendered")
+    return page.data
 
 
 def _downscaled(data: bytes) -> Picture:

@@ -57,7 +57,7 @@ def export_slots(batch_id: int, path: Path, fmt: str) -> Exported:
     with get_engine().connect() as conn:
         columns = view_columns(conn)
         chunks = _slot_chunks(conn, batch_id)
-        with _replaced_atomically(path) as partial:
+        with replaced_atomically(path) as partial:
             rows = writer(partial, columns, chunks)
     return Exported(path, rows, [column.name for column in columns])
 
@@ -86,7 +86,7 @@ def _slot_chunks(conn: Connection, batch_id: int) -> Iterator[Sequence[Row]]:
 
 
 @contextmanager
-def _replaced_atomically(path: Path) -> Iterator[Path]:
+def replaced_atomically(path: Path) -> Iterator[Path]:
     """A temporary file beside ``path`` that becomes ``path`` once the block succeeds."""
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
