@@ -45,24 +45,40 @@ class NoPicture:
     reason: str
 
 
-def page_picture(store: ObjectStore, key: str, content_type: str | None) -> Picture | NoPicture:
-    """The page image stored at ``key``, downscaled and encoded as a ``data:`` URI."""
+@dataclass(frozen=True)
+class PageImage:
+    """The archived page as an image a browser shows (a one-page PDF rendered)."""
+
+    data: bytes
+    content_type: str
+
+
+def page_image(store: ObjectStore, key: str, content_type: str | None) -> PageImage | NoPicture:
+    """The page image stored at ``key``, as it was sent; a one-page PDF rendered at 100 dpi."""
     try:
         data = store.get(key)
     except ObjectMissing:
         log.warning("report: page image %s is not in the bucket", key)
         return NoPicture("the archived page image is missing")
-    if content_type == PDF_CONTENT_TYPE:
-        try:
-            page = split_pdf(data, dpi=100)[0].image
-        except BadInput as e:
-            log.warning("report: page %s cannot be rendered: %s", key, e)
-            return NoPicture("the archived one-page PDF cannot be rendered")
-        if page is None:
-            return NoPicture("the archived one-page PDF cannot be rendered")
-        data = page.data
+    if content_type != PDF_CONTENT_TYPE:
+        return PageImage(data, content_type or "application/octet-stream")
     try:
-        return _downscaled(data)
+        page = split_pdf(data, dpi=100)[0].image
+    except BadInput as e:
+        log.warning("report: page %s cannot be rendered: %s", key, e)
+        return NoPicture("the archived one-page PDF cannot be rendered")
+    if page is None:
+        return NoPicture("the archived one-page PDF cannot be rendered")
+    return PageImage(page.data, page.content_type)
+
+
+def page_picture(store: ObjectStore, key: str, content_type: str | None) -> Picture | NoPicture:
+    """The page image stored at ``key``, downscaled and encoded as a ``data:`` URI."""
+    found = page_image(store, key, content_type)
+    if isinstance(found, NoPicture):
+        return found
+    try:
+        return _downscaled(found.data)
     except _UNREADABLE as e:
         log.warning("report: page image %s is unreadable: %s", key, e)
         return NoPicture("the archived page image is unreadable")

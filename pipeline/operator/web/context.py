@@ -1,0 +1,69 @@
+"""What every handler of the web app shares: its templates, the object store, the throttle.
+
+Built once by ``create_app`` and kept on ``app.state.web``; ``render`` fills in what every
+page's frame needs (the viewer, the CSRF token of its forms).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from pipeline.adapters.objectstore import ObjectStore
+from pipeline.operator.web.access import Viewer
+from pipeline.operator.web.guard import csrf_token
+from pipeline.operator.web.throttle import SignInThrottle
+
+#: Pages show a class's marks: no browser or proxy keeps a copy.
+NO_STORE: Mapping[str, str] = {"Cache-Control": "no-store"}
+
+
+@dataclass(frozen=True)
+class Web:
+    """The app's shared parts."""
+
+    templates: Jinja2Templates
+    store: ObjectStore
+    throttle: SignInThrottle
+
+
+def templates() -> Jinja2Templates:
+    """The package's templates, autoescaped, an undefined name an error rather than blank."""
+    env = Environment(
+        loader=PackageLoader("pipeline.operator.web", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return Jinja2Templates(env=env)
+
+
+def web(request: Request) -> Web:
+    """The app's shared parts, from a request."""
+    found: Web = request.app.state.web
+    return found
+
+
+def render(
+    request: Request,
+    name: str,
+    viewer: Viewer | None,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+    **context: Any,
+) -> Response:
+    """A page of the app, with its frame's viewer and CSRF token."""
+    return web(request).templates.TemplateResponse(
+        request,
+        name,
+        {"viewer": viewer, "csrf": csrf_token(request), **context},
+        status_code=status_code,
+        headers={**NO_STORE, **(headers or {})},
+    )
