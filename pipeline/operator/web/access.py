@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from pipeline.adapters.db.users import User, authenticate, visible_class_ids
+from pipeline.adapters.db.accounts import ADMIN, authenticate, visible_class_ids
+from pipeline.adapters.db.models import User
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def load_viewer(session: Session, user_id: int) -> Viewer | None:
     return Viewer(
         user_id=user.id,
         username=user.username,
-        admin=user.role == "admin",
+        admin=user.role == ADMIN,
         class_ids=frozenset(visible_class_ids(session, user)),
     )
 

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from pipeline.adapters.objectstore import ObjectStore
+from pipeline.domain.grades import RULE, Grade, Tally
 from pipeline.operator.web.access import Viewer
 from pipeline.operator.web.guard import csrf_token
 from pipeline.operator.web.throttle import SignInThrottle
@@ -42,7 +43,13 @@ def templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals.update(rate=rate, grade=Grade, rule=RULE)
     return Jinja2Templates(env=env)
+
+
+def rate(tally: Tally) -> str:
+    """A tally's rate as the pages write it: ``83 %``, or ``–`` when nothing is graded."""
+    return "–" if tally.rate is None else f"{tally.rate * 100:.0f} %"
 
 
 def web(request: Request) -> Web:

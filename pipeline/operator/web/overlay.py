@@ -10,6 +10,7 @@ Every box links to its line in that list, and its tooltip says the grade.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from markupsafe import Markup, escape
 
@@ -66,3 +67,15 @@ def overlay(marks: list[Mark], width: int, height: int) -> Markup:
         parts.append("</a>")
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def rect_of(area: Any) -> tuple[int, int, int, int] | None:
+    """The (left, top, right, bottom) of a ``{left_x,left_y,right_x,right_y}`` area, or None."""
+    if not isinstance(area, dict):
+        return None
+    try:
+        left, top = int(area["left_x"]), int(area["left_y"])
+        right, bottom = int(area["right_x"]), int(area["right_y"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (left, top, right, bottom) if right > left and bottom > top else None

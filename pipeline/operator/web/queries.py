@@ -43,6 +43,11 @@ def student_class(session: Session, student_id: int) -> int | None:
     return session.scalar(select(Student.class_id).where(Student.id == student_id))
 
 
+def class_name(session: Session, class_id: int) -> str | None:
+    """The name of a class; None if there is no such class."""
+    return session.scalar(select(SchoolClass.name).where(SchoolClass.id == class_id))
+
+
 def class_ids(session: Session) -> dict[str, int]:
     """Every class's id by its name (names are unique)."""
     return {name: id_ for id_, name in session.execute(select(SchoolClass.id, SchoolClass.name))}

@@ -14,11 +14,20 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from pipeline.adapters.db.session import session_scope
 from pipeline.domain.progress import BatchProgress
-from pipeline.operator.report.data import NO_CLASS, ReportData, load_report
+from pipeline.operator.report.data import NO_CLASS, load_report
+from pipeline.operator.report.graded import graded_questions
 from pipeline.operator.web.access import Viewer
 from pipeline.operator.web.context import NO_STORE, render
+from pipeline.operator.web.grid import SIGNS
+from pipeline.operator.web.grid import class_grid as build_grid
 from pipeline.operator.web.guard import forbidden
-from pipeline.operator.web.queries import batch_visible, class_ids, visible_batches
+from pipeline.operator.web.queries import (
+    batch_visible,
+    class_ids,
+    class_name,
+    student_class,
+    visible_batches,
+)
 
 #: The grid's column of pages no class was matched to (admins only): class id 0.
 NO_CLASS_ID = 0
@@ -83,13 +92,54 @@ def _class_id(name: str, ids: dict[str, int]) -> int | None:
     return None if name == NO_CLASS else ids.get(name)
 
 
-def load_visible(
-    request: Request, viewer: Viewer, batch_id: int, class_id: int | None
-) -> ReportData | Response:
-    """The batch's report, if the viewer may see that class of it; else the answer to send."""
-    if not viewer.sees(class_id):
+
+def class_grid(request: Request, viewer: Viewer) -> Response:
+    """A class of the batch as a student × question grid (class 0: pages of no class)."""
+    batch_id, class_id = int(request.path_params["batch_id"]), int(request.path_params["class_id"])
+    if not viewer.sees(None if class_id == NO_CLASS_ID else class_id):
         return forbidden("this class is not one of yours")
     with session_scope() as session:
         if batch_visible(session, viewer, batch_id) is None:
             return not_found(f"batch {batch_id}")
-        return load_report(session, batch_id)
+        name = NO_CLASS if class_id == NO_CLASS_ID else class_name(session, class_id)
+        if name is None:
+            return not_found(f"class {class_id}")
+        data = load_report(session, batch_id)
+        graded = graded_questions(session, batch_id)
+    students = [s for s in data.students if s.row.class_name == name]
+    return render(
+        request,
+        "grid.html",
+        viewer,
+        data=data,
+        class_id=class_id,
+        class_name=name,
+        grid=build_grid(students, graded),
+        signs=SIGNS,
+    )
+
+
+def student(request: Request, viewer: Viewer) -> Response:
+    """A student's pages in the batch, each with its counts and a small picture."""
+    batch_id = int(request.path_params["batch_id"])
+    student_id = int(request.path_params["student_id"])
+    with session_scope() as session:
+        if batch_visible(session, viewer, batch_id) is None:
+            return not_found(f"batch {batch_id}")
+        class_id = student_class(session, student_id)
+        if class_id is None:
+            return not_found(f"student {student_id}")
+        if not viewer.sees(class_id):
+            return forbidden("this student is not in one of your classes")
+        data = load_report(session, batch_id)
+    pages = [page for page in data.pages if page.student_id == student_id]
+    name = pages[0].student if pages else ""
+    return render(
+        request,
+        "student.html",
+        viewer,
+        data=data,
+        class_id=class_id,
+        name=name,
+        pages=pages,
+    )
