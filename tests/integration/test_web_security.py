@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 import redis
+from pipeline.adapters.db.accounts import add_user, disable_user
 from sqlalchemy import func, select
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 from support.web import PASSWORD, GradedPage, csrf_of, graded_page, new_batch, sign_in
 
-from pipeline.adapters.db.accounts import add_user, disable_user
 from pipeline.adapters.db.models import GradeOverride
 from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.objectstore import get_store
@@ -80,7 +80,7 @@ def _paths(app: Any, page: GradedPage) -> list[tuple[str, str, str]]:
 
 
 def test_only_the_sign_in_form_and_the_assets_are_public() -> None:
-    assert PUBLIC == {"login", "login_post", "static"}
+    assert {"login", "login_post", "static"} == PUBLIC
 
 
 def test_every_route_refuses_a_visitor_who_is_not_signed_in(

@@ -267,8 +267,9 @@ def test_the_web_service_runs_serve_on_loopback_with_a_secret_it_must_be_given()
     assert f"127.0.0.1:{params['port']}/login" in " ".join(web["healthcheck"]["test"])
     secret = web["environment"]["SCANGRADE_WEB_SECRET"]
     assert re.fullmatch(r"\$\{SCANGRADE_WEB_SECRET:\?[^}]+\}", secret), secret  # required
-    assert web["environment"]["SCANGRADE_DATABASE_URL"] == (
-        _compose()["services"]["migrate"]["environment"]["SCANGRADE_DATABASE_URL"]
+    assert (
+        web["environment"]["SCANGRADE_DATABASE_URL"]
+        == (_compose()["services"]["migrate"]["environment"]["SCANGRADE_DATABASE_URL"])
     )
     assert web["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
 

@@ -59,7 +59,7 @@ def test_a_loopback_server_makes_one_key_and_keeps_it(tmp_path: Path) -> None:
 
 
 def test_a_public_server_without_a_key_refuses_to_start(tmp_path: Path) -> None:
-    with pytest.raises(NoWebSecret, match="listen on 0.0.0.0"):
+    with pytest.raises(NoWebSecret, match=r"listen on 0\.0\.0\.0"):
         web_secret(_settings(), "0.0.0.0", tmp_path)
     assert not list(tmp_path.iterdir())
 

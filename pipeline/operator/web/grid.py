@@ -106,7 +106,9 @@ def class_grid(students: Sequence[Student], graded: Mapping[int, list[GradedQues
                 continue
             for tally in (rates, column.rates, total):
                 tally.add(question)
-            cells.append(Cell(question.grade, overridden(question), question.page_id, anchor(question)))
+            cells.append(
+                Cell(question.grade, overridden(question), question.page_id, anchor(question))
+            )
         rows.append(Row(student, cells, rates))
     return Grid(columns, rows, total)
 

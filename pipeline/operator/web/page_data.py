@@ -1,6 +1,8 @@
-"""One page as the page view shows it: its owner, its picture's size, and every question and
-answer slot with what was read, the provider's verdict and reason, the teacher's override in
-force, and the page's history of changes. Reads only.
+"""One page as the page view shows it, read from Postgres.
+
+Its owner, its picture's size, and every question and answer slot with what was read, the
+provider's verdict and reason, the teacher's override in force, and the page's history of
+changes. Reads only.
 
 Grades follow ``pipeline.domain.grades`` (effective: an override in force, else the
 provider's), overrides come from ``adapters.db.overrides``, as the report's and the views'.
@@ -148,8 +150,10 @@ def _questions(session: Session, page_id: int) -> list[QuestionLine]:
                 grade_of(q.correct_result),
                 whole,
                 list(q.area or []),
-                tuple(_slot(s, overrides.get(key._replace(slot_seq=s.sequence)), whole)
-                      for s in slots[(q.image_index, q.sequence)]),
+                tuple(
+                    _slot(s, overrides.get(key._replace(slot_seq=s.sequence)), whole)
+                    for s in slots[(q.image_index, q.sequence)]
+                ),
             )
         )
     return lines

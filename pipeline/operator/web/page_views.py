@@ -98,13 +98,22 @@ def marks(detail: PageDetail) -> list[Mark]:
     found = []
     for question in detail.questions:
         changed = question.override is not None or any(s.own for s in question.slots)
-        title = f"{question.label}: {describe(question.grade, question.provider, question.override)}"
+        title = (
+            f"{question.label}: {describe(question.grade, question.provider, question.override)}"
+        )
         for area in question.areas:
             rect = rect_of(area)
             if rect is not None:
                 found.append(
-                    Mark(*rect, "question", question.grade, changed, question.anchor,
-                         question.label, title)
+                    Mark(
+                        *rect,
+                        "question",
+                        question.grade,
+                        changed,
+                        question.anchor,
+                        question.label,
+                        title,
+                    )
                 )
         found += [m for slot in question.slots if (m := _slot_mark(question, slot)) is not None]
     return found

@@ -1,5 +1,7 @@
-"""What the web app reads besides a batch's report: who owns a page, which batches a
-viewer may list, classes by name. Reads only."""
+"""What the web app reads besides a batch's report and a page's detail.
+
+Who owns a page, which batches a viewer may list, classes by name. Reads only.
+"""
 
 from __future__ import annotations
 

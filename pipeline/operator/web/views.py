@@ -92,7 +92,6 @@ def _class_id(name: str, ids: dict[str, int]) -> int | None:
     return None if name == NO_CLASS else ids.get(name)
 
 
-
 def class_grid(request: Request, viewer: Viewer) -> Response:
     """A class of the batch as a student × question grid (class 0: pages of no class)."""
     batch_id, class_id = int(request.path_params["batch_id"]), int(request.path_params["class_id"])
