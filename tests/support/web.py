@@ -86,6 +86,7 @@ def graded_page(
     *,
     size: tuple[int, int] = (1240, 1754),
     overhang: int = 0,
+    work: str = "homework.jpg",
 ) -> GradedPage:
     """A done page of ``student`` of ``class_name`` in the batch, graded as ``questions`` say.
 
@@ -98,7 +99,7 @@ def graded_page(
         student_id = _student(session, class_id, student)
         doc = Document(
             batch_id=batch_id,
-            rel_path=f"{class_name}/{student}/homework-{uuid.uuid4().hex[:6]}.jpg",
+            rel_path=f"{class_name}/{student}/{work}",
             kind="image",
             api="correct_edu",
             state="ingested",

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
@@ -43,8 +44,15 @@ def templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(rate=rate, grade=Grade, rule=RULE)
+    env.globals.update(url_for=url_for, rate=rate, grade=Grade, rule=RULE)
     return Jinja2Templates(env=env)
+
+
+@pass_context
+def url_for(context: Context, name: str, /, **params: Any) -> str:
+    """A route's path (``/pages/3``), never an absolute URL: right behind any proxy too."""
+    request: Request = context["request"]
+    return request.url_for(name, **params).path
 
 
 def rate(tally: Tally) -> str:
