@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 import redis
-from pipeline.adapters.db.accounts import add_user
 from starlette.testclient import TestClient
 from support.web import PASSWORD, GradedPage, csrf_of, graded_page, new_batch, sign_in
 
+from pipeline.adapters.db.accounts import add_user
 from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.objectstore import get_store
 from pipeline.operator.web import create_app
@@ -66,7 +66,7 @@ def test_a_page_of_forty_questions_draws_every_box_within_its_picture(
         assert 0 <= left < right <= page.width, (kind, x, w)
         assert 0 <= top < bottom <= page.height, (kind, y, h)
     assert any(int(x) + int(w) == page.width for _, x, _, w, _ in rects), "cut at the edge"
-    assert html.count('class="question r') == 40  # a line per question beside the picture
+    assert html.count('<div class="question r') == 40  # a line per question beside the picture
     assert html.count('form class="override"') == 40 + 80
     assert f'src="/pages/{page.page_id}/image"' in html
 

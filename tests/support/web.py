@@ -93,7 +93,6 @@ def graded_page(
     Question boxes tile the page ``COLUMNS`` to a row; the last ones reach ``overhang``
     pixels past its right and bottom edges, as the provider's areas sometimes do.
     """
-    width, height = size
     with session_scope() as session:
         class_id = _class(session, class_name)
         student_id = _student(session, class_id, student)
@@ -108,42 +107,48 @@ def graded_page(
         )
         session.add(doc)
         session.flush()
-        key = page_key(batch_id, doc.id, 1, ".jpg")
-        get_store().put(key, jpeg_bytes(Image.new("RGB", size, "white")), "image/jpeg")
-        page = Page(
-            batch_id=batch_id,
-            document_id=doc.id,
-            page_no=1,
-            state="done",
-            width=width,
-            height=height,
-            image_key=key,
-            content_type="image/jpeg",
-            student_id=student_id,
-        )
-        session.add(page)
-        session.flush()
-        task = ProviderTask(
-            page_id=page.id,
-            api="correct_edu",
-            task_id=uuid.uuid4().hex,
-            state="finished",
-            key_id="key-test",
-        )
-        session.add(task)
-        session.flush()
-        _questions(session, page.id, task.id, questions, size, overhang)
-        return GradedPage(batch_id, class_id, student_id, page.id, width, height)
+        page_id = _page(session, doc, student_id, size)
+        _questions(session, page_id, questions, size, overhang)
+        return GradedPage(batch_id, class_id, student_id, page_id, *size)
+
+
+def _page(session: Session, doc: Document, student_id: int, size: tuple[int, int]) -> int:
+    """A done page of the document, its white picture in S3, and its finished task."""
+    key = page_key(doc.batch_id, doc.id, 1, ".jpg")
+    get_store().put(key, jpeg_bytes(Image.new("RGB", size, "white")), "image/jpeg")
+    page = Page(
+        batch_id=doc.batch_id,
+        document_id=doc.id,
+        page_no=1,
+        state="done",
+        width=size[0],
+        height=size[1],
+        image_key=key,
+        content_type="image/jpeg",
+        student_id=student_id,
+    )
+    session.add(page)
+    session.flush()
+    task = ProviderTask(
+        page_id=page.id,
+        api="correct_edu",
+        task_id=uuid.uuid4().hex,
+        state="finished",
+        key_id="key-test",
+    )
+    session.add(task)
+    session.flush()
+    return page.id
 
 
 def _questions(
     session: Session,
     page_id: int,
-    task_id: int,
     questions: Sequence[QuestionSpec],
     size: tuple[int, int],
     overhang: int,
 ) -> None:
+    task_id = session.scalar(select(ProviderTask.id).where(ProviderTask.page_id == page_id))
     rows = -(-len(questions) // COLUMNS)
     cell_w, cell_h = size[0] // COLUMNS, size[1] // max(rows, 1)
     for sequence, (result, slots) in enumerate(questions):

@@ -101,5 +101,5 @@ def test_the_assets_come_from_the_package_alone() -> None:
     for path in files:
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"(?:https?:)?//[\w.-]+\.\w", text), path
-        for src in re.findall(r"""<script[^>]*\bsrc=["']([^"']+)""", text):
+        for src in re.findall(r'<script[^>]*\bsrc="([^"]+)"', text):
             assert src.startswith("{{ url_for('static'"), (path, src)

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.adapters.objectstore import ObjectStore
 from pipeline.errors import Transient
-from pipeline.operator.web import overrides, signin, views
+from pipeline.operator.web import overrides, page_views, signin, views
 from pipeline.operator.web.context import Web, templates
 from pipeline.operator.web.guard import signed_form, signed_in
 from pipeline.operator.web.throttle import SignInThrottle
@@ -64,8 +64,8 @@ def routes() -> list[BaseRoute]:
             signed_in(views.student),
             name="student",
         ),
-        Route("/pages/{page_id:int}", signed_in(views.page), name="page"),
-        Route("/pages/{page_id:int}/image", signed_in(views.image), name="page_image"),
+        Route("/pages/{page_id:int}", signed_in(page_views.page), name="page"),
+        Route("/pages/{page_id:int}/image", signed_in(page_views.image), name="page_image"),
         Route(
             "/pages/{page_id:int}/overrides",
             signed_form(overrides.submit),

@@ -68,8 +68,9 @@ def web(request: Request) -> Web:
 
 def render(
     request: Request,
-    name: str,
+    template: str,
     viewer: Viewer | None,
+    /,
     status_code: int = 200,
     headers: Mapping[str, str] | None = None,
     **context: Any,
@@ -77,7 +78,7 @@ def render(
     """A page of the app, with its frame's viewer and CSRF token."""
     return web(request).templates.TemplateResponse(
         request,
-        name,
+        template,
         {"viewer": viewer, "csrf": csrf_token(request), **context},
         status_code=status_code,
         headers={**NO_STORE, **(headers or {})},

@@ -103,8 +103,9 @@ class PageDetail:
 def page_detail(session: Session, page_id: int) -> PageDetail | None:
     """The page, its questions and its history; None if there is no such page."""
     row = session.execute(
-        select(Page.id, Page.batch_id, Batch.name, Document.rel_path, Page.page_no, PAGE_CLASS)
-        .add_columns(SchoolClass.name, Page.student_id, StudentRow.name, Page.state, Page.error)
+        select(Page.id, Page.batch_id, Batch.name.label("batch"), Document.rel_path, Page.page_no)
+        .add_columns(PAGE_CLASS.label("class_id"), SchoolClass.name.label("class_name"))
+        .add_columns(Page.student_id, StudentRow.name.label("student"), Page.state, Page.error)
         .add_columns(Page.image_key, Page.width, Page.height)
         .join(Document, Document.id == Page.document_id)
         .join(Batch, Batch.id == Page.batch_id)
@@ -114,8 +115,10 @@ def page_detail(session: Session, page_id: int) -> PageDetail | None:
     ).first()
     if row is None:
         return None
+    fields: dict[str, Any] = dict(row._mapping)
     return PageDetail(
-        *row,
+        page_id=fields.pop("id"),
+        **fields,
         questions=_questions(session, page_id),
         history=override_history(session, page_id),
     )

@@ -37,7 +37,10 @@ class SignInThrottle:
         """Seconds before this name may be tried again from this address; 0: now."""
         key = self._key(username, address)
         try:
-            failures, ttl = self._redis.pipeline().get(key).ttl(key).execute()
+            pipe = self._redis.pipeline()
+            pipe.get(key)
+            pipe.ttl(key)
+            failures, ttl = pipe.execute()
         except redis.RedisError as e:
             raise Transient(f"Redis did not answer: {type(e).__name__}") from e
         if failures is None or int(failures) < self.limit:
@@ -48,7 +51,10 @@ class SignInThrottle:
         """Count one failed sign-in; the first of a window starts its clock."""
         key = self._key(username, address)
         try:
-            self._redis.pipeline().set(key, 0, ex=self.window_s, nx=True).incr(key).execute()
+            pipe = self._redis.pipeline()  # MULTI: the window's clock and the count together
+            pipe.set(key, 0, ex=self.window_s, nx=True)
+            pipe.incr(key)
+            pipe.execute()
         except redis.RedisError as e:
             raise Transient(f"Redis did not answer: {type(e).__name__}") from e
 
