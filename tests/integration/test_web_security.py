@@ -204,12 +204,41 @@ def test_a_disabled_account_loses_its_session_and_cannot_sign_in_again(
 def test_pages_are_kept_to_this_site_and_out_of_caches(
     client: TestClient, pages: dict[str, GradedPage]
 ) -> None:
-    sign_in(client, "teacher-3a")
+    token = csrf_of(client.get("/login").text)
+    signed = client.post(
+        "/login",
+        data={"csrf": token, "username": "teacher-3a", "password": PASSWORD},
+        follow_redirects=False,
+    )
+    cookie = signed.headers["set-cookie"].lower()
+    assert cookie.startswith("scangrade_session=")
+    assert "httponly" in cookie and "samesite=lax" in cookie and "max-age=43200" in cookie
     answer = client.get(f"/pages/{pages['3A'].page_id}")
     assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
     assert answer.headers["cache-control"] == "no-store"
     assert answer.headers["x-content-type-options"] == "nosniff"
-    cookie = answer.request.headers.get("cookie", "")
-    assert "scangrade_session=" in cookie
-    login = client.get("/login")
-    assert "scangrade_session" in login.headers.get("set-cookie", "") or cookie
+    image = client.get(f"/pages/{pages['3A'].page_id}/image")
+    assert image.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("asked", "lands"),
+    [
+        ("/pages/{page}", "/pages/{page}"),
+        ("//elsewhere.example/x", "/"),
+        ("https://x.example", "/"),
+    ],
+)
+def test_sign_in_goes_back_to_the_page_asked_for_on_this_site_only(
+    client: TestClient, pages: dict[str, GradedPage], asked: str, lands: str
+) -> None:
+    page = pages["3A"].page_id
+    if asked.startswith("/pages"):
+        refused = client.get(asked.format(page=page), follow_redirects=False)
+        assert refused.headers["location"] == f"/login?next=%2Fpages%2F{page}"
+    token = csrf_of(client.get("/login").text)
+    form = {"csrf": token, "username": "teacher-3a", "password": PASSWORD}
+    answer = client.post(
+        "/login", data=form | {"next": asked.format(page=page)}, follow_redirects=False
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == lands.format(page=page)
