@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from pipeline.adapters.db.accounts import add_user
 from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import text
 from support.batches import wait_until_done
@@ -28,6 +27,7 @@ from support.web import PASSWORD
 
 from devkit.samples import jpeg_bytes, make_page_image
 from devkit.standins import Service, start_web
+from pipeline.adapters.db.accounts import add_user
 from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.objectstore import get_store
 from pipeline.operator.cli import main

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 import redis
-from pipeline.adapters.db.accounts import add_user, disable_user
 from sqlalchemy import func, select
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 from support.web import PASSWORD, GradedPage, csrf_of, graded_page, new_batch, sign_in
 
-from pipeline.adapters.db.models import GradeOverride
+from pipeline.adapters.db.accounts import add_user, disable_user
+from pipeline.adapters.db.models import Document, GradeOverride
 from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.objectstore import get_store
 from pipeline.operator.web import create_app
@@ -40,6 +40,17 @@ def pages(env: Settings) -> dict[str, GradedPage]:
         "3B": graded_page(batch_id, "3B", "zhao-min", THREE_QUESTIONS),
     }
     with session_scope() as session:
+        session.add(  # a folder of the roster with no scans: missing work
+            Document(
+                batch_id=batch_id,
+                rel_path="3A/han-mei",
+                kind="missing",
+                api="correct_edu",
+                state="failed",
+                class_id=found["3A"].class_id,
+                error="the folder holds no scans",
+            )
+        )
         add_user(session, "teacher-3a", PASSWORD, "teacher", ["3A"])
         add_user(session, "teacher-3b", PASSWORD, "teacher", ["3B"])
         add_user(session, "head", PASSWORD, "admin", [])
@@ -168,6 +179,7 @@ def test_a_teacher_of_another_class_is_refused(
         assert session.scalar(select(func.count()).select_from(GradeOverride)) == 0
     batch = client.get(f"/batches/{theirs.batch_id}")
     assert batch.status_code == 200 and "3B" in batch.text and "3A" not in batch.text
+    assert "han-mei" not in batch.text, "nor another class's missing work"
     own = pages["3B"]
     assert client.get(f"/pages/{own.page_id}").status_code == 200
     image = client.get(f"/pages/{own.page_id}/image")
@@ -183,6 +195,8 @@ def test_an_admin_sees_every_class(client: TestClient, pages: dict[str, GradedPa
         assert grid.status_code == 200
     batch = client.get(f"/batches/{pages['3A'].batch_id}")
     assert "3A" in batch.text and "3B" in batch.text
+    missing = batch.text.split('id="missing"', 1)[1]
+    assert "3A/han-mei" in missing and "the folder holds no scans" in missing
 
 
 def test_a_disabled_account_loses_its_session_and_cannot_sign_in_again(
