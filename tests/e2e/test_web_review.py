@@ -78,6 +78,12 @@ def signed_in(browser: Browser, web: Service, username: str) -> Iterator[Page]:
     page = context.new_page()
     outside: list[str] = []
     page.on("request", lambda r: None if r.url.startswith(web.url) else outside.append(r.url))
+    errors: list[str] = []  # a script error, or anything the pages' CSP blocked
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on(
+        "console", lambda m: errors.append(f"{m.text} {m.location}") if m.type == "error" else None
+    )
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     page.goto("/login")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
@@ -88,6 +94,7 @@ def signed_in(browser: Browser, web: Service, username: str) -> Iterator[Page]:
     finally:
         context.close()
     assert outside == [], "the app fetched nothing from anywhere else"
+    assert [e for e in errors if "403" not in e] == [], "no script error, nothing blocked"
 
 
 def _slot_rows(batch_id: int, student: str) -> list[dict[str, Any]]:
@@ -161,17 +168,26 @@ def test_a_teacher_overrides_a_slot_and_every_output_agrees(
     assert box.search(_report(tmp_path)), "the report draws the slot with the teacher's grade"
 
 
+# One snapshot of the picture's and every box's place on screen, once the picture is shown.
+_PLACES = """() => {
+  const place = (e) => { const r = e.getBoundingClientRect();
+                         return [r.left, r.top, r.right, r.bottom]; };
+  const img = document.querySelector("img.scan");
+  return {picture: place(img), shown: img.naturalWidth,
+          boxes: [...document.querySelectorAll("svg.overlay rect")].map(place)};
+}"""
+
+
 def _every_box_within_the_picture(page: Page) -> None:
-    picture = page.locator("img.scan").bounding_box()
-    assert picture and picture["width"] > 0
-    boxes = page.locator("svg.overlay rect")
-    assert boxes.count() > 0
-    for index in range(boxes.count()):
-        box = boxes.nth(index).bounding_box()
-        assert box is not None
-        assert box["x"] >= picture["x"] - 1 and box["y"] >= picture["y"] - 1
-        assert box["x"] + box["width"] <= picture["x"] + picture["width"] + 1
-        assert box["y"] + box["height"] <= picture["y"] + picture["height"] + 1
+    page.wait_for_function("() => document.querySelector('img.scan').complete")
+    places = page.evaluate(_PLACES)
+    left, top, right, bottom = places["picture"]
+    assert places["shown"] > 0 and right > left
+    assert places["boxes"], "the page has boxes drawn over it"
+    slack = 3  # half a stroke: strokes are drawn centred on the box's edge
+    for box in places["boxes"]:
+        assert box[0] >= left - slack and box[1] >= top - slack, (box, places["picture"])
+        assert box[2] <= right + slack and box[3] <= bottom + slack, (box, places["picture"])
 
 
 def _export(batch_id: int, tmp_path: Path) -> list[dict[str, str]]:

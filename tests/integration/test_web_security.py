@@ -91,7 +91,7 @@ def _paths(app: Any, page: GradedPage) -> list[tuple[str, str, str]]:
 
 
 def test_only_the_sign_in_form_and_the_assets_are_public() -> None:
-    assert {"login", "login_post", "static"} == PUBLIC
+    assert {"login", "login_post", "static", "favicon"} == PUBLIC
 
 
 def test_every_route_refuses_a_visitor_who_is_not_signed_in(
@@ -108,6 +108,7 @@ def test_every_route_refuses_a_visitor_who_is_not_signed_in(
         assert "li-lei" not in answer.text
     assert client.get("/login").status_code == 200
     assert client.get("/static/web.css").status_code == 200
+    assert client.get("/favicon.ico").headers["content-type"] == "image/svg+xml"
     with session_scope() as session:
         assert session.scalar(select(func.count()).select_from(GradeOverride)) == 0
 

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,7 +41,7 @@ HEADERS: Final = (
 )
 
 #: Routes anyone may reach; every other one asks for a signed-in user (a test checks it).
-PUBLIC: Final = frozenset({"login", "login_post", "static"})
+PUBLIC: Final = frozenset({"login", "login_post", "static", "favicon"})
 
 
 def routes() -> list[BaseRoute]:
@@ -73,6 +73,8 @@ def routes() -> list[BaseRoute]:
             name="override",
         ),
         Mount("/static", assets, name="static"),
+        # Browsers ask for it on every page that names no icon (the plain-text 403 and 404).
+        Route("/favicon.ico", _favicon, name="favicon"),
     ]
 
 
@@ -94,6 +96,10 @@ def create_app(secret: str, store: ObjectStore, client: redis.Redis) -> Starlett
     )
     app.state.web = Web(templates(), store, SignInThrottle(client))
     return app
+
+
+async def _favicon(request: Request) -> Response:
+    return RedirectResponse(request.url_for("static", path="favicon.svg").path, status_code=301)
 
 
 async def _service_down(request: Request, exc: Exception) -> Response:
