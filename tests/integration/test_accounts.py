@@ -87,7 +87,7 @@ def test_a_disabled_account_cannot_sign_in(classes: dict[str, int]) -> None:
         (BadAccount, ("admin-with-class", "pw", "admin", ["8A"])),
         (BadAccount, (" spaced ", "pw", "teacher", [])),
     ],
-    ids=lambda v: str(v),
+    ids=["name taken", "unknown class", "no password", "bad role", "admin with class", "spaces"],
 )
 def test_wrong_accounts_are_refused_and_write_nothing(
     classes: dict[str, int], error: type[RequestRefused], args: tuple[Any, ...]

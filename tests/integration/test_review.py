@@ -295,7 +295,19 @@ REFUSED = [
 ]
 
 
-@pytest.mark.parametrize(("error", "change"), REFUSED, ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    ("error", "change"),
+    REFUSED,
+    ids=[
+        "bad grade",
+        "no such question",
+        "no such slot",
+        "no such image",
+        "unknown user",
+        "another class",
+        "a page of no class",
+    ],
+)
 def test_wrong_overrides_are_refused_and_write_nothing(
     night: Night, error: type[RequestRefused], change: dict[str, Any]
 ) -> None:

@@ -363,6 +363,12 @@ SLOT_RESULTS = rf"""
 
 _EFFECTIVE = " Effective: a teacher's override when one is in force (see overridden)."
 
+_SLOT_RESULTS_COMMENT = (
+    "correct_edu: one row per graded answer slot, with its batch, class, student, document, "
+    "page and question, the answer read, and its effective grade in words (a teacher's "
+    "override in force, else the provider's; the provider's own is kept beside it)."
+)
+
 _SLOT_RESULTS_COMMENTS = {
     "question_correct_result": "The whole question's grade code: 0 not graded, 1 correct, "
     "2 wrong, 3 unanswered, 4 partial." + _EFFECTIVE,
@@ -723,8 +729,7 @@ def _views() -> None:
         op.execute(f"GRANT SELECT ON {name} TO {ROLE}")
     for name, (comment, columns) in _VIEWS_SHOWN.items():
         _comment(name, comment, columns)
-    for column, text in _SLOT_RESULTS_COMMENTS.items():
-        op.execute(f"COMMENT ON COLUMN v_slot_results.{column} IS {_quoted(text)}")
+    _comment("v_slot_results", _SLOT_RESULTS_COMMENT, _SLOT_RESULTS_COMMENTS)
     _comment("v_question_stats", _QUESTION_STATS_COMMENT, _COUNT_COMMENTS)
     _comment(
         "v_student_totals",

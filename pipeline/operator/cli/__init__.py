@@ -1,9 +1,10 @@
 """``scangrade``: the operator's commands.
 
 Exit codes (:class:`pipeline.errors.ExitCode`): 0 success; 1 the batch ended with failures; 2
-usage error; 3 a service (Postgres, Redis, S3, a webhook) is unreachable; 4 configuration error
-(no API key, S3 credentials missing or refused, a webhook refused); 5 ``check`` found rows their
-other rows do not back; 130 stopped with Ctrl-C (``status --watch``). A command returns its exit
+usage error (an unknown batch, user or class, a username taken); 3 a service (Postgres, Redis,
+S3, a webhook) is unreachable; 4 configuration error (no API key, S3 credentials missing or
+refused, a webhook refused); 5 ``check`` found rows their other rows do not back; 130 stopped
+with Ctrl-C (``status --watch``). A command returns its exit
 code or raises one of scangrade's errors, which carries its code and its message: the group
 (``_Commands``) is the one place either becomes the exit, an error as its message on stderr,
 never a traceback.

@@ -15,7 +15,7 @@ from pipeline.domain.grades import Grade, Tally
 from pipeline.operator.report.data import Box, Row
 
 RESULT_NAMES: Final = {grade.value: grade.word for grade in Grade}
-_LABEL_W, _BAR_W, _VALUE_W, _ROW_H, _BAR_H = 210, 420, 250, 26, 16
+_LABEL_W, _BAR_W, _VALUE_W, _ROW_H, _BAR_H = 210, 420, 340, 26, 16
 _MAX_LABEL: Final = 30
 _SHARES: Final = (Grade.CORRECT, Grade.PARTIAL, Grade.WRONG, Grade.UNANSWERED)
 

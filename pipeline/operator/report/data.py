@@ -55,7 +55,7 @@ class Box:
     result: int  # the effective grade's code
     kind: str  # "question" (questionArea) or "slot" (handwritingArea)
     label: str
-    provider: int = 0  # the provider's grade, when a teacher's override differs from it
+    provider: int = 0  # the provider's grade (result differs where a teacher's override applies)
     overridden_by: str | None = None  # who set the override in force
 
 

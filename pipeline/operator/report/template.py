@@ -75,8 +75,8 @@ with no scans (<a href="#missing">missing work</a>){% endif %};
 {{ q.graded }} questions and {{ sl.graded }} answer slots graded:
 <span class="rate">{{ q.label }} {{ percent(q.rate) }}</span>,
 <span class="rate">{{ sl.label }} {{ percent(sl.rate) }}</span> ({{ rule }}).
-{% if q.overridden or sl.overridden %}Teachers set the grade of {{ q.overridden }} questions
-and {{ sl.overridden }} slots.{% endif %}
+{% if q.overridden or sl.overridden %}Grades set by a teacher: {{ q.overridden }} of the
+questions, {{ sl.overridden }} of the slots.{% endif %}
 {% if data.to_review %}<span class="review">{{ data.to_review }} grades set on an earlier scan
 need review on the rescanned pages.</span>{% endif %}
 Batch {{ data.state }}{% if data.finished_at %}
@@ -98,7 +98,8 @@ per question and the correct rate per answer slot, with how many were graded.</p
 <table>
 <thead><tr><th>Class</th><th>Student</th><th>Pages</th><th>Questions</th><th>Correct</th>
 <th>Partial</th><th>Wrong</th><th>Unanswered</th><th>Not graded</th>
-<th>Correct rate per question</th><th>Correct rate per slot</th><th>Set by a teacher</th>
+<th>Correct rate per question</th><th>Correct rate per slot</th>
+<th>Set by a teacher (questions / slots)</th>
 </tr></thead>
 <tbody>
 {% for student in data.students %}{% set t, sl = student.row.questions, student.row.slots %}
@@ -107,7 +108,7 @@ per question and the correct rate per answer slot, with how many were graded.</p
 <td>{{ student.row.pages }}</td><td>{{ t.total }}</td><td>{{ t.correct }}</td>
 <td>{{ t.partial }}</td><td>{{ t.wrong }}</td><td>{{ t.unanswered }}</td>
 <td>{{ t.not_graded }}</td><td>{{ percent(t.rate) }}</td><td>{{ percent(sl.rate) }}</td>
-<td>{{ t.overridden + sl.overridden }}</td></tr>
+<td>{{ t.overridden }} / {{ sl.overridden }}</td></tr>
 {% endfor %}
 </tbody>
 </table>
@@ -141,8 +142,9 @@ per question and the correct rate per answer slot, with how many were graded.</p
 {{ t.wrong }} wrong, {{ t.unanswered }} unanswered questions
 {%- if t.not_graded %}, {{ t.not_graded }} not graded{% endif %};
 {{ page.slots.label }} {{ percent(page.slots.rate) }}
-{%- if t.overridden or page.slots.overridden %}; <span class="overridden">set by a teacher:
-{{ t.overridden }} questions, {{ page.slots.overridden }} slots</span>{% endif %}
+{%- if t.overridden or page.slots.overridden %}; <span class="overridden">grades set by a
+teacher: {{ t.overridden }} of the questions, {{ page.slots.overridden }} of the slots</span>
+{%- endif %}
 {%- if page.state != "done" %}; <span class="failed">{{ page.state }}
 {%- if page.error %}: {{ page.error }}{% endif %}</span>{% endif %}.
 {%- for item in page.to_review %}
