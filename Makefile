@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-installed-stamp
 
-.PHONY: install chromium demo test test-unit test-integration test-e2e lint format bench enqueue watch status workers migrate simulator up down clean
+.PHONY: install chromium demo test test-unit test-integration test-e2e lint format bench enqueue watch status workers serve migrate simulator up down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -82,13 +82,18 @@ status: install
 workers: install
 	$(BIN)/scangrade workers
 
+# The teachers' web app on 127.0.0.1:8080: make serve [HOST=0.0.0.0 PORT=8080] (any HOST but
+# loopback needs SCANGRADE_WEB_SECRET); accounts: scangrade users add.
+serve: install
+	$(BIN)/scangrade serve $(if $(HOST),--host "$(HOST)") $(if $(PORT),--port "$(PORT)")
+
 migrate: install
 	$(BIN)/scangrade migrate
 
 simulator: install
 	$(BIN)/scangrade simulator
 
-# Postgres, Redis, MinIO, the workers, beat and Flower; PROFILE=dry-run adds the simulator
+# Postgres, Redis, MinIO, the workers, beat, the web app and Flower; PROFILE=dry-run adds the simulator
 # (with SCANGRADE_BAIDU_BASE_URL=http://simulator:8700).
 up:
 	docker compose $(if $(PROFILE),--profile $(PROFILE)) up -d

@@ -111,6 +111,15 @@ def start_workers(env: Mapping[str, str], log: Path | None = None) -> Service:
     return Service("workers", proc)
 
 
+def start_web(env: Mapping[str, str], log: Path | None = None) -> Service:
+    """``scangrade serve`` on a free loopback port, once it answers its sign-in page."""
+    port = free_port()
+    argv = [sys.executable, "-m", "pipeline.operator.cli", "serve", "--port", str(port)]
+    service = Service("web", _spawn(argv, env, log), f"http://127.0.0.1:{port}")
+    _wait_http(service, f"{service.url}/login")
+    return service
+
+
 def _wait_http(service: Service, url: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

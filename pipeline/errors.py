@@ -33,6 +33,7 @@ ScangradeError                   exit 1 at the command line, unless a class belo
      ├─ WebhookRefused           a --notify URL answered 3xx/4xx: sending again cannot help
      ├─ SummaryRefused           ``notify``: the summary was refused or cannot be sent
      ├─ StoreRefused             S3 has no credentials or refuses them
+     ├─ NoWebSecret              ``serve`` beyond loopback without SCANGRADE_WEB_SECRET
      └─ NeedsClone               ``demo`` and ``simulator`` in an installed copy: no dev kit
 ```
 
@@ -294,6 +295,15 @@ class SummaryRefused(ConfigurationError):
     """``scangrade notify``: the webhook refused the summary, or it cannot be sent."""
 
     message = "the batch summary was not sent: the webhook refused it"
+
+
+class NoWebSecret(ConfigurationError):
+    """``scangrade serve`` has no usable key to sign its session cookies with."""
+
+    message = (
+        "SCANGRADE_WEB_SECRET is not set: the web app signs its session cookies with it, and "
+        "it must be set (32 characters or more) to listen on an address other than loopback"
+    )
 
 
 class NeedsClone(ConfigurationError):

@@ -251,6 +251,13 @@ class Settings(BaseSettings):
     metrics_host: str = Field(
         "127.0.0.1", description="Address the /metrics endpoint listens on (0.0.0.0: every one)."
     )
+    web_secret: SecretStr | None = Field(
+        None,
+        description="Key that signs the web app's session cookies (`scangrade serve`), at least "
+        "32 characters; required when it listens on an address other than loopback. Unset on "
+        "loopback: one is made and kept in $XDG_STATE_HOME/scangrade/web-secret "
+        "(~/.local/state), so sessions outlive a restart.",
+    )
 
     def api_keys(self) -> list[ApiKeySettings]:
         """The key pool: ``baidu_keys``, else the single configured pair, else none."""

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from pipeline.adapters.broker import QUEUES
+from pipeline.operator.cli.web import serve
 from pipeline.runtime import topology
 from pipeline.runtime.supervisor import worker_specs
 from pipeline.settings import Settings
@@ -230,10 +231,53 @@ def test_the_product_image_is_the_wheel_without_the_simulator_or_the_dev_kit() -
     for stage in _dockerfile():
         assert not any(source.startswith("devkit") for source in _copied(stage)), stage
     assert "simulator" not in _copied(_stage("build")) + _copied(_stage("product"))
+    # The simulator's image installs its extra alone, so the extra names its server packages
+    # even though the product (whose web app runs on the same ones) depends on them too.
+    simulator = {_name(d) for d in _extra("simulator")}
+    assert simulator >= {"starlette", "uvicorn"}, simulator
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=\[ ]", requirement)[0]
+
+
+def test_the_web_app_is_part_of_the_product() -> None:
+    """What ``scangrade serve`` imports is a dependency of the wheel, not of an extra."""
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    core = {re.split(r"[<>=\[ ]", d)[0] for d in pyproject["project"]["dependencies"]}
-    server = {re.split(r"[<>=\[ ]", d)[0] for d in _extra("simulator")} - core
-    assert server >= {"starlette", "uvicorn"}, server
+    core = {_name(d) for d in pyproject["project"]["dependencies"]}
+    assert {"starlette", "uvicorn", "itsdangerous", "python-multipart", "jinja2"} <= core
+    assert "playwright" in {_name(d) for d in _extra("dev")}
+    data = pyproject["tool"]["setuptools"]["package-data"]["pipeline.operator.web"]
+    web = ROOT / "pipeline" / "operator" / "web"
+    assets = [p for folder in ("templates", "static") for p in (web / folder).iterdir()]
+    assert assets
+    for asset in assets:
+        assert any(asset.match(f"web/{pattern}") for pattern in data), asset
+
+
+def test_the_web_service_runs_serve_on_loopback_with_a_secret_it_must_be_given() -> None:
+    web = _compose()["services"]["web"]
+    assert web["build"] == {"context": ".", "target": "product"}
+    assert web["image"] == "scangrade:latest"
+    command = web["command"]
+    assert command[0] == "serve"
+    params = serve.make_context("serve", list(command[1:])).params
+    assert params["host"] == "0.0.0.0"  # inside the container; published on loopback only
+    assert web["ports"] == [f"127.0.0.1:{params['port']}:{params['port']}"]
+    assert f"127.0.0.1:{params['port']}/login" in " ".join(web["healthcheck"]["test"])
+    secret = web["environment"]["SCANGRADE_WEB_SECRET"]
+    assert re.fullmatch(r"\$\{SCANGRADE_WEB_SECRET:\?[^}]+\}", secret), secret  # required
+    assert (
+        web["environment"]["SCANGRADE_DATABASE_URL"]
+        == (_compose()["services"]["migrate"]["environment"]["SCANGRADE_DATABASE_URL"])
+    )
+    assert web["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+
+
+def test_make_serve_runs_the_web_app() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\nserve:", 1)[1].split("\n\n", 1)[0]
+    assert "scangrade serve" in recipe
 
 
 def test_the_dry_run_simulator_runs_its_own_image() -> None:

@@ -10,6 +10,8 @@ process role gets a pool of its own size (:data:`POOLS`, the README's "Connectio
   Idle children, and tasks waiting out a retry's countdown, hold none. The overflow of one
   is for the control node's reconciler, whose repair holds a lock on a second session.
 - ``cli``, a command: one connection, one more for a nested session.
+- ``web``, ``scangrade serve``: its handlers run on a thread pool, a session each; four
+  connections, four more at a peak, and a request waits for one beyond that.
 - ``service``: beat, the supervisor, a worker's main process, a /metrics endpoint. They
   rarely touch Postgres: no pool, a connection only while a session is open.
 
@@ -42,6 +44,7 @@ class PoolRole(StrEnum):
 
     WORKER = "worker"
     CLI = "cli"
+    WEB = "web"
     SERVICE = "service"
 
 
@@ -61,6 +64,7 @@ class PoolSize:
 POOLS: dict[PoolRole, PoolSize] = {
     PoolRole.WORKER: PoolSize(1, 1),
     PoolRole.CLI: PoolSize(1, 1),
+    PoolRole.WEB: PoolSize(4, 4),
     PoolRole.SERVICE: PoolSize(0, 0),
 }
 

@@ -14,7 +14,7 @@ errors and log lines to stderr, where only warnings show unless ``-v``.
 
 The commands live by area: ``batches`` (enqueue, status, check, cancel, retry, replay),
 ``results`` (report, export, notify), ``service`` (migrate, workers, keys), ``users`` (the
-review app's accounts), ``watch``. ``demo``
+review app's accounts), ``watch``, ``web`` (serve: the review app itself). ``demo``
 and ``simulator`` belong to the dev kit of a clone (``devkit.commands``), which the installed
 package does not have: there they only say so.
 """
@@ -29,13 +29,13 @@ import click
 from rich.text import Text
 
 from pipeline.errors import NeedsClone, ScangradeError
-from pipeline.operator.cli import batches, results, service, users, watch
+from pipeline.operator.cli import batches, results, service, users, watch, web
 from pipeline.operator.cli_support import progress_console
 from pipeline.settings import get_settings, load_env_file
 from pipeline.telemetry.logs import configure_logging, one_line
 
 #: Services whose log is their output: they log at SCANGRADE_LOG_LEVEL without -v.
-_SERVICES = frozenset({"workers", "simulator"})
+_SERVICES = frozenset({"workers", "simulator", "serve"})
 
 #: The modules of a clone that the wheel leaves out, and the plugin that brings their commands.
 _DEV_KIT, _DEV_KIT_COMMANDS = frozenset({"devkit", "simulator"}), "devkit.commands"
@@ -119,6 +119,7 @@ for _command in (
     *service.COMMANDS,
     *users.COMMANDS,
     *watch.COMMANDS,
+    *web.COMMANDS,
     *_dev_kit_commands(),
 ):
     main.add_command(_command)

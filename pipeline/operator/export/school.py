@@ -19,7 +19,7 @@ from pipeline.operator.export.gradebook import Gradebook, load_gradebook
 from pipeline.operator.export.handback import HandedBack, write_handback
 from pipeline.operator.export.sheets import SHEETS, write_sheet
 from pipeline.operator.report.data import PageView
-from pipeline.operator.report.pictures import NoPicture, page_image
+from pipeline.operator.report.pictures import NoPicture, page_drawing
 
 SHEET_FORMATS: Final = tuple(SHEETS)
 HANDBACK: Final = "handback"
@@ -58,7 +58,7 @@ def export_handback(batch_id: int, directory: Path, store: ObjectStore) -> Hande
     def picture(page: PageView) -> Image.Image | NoPicture:
         if page.image_key is None:
             return NoPicture("the page was never stored as an image")
-        return page_image(store, page.image_key, page.content_type)
+        return page_drawing(store, page.image_key, page.content_type)
 
     return write_handback(_gradebook(batch_id), directory, picture)
 

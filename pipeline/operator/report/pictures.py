@@ -1,8 +1,9 @@
 """Page pictures for the report: the archived page image, made small enough to embed.
 
 A scan as sent to the provider is often 1–3 MB; at most 1000 px wide and JPEG quality 80 it
-is about a tenth of that, which keeps a 300-page report in the tens of megabytes. The
-handback PDFs (``scangrade export --format handback``) draw on the whole image instead.
+is about a tenth of that, which keeps a 300-page report in the tens of megabytes. The web
+app serves the page as it was sent (``page_image``); the handback PDFs (``scangrade export
+--format handback``) draw on the whole image (``page_drawing``).
 """
 
 from __future__ import annotations
@@ -46,41 +47,23 @@ class NoPicture:
     reason: str
 
 
-def page_picture(store: ObjectStore, key: str, content_type: str | None) -> Picture | NoPicture:
-    """The page image stored at ``key``, downscaled and encoded as a ``data:`` URI."""
-    data = _page_bytes(store, key, content_type)
-    if isinstance(data, NoPicture):
-        return data
-    try:
-        return _downscaled(data)
-    except _UNREADABLE as e:
-        log.warning("report: page image %s is unreadable: %s", key, e)
-        return NoPicture("the archived page image is unreadable")
+@dataclass(frozen=True)
+class PageImage:
+    """The archived page as an image a browser shows (a one-page PDF rendered)."""
+
+    data: bytes
+    content_type: str
 
 
-def page_image(store: ObjectStore, key: str, content_type: str | None) -> Image.Image | NoPicture:
-    """The page image stored at ``key``, whole, as an RGB picture (for drawing on)."""
-    data = _page_bytes(store, key, content_type)
-    if isinstance(data, NoPicture):
-        return data
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-            return img.convert("RGB")
-    except _UNREADABLE as e:
-        log.warning("report: page image %s is unreadable: %s", key, e)
-        return NoPicture("the archived page image is unreadable")
-
-
-def _page_bytes(store: ObjectStore, key: str, content_type: str | None) -> bytes | NoPicture:
-    """The stored page as image bytes: a one-page PDF is rendered first."""
+def page_image(store: ObjectStore, key: str, content_type: str | None) -> PageImage | NoPicture:
+    """The page image stored at ``key``, as it was sent; a one-page PDF rendered at 100 dpi."""
     try:
         data = store.get(key)
     except ObjectMissing:
         log.warning("report: page image %s is not in the bucket", key)
         return NoPicture("the archived page image is missing")
     if content_type != PDF_CONTENT_TYPE:
-        return data
+        return PageImage(data, content_type or "application/octet-stream")
     try:
         page = split_pdf(data, dpi=100)[0].image
     except BadInput as e:
@@ -88,7 +71,19 @@ def _page_bytes(store: ObjectStore, key: str, content_type: str | None) -> bytes
         return NoPicture("the archived one-page PDF cannot be rendered")
     if page is None:
         return NoPicture("the archived one-page PDF cannot be rendered")
-    return page.data
+    return PageImage(page.data, page.content_type)
+
+
+def page_picture(store: ObjectStore, key: str, content_type: str | None) -> Picture | NoPicture:
+    """The page image stored at ``key``, downscaled and encoded as a ``data:`` URI."""
+    found = page_image(store, key, content_type)
+    if isinstance(found, NoPicture):
+        return found
+    try:
+        return _downscaled(found.data)
+    except _UNREADABLE as e:
+        log.warning("report: page image %s is unreadable: %s", key, e)
+        return NoPicture("the archived page image is unreadable")
 
 
 def _downscaled(data: bytes) -> Picture:
@@ -110,3 +105,17 @@ def _downscaled(data: bytes) -> Picture:
         source_height=source[1],
         size=len(encoded),
     )
+
+
+def page_drawing(store: ObjectStore, key: str, content_type: str | None) -> Image.Image | NoPicture:
+    """The page image stored at ``key``, whole, as an RGB picture (for drawing on)."""
+    found = page_image(store, key, content_type)
+    if isinstance(found, NoPicture):
+        return found
+    try:
+        with Image.open(io.BytesIO(found.data)) as img:
+            img.load()
+            return img.convert("RGB")
+    except _UNREADABLE as e:
+        log.warning("report: page image %s is unreadable: %s", key, e)
+        return NoPicture("the archived page image is unreadable")
