@@ -38,6 +38,7 @@ PDF_DPI: Final = 200
 #: Longer scans are decoded smaller (JPEG's DCT scaling): a code stays over 150 px wide.
 _MAX_LONG_SIDE: Final = 4000
 _CODE: Final = "label_read_failed"
+_QR: Final = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
 # A 3 x 3 mean: an isolated speck fades to a ninth of its contrast, a module keeps its core.
 # It rescues as many codes as a median filter on the corpus of tests/integration, at a third
 # of the cost.
@@ -75,7 +76,8 @@ def _render(data: bytes) -> Image.Image:
         try:
             page = document[0]
             bitmap = page.render(scale=PDF_DPI / 72, grayscale=True)
-            return bitmap.to_pil().convert("L")
+            image: Image.Image = bitmap.to_pil().convert("L")
+            return image
         finally:
             document.close()
     except pdfium.PdfiumError as e:
@@ -115,7 +117,7 @@ def _corners(size: tuple[int, int]) -> Iterator[tuple[int, int, int, int]]:
 def _read(image: Image.Image) -> list[zxingcpp.Barcode]:
     return zxingcpp.read_barcodes(
         image,
-        formats=zxingcpp.BarcodeFormat.QRCode,
+        formats=_QR,
         try_invert=False,
         text_mode=zxingcpp.TextMode.Plain,
     )
