@@ -5,7 +5,10 @@ out of the denominator, and an unanswered one counts as not correct. Questions a
 across students by position: the assignment's file name, page and question number.
 
 Only the current version of each document counts: pages of a version replaced by a rescan
-(``documents.superseded_at``) are left out. Folders holding no scans are listed as missing work.
+(``documents.superseded_at``), and pages a later scan of their label replaced, are left out.
+Folders holding no scans are listed as missing work; the missing, extra and replaced pages of
+labelled assignments are listed from ``v_label_gaps``. A student's labelled pages come in the
+order of their labels, whatever order they were scanned in.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.adapters.db.models import Batch, Document, Page, Question, SchoolClass, Slot
 from pipeline.adapters.db.models import Student as StudentRow
+from pipeline.domain.label_gaps import GapRow, batch_gaps
 from pipeline.errors import ConfigurationError
 
 CORRECT, WRONG, UNANSWERED = 1, 2, 3
@@ -117,6 +121,12 @@ class PageView:
     height: int | None
     tally: Tally
     boxes: tuple[Box, ...]
+    label: str | None = None
+    """What the page's label says (``hw-7, page 2 of 3``); None without one."""
+    turned: int = 0
+    """Degrees the page was turned clockwise, upright by its label, before it was sent."""
+    order: tuple[str, int, str, int] = ("", 0, "", 0)
+    """Where it comes among its student's pages: labelled ones by assignment and label page."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +172,7 @@ class ReportData:
     students: list[Student]
     total: Tally = field(default_factory=Tally)
     missing: list[Missing] = field(default_factory=list)
+    label_gaps: list[GapRow] = field(default_factory=list)
 
     @property
     def pages(self) -> list[PageView]:
@@ -177,7 +188,7 @@ def load_report(session: Session, batch_id: int) -> ReportData:
     questions = _questions(session, batch_id)
     slots = _slots(session, batch_id)
     pages = [_page_view(row, questions.get(row.id, []), slots) for row in _pages(session, batch_id)]
-    pages.sort(key=lambda p: (p.class_name == NO_CLASS, p.class_name, p.student, p.rel_path))
+    pages.sort(key=lambda p: (p.class_name == NO_CLASS, p.class_name, p.student, p.order))
     students = _students(pages)
     total = Tally()
     for student in students:
@@ -193,10 +204,12 @@ def load_report(session: Session, batch_id: int) -> ReportData:
         students=students,
         total=total,
         missing=_missing(session, batch_id),
+        label_gaps=batch_gaps(session, batch_id),
     )
 
 
 _CURRENT = Document.superseded_at.is_(None)
+_KEPT = Page.label_replaced_by.is_(None)  # a later scan of its label replaced it
 
 
 def _missing(session: Session, batch_id: int) -> list[Missing]:
@@ -231,13 +244,17 @@ def _pages(session: Session, batch_id: int) -> Iterable[Any]:
             Page.student_id,
             StudentRow.name.label("student"),
             SchoolClass.name.label("class_name"),
+            Page.label_assignment,
+            Page.label_page,
+            Page.label_pages,
+            Page.label_turn,
         )
         .join(Document, Document.id == Page.document_id)
         .outerjoin(StudentRow, StudentRow.id == Page.student_id)
         .outerjoin(
             SchoolClass, SchoolClass.id == func.coalesce(StudentRow.class_id, Document.class_id)
         )
-        .where(Page.batch_id == batch_id, _CURRENT)
+        .where(Page.batch_id == batch_id, _CURRENT, _KEPT)
         .order_by(Document.rel_path, Page.page_no)
     ).all()
 
@@ -248,7 +265,7 @@ def _questions(session: Session, batch_id: int) -> dict[int, list[Any]]:
         select(Question.page_id, Question.sequence, Question.correct_result, Question.area)
         .join(Page, Page.id == Question.page_id)
         .join(Document, Document.id == Page.document_id)
-        .where(Page.batch_id == batch_id, _CURRENT)
+        .where(Page.batch_id == batch_id, _CURRENT, _KEPT)
         .order_by(Question.page_id, Question.image_index, Question.sequence)
     )
     for row in rows:
@@ -267,7 +284,7 @@ def _slots(session: Session, batch_id: int) -> dict[tuple[int, int], list[Any]]:
         .join(Question, Question.id == Slot.question_id)
         .join(Page, Page.id == Slot.page_id)
         .join(Document, Document.id == Page.document_id)
-        .where(Page.batch_id == batch_id, _CURRENT)
+        .where(Page.batch_id == batch_id, _CURRENT, _KEPT)
         .order_by(Slot.page_id, Question.sequence, Slot.sequence)
     )
     for row in rows:
@@ -303,7 +320,19 @@ def _page_view(
         height=page.height,
         tally=tally,
         boxes=tuple(boxes),
+        **_label_of(page),
     )
+
+
+def _label_of(page: Any) -> dict[str, Any]:
+    """The page's label as shown, and its place: by label page, else by file and page."""
+    if page.label_page is None:
+        return {"order": (page.rel_path, page.page_no, "", 0)}
+    return {
+        "label": f"{page.label_assignment}, page {page.label_page} of {page.label_pages}",
+        "turned": page.label_turn or 0,
+        "order": (page.label_assignment, page.label_page, page.rel_path, page.page_no),
+    }
 
 
 def _box(area: Any, result: int | None, kind: str, label: str) -> list[Box]:
@@ -359,7 +388,7 @@ def _question_rows(session: Session, batch_id: int) -> list[Row]:
         .add_columns(Question.sequence, Question.correct_result)
         .join(Page, Page.id == Question.page_id)
         .join(Document, Document.id == Page.document_id)
-        .where(Page.batch_id == batch_id, _CURRENT)
+        .where(Page.batch_id == batch_id, _CURRENT, _KEPT)
     )
     tallies: dict[tuple[str, int, int], Tally] = {}
     for row in rows:

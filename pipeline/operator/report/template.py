@@ -65,7 +65,8 @@ figcaption .failed { color: #a00; }
 <h1>Batch {{ data.name }}</h1>
 <p class="summary">{{ data.pages | length }} pages, {{ data.students | length }} students,
 {{ data.classes | length }} classes{% if data.missing %}, {{ data.missing | length }} folders
-with no scans (<a href="#missing">missing work</a>){% endif %};
+with no scans (<a href="#missing">missing work</a>){% endif %}{% if data.label_gaps %},
+{{ data.label_gaps | length }} <a href="#labels">findings in labelled work</a>{% endif %};
 {{ data.total.graded }} questions graded,
 {{ percent(data.total.rate) }} correct. Batch {{ data.state }}{% if data.finished_at %}
 (finished {{ data.finished_at.strftime("%Y-%m-%d %H:%M") }}){% endif %}; report written
@@ -106,6 +107,21 @@ with no scans (<a href="#missing">missing work</a>){% endif %};
 </table>
 {% endif %}
 
+{% if data.label_gaps %}
+<h2 id="labels">Labelled work: missing, extra and replaced pages</h2>
+<table>
+<thead><tr><th>Class</th><th>Student</th><th>Assignment</th><th>Page</th><th>What</th></tr>
+</thead>
+<tbody>
+{% for gap in data.label_gaps %}
+<tr class="label-{{ gap.kind }}"><td>{{ gap.class_name or "—" }}</td>
+<td>{{ gap.student or "" }}</td><td>{{ gap.assignment or "" }}</td>
+<td>{{ gap.label_page or "" }}</td><td>{{ gap.kind }}: {{ gap.reason() }}</td></tr>
+{% endfor %}
+</tbody>
+</table>
+{% endif %}
+
 <h2 id="pages">Pages</h2>
 {% for student in data.students %}
 <section class="student" id="student-{{ loop.index }}">
@@ -117,7 +133,10 @@ with no scans (<a href="#missing">missing work</a>){% endif %};
  height="{{ pic.height }}" alt="{{ page.rel_path }}, page {{ page.page_no }}">
 {{ overlay(page, pic) }}</div>
 {% else %}<div class="missing">{{ pic.reason }}</div>{% endif %}
-<figcaption>{{ page.rel_path }}, page {{ page.page_no }}: {{ page.tally.correct }} correct,
+<figcaption>{{ page.rel_path }}, page {{ page.page_no }}
+{%- if page.label %} ({{ page.label }} by its label
+{%- if page.turned %}, turned {{ page.turned }}° upright{% endif %}){% endif %}:
+{{ page.tally.correct }} correct,
 {{ page.tally.wrong }} wrong, {{ page.tally.unanswered }} unanswered
 {%- if page.tally.not_graded %}, {{ page.tally.not_graded }} not graded{% endif %}
 {%- if page.state != "done" %}; <span class="failed">{{ page.state }}
