@@ -136,8 +136,10 @@ def corpus(
         yield LabelledScan(jpeg, item.label, turn)
 
 
-def shuffled_class_pdf(scans: Sequence[LabelledScan], seed: int, dpi: int = 200) -> bytes:
-    """The scans in a shuffled order, as one scanner-style PDF (the JPEGs embedded as is)."""
+def shuffled_class_pdf(
+    scans: Sequence[LabelledScan], seed: int, dpi: int = 200
+) -> tuple[bytes, list[LabelledScan]]:
+    """The scans shuffled, and one scanner-style PDF of them (their JPEGs embedded as is)."""
     order = list(scans)
     random.Random(seed).shuffle(order)
-    return pdf_from_jpegs([item.jpeg for item in order], dpi=dpi)
+    return pdf_from_jpegs([item.jpeg for item in order], dpi=dpi), order
