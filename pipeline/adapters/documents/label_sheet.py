@@ -32,6 +32,8 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.pdfgen.canvas import Canvas
 
+from pipeline.errors import ConfigurationError
+
 Layout = Literal["stickers", "header"]
 LAYOUTS: Final = ("stickers", "header")
 
@@ -79,8 +81,10 @@ _CJK: Final = "STSong-Light"
 _GIVEN: Final = "scangrade-label-font"
 
 
-class FontUnusable(ValueError):
+class FontUnusable(ConfigurationError):
     """The font file given for names cannot be read as a TrueType font."""
+
+    message = "the font file given for the labels' names is not a TrueType font"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import click
 from pipeline.adapters.documents.label_sheet import (
     L7160,
     LAYOUTS,
-    FontUnusable,
     Layout,
     Sticker,
     label_pdf,
@@ -82,7 +81,7 @@ def labels(
         made = roster_labels(read_roster(roster), assignment, pages, class_name=class_name)
         stickers = [Sticker(item.code, item.lines()) for item in made]
         pdf = label_pdf(stickers, layout, title=f"{assignment} labels", font_file=font_file)
-    except (ConfigurationError, FontUnusable) as e:
+    except ConfigurationError as e:  # the roster, a label too long, the font
         raise click.UsageError(str(e)) from e
     try:
         output.write_bytes(pdf)
