@@ -29,6 +29,7 @@ from pipeline.adapters.objectstore import get_store
 from pipeline.domain.routing import Route, Routing
 from pipeline.domain.students import read_students
 from pipeline.operator.cli import main
+from pipeline.operator.report import write_report
 from pipeline.operator.report.data import load_report
 from pipeline.settings import Settings
 from pipeline.stages.enqueue import enqueue_directory
@@ -169,6 +170,18 @@ def test_a_students_pages_are_in_their_labels_order_and_the_later_scan_wins(
     [s001] = [student for student in report.students if student.row.label == "S001"]
     assert [page.label for page in s001.pages] == [f"hw-7, page {n} of 3" for n in (1, 2, 3)]
     assert {gap.kind for gap in report.label_gaps} == {"missing", "extra", "duplicate"}
+
+
+def test_the_report_lists_the_findings_and_each_pages_label(batch_id: int, tmp_path: Path) -> None:
+    written = write_report(batch_id, tmp_path / "report.html", get_store())
+
+    html = written.path.read_text(encoding="utf-8")
+    assert 'id="labels">Labelled work: missing, extra and replaced pages' in html
+    assert html.count('<tr class="label-missing">') == 1
+    assert html.count('<tr class="label-extra">') == 1
+    assert html.count('<tr class="label-duplicate">') == 1
+    assert "(hw-7, page 2 of 3 by its label" in html
+    assert "° upright)" in html
 
 
 def test_the_gaps_view_lists_the_missing_extra_and_replaced_pages(batch_id: int) -> None:
