@@ -20,6 +20,15 @@ ScangradeError                   exit 1 at the command line, unless a class belo
  ├─ BadInput                     this file or page can never succeed: record it and go on
  │   └─ ProviderRejected         the provider refused the page for good (216201, 282810…)
  ├─ Gone                         the provider no longer knows the task id (282808)
+ ├─ RequestRefused               exit 2: names what is not there, or already is; nothing changed
+ │   ├─ UnknownUser              no account of that name (or id)
+ │   ├─ UnknownClass             no class of that name (classes come from enqueue)
+ │   ├─ DuplicateUsername        an account of that name exists, disabled or not
+ │   ├─ BadAccount               an empty name or password, a role not admin or teacher
+ │   ├─ AccountDisabled          a disabled account tried to grade
+ │   ├─ NotPermitted             a teacher graded a page outside their classes
+ │   ├─ UnknownGradeTarget       no such question or slot on that page
+ │   └─ BadGrade                 a grade not correct, wrong or partial (or None: withdrawn)
  └─ ConfigurationError           exit 4: an option or setting is wrong; the operator must fix it
      ├─ WebhookRefused           a --notify URL answered 3xx/4xx: sending again cannot help
      ├─ SummaryRefused           ``notify``: the summary was refused or cannot be sent
@@ -47,7 +56,7 @@ class ExitCode(IntEnum):
 
     OK = 0
     FAILED = 1  # the batch ended with failures; an error with no code of its own
-    USAGE = 2  # click's: a wrong option or argument, an unknown batch
+    USAGE = 2  # click's: a wrong option or argument, an unknown batch, user or class
     SERVICE = 3  # Postgres, Redis, S3 or a webhook is unreachable
     CONFIG = 4  # no API key, S3 credentials missing or refused, a webhook refused
     FINDINGS = 5  # ``check`` found rows their other rows do not back
@@ -202,6 +211,64 @@ class Gone(ScangradeError):
     """The provider does not know the task id (never created, or no longer kept)."""
 
     message = "the provider no longer knows the task"
+
+
+class RequestRefused(ScangradeError):
+    """A request names something that is not there, or that is already; nothing was changed.
+
+    The accounts (``scangrade users``) and the grade overrides of the review app raise these.
+    """
+
+    exit_code = ExitCode.USAGE
+    message = "the request was refused; nothing was changed"
+
+
+class UnknownUser(RequestRefused):
+    """No account has that username (or id)."""
+
+    message = "no such user; scangrade users list shows them"
+
+
+class UnknownClass(RequestRefused):
+    """No class has that name: classes are made by ``enqueue`` from manifests and folders."""
+
+    message = "no such class; classes come from the batches enqueued"
+
+
+class DuplicateUsername(RequestRefused):
+    """An account of that name exists already (disabled accounts keep their name)."""
+
+    message = "a user of that name exists already"
+
+
+class BadAccount(RequestRefused):
+    """An account cannot be made so: an empty name or password, an unknown role."""
+
+    message = "an account needs a username, a password and the role admin or teacher"
+
+
+class AccountDisabled(RequestRefused):
+    """The account was disabled: it may no longer sign in or grade."""
+
+    message = "the account is disabled"
+
+
+class NotPermitted(RequestRefused):
+    """A teacher acted on a page outside the classes they were given."""
+
+    message = "the page is not of a class this teacher was given"
+
+
+class UnknownGradeTarget(RequestRefused):
+    """An override names a question or slot the page does not have."""
+
+    message = "the page has no such question or slot"
+
+
+class BadGrade(RequestRefused):
+    """An override's grade is not one a teacher gives: correct, wrong or partial (or None)."""
+
+    message = "a teacher's grade is correct, wrong or partial (None withdraws the override)"
 
 
 class ConfigurationError(ScangradeError):

@@ -2,6 +2,7 @@
 
 Whose pages they are (``students``), which API each document goes to (``routing``), when to
 ask the provider again (``polling``), how far a batch has come and when it is done
-(``progress``, ``summary``), who is told (``notify``) and how each API's answer becomes rows
-(``rows``). The stages call it; it uses adapters, never stages or workers.
+(``progress``, ``summary``), who is told (``notify``), how each API's answer becomes rows
+(``rows``) and what a grade and a correct rate are (``grades``). The stages call it; it uses
+adapters, never stages or workers.
 """

@@ -61,5 +61,11 @@ def test_reference_tables_explain_codes(env: Settings) -> None:
     with get_engine().connect() as conn:
         meanings = dict(conn.execute(text("SELECT code, meaning FROM correct_results")).all())
         types = conn.execute(text("SELECT count(*) FROM question_types")).scalar_one()
-    assert meanings == {0: "not graded", 1: "correct", 2: "wrong", 3: "unanswered"}
+    assert meanings == {
+        0: "not graded",
+        1: "correct",
+        2: "wrong",
+        3: "unanswered",
+        4: "partial",  # a teacher's grade only (0012)
+    }
     assert types == 19

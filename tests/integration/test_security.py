@@ -71,6 +71,10 @@ def test_analyst_reads_every_table_and_view(env: Settings) -> None:
     dsn = _dsn(env)
     readable = {name: _as_analyst(dsn, f'SELECT * FROM "{name}" LIMIT 1') for name in relations}
     assert readable.pop("alembic_version") == "42501"
+    # the review app's accounts, but for their password hashes (0012)
+    assert readable.pop("users") == "42501"
+    assert _as_analyst(dsn, "SELECT id, username, role, created_at, disabled_at FROM users") is None
+    assert _as_analyst(dsn, "SELECT password_hash FROM users") == "42501"
     assert readable == dict.fromkeys(readable)
 
 

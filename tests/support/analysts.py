@@ -25,7 +25,7 @@ from sqlalchemy import text
 from pipeline.adapters.db.session import get_engine
 from pipeline.domain.students import Students
 from pipeline.operator.cli import main
-from pipeline.operator.report.data import assignment
+from pipeline.operator.report.graded import assignment
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "analysts.md"
 
@@ -134,7 +134,7 @@ def _check_hardest(night: Night, rows: list[dict[str, Any]]) -> None:
         if len({slot["question_id"] for slot in slots}) >= 3
         and (rate := _rate([slot["correct_result"] for slot in slots])) is not None
     )
-    assert [float(row["correct_rate"]) for row in rows] == pytest.approx(
+    assert [float(row["slot_correct_rate"]) for row in rows] == pytest.approx(
         rates[:10], abs=RATE_PLACES
     )
 

@@ -1,4 +1,8 @@
-"""The database adapter: models, sessions, states and guarded transitions."""
+"""The database adapter: models, sessions, states and guarded transitions.
+
+Also the review app's accounts (``accounts``) and the teachers' grade overrides
+(``overrides``).
+"""
 
 from __future__ import annotations
 

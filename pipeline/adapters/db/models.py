@@ -9,7 +9,8 @@ Every model is importable from here; importing this module registers every table
 - ``work_tables``: batches, classes, students, documents, pages, provider_tasks;
 - ``graded_tables``: correct_edu's questions and slots;
 - ``upkeep_tables``: artifacts (S3) and repairs (the reconciler's counts);
-- ``api_tables``: the other APIs' result tables.
+- ``api_tables``: the other APIs' result tables;
+- ``review_tables``: the teachers' accounts, their classes and their grade overrides.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ from pipeline.adapters.db.api_tables import (
     PaperQuestion,
 )
 
+# isort: split
+from pipeline.adapters.db.review_tables import GradeOverride, User, UserClass
+
 __all__ = [
     "Artifact",
     "Base",
@@ -52,6 +56,7 @@ __all__ = [
     "EssayLine",
     "EssayParagraph",
     "EssaySentence",
+    "GradeOverride",
     "OcrWord",
     "Page",
     "PaperAnswer",
@@ -62,4 +67,6 @@ __all__ = [
     "SchoolClass",
     "Slot",
     "Student",
+    "User",
+    "UserClass",
 ]

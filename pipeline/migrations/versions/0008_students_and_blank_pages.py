@@ -255,9 +255,9 @@ def batch_progress_sql(v7: ModuleType) -> str:
     )
 
 
-def _views() -> None:
-    v7 = _previous()
-    slot_results = _swap(
+def slot_results_sql(v7: ModuleType) -> str:
+    """v_slot_results as replaced here (0012 builds it again when it is downgraded)."""
+    return _swap(
         v7.SLOT_RESULTS.sql,
         ("CASE WHEN d.kind", "coalesce(o.assignment, CASE WHEN d.kind"),
         ("END::text AS assignment", "END)::text AS assignment"),
@@ -266,7 +266,11 @@ def _views() -> None:
             "           s.reason,\n           o.student_id,\n           o.student_code\n",
         ),
     )
-    student_totals = _swap(
+
+
+def student_totals_sql(v7: ModuleType) -> str:
+    """v_student_totals as replaced here (0012 builds it again when it is downgraded)."""
+    return _swap(
         v7.STUDENT_TOTALS.sql,
         ("o.student,\n", "o.student,\n               o.student_id,\n"),
         (
@@ -286,6 +290,40 @@ def _views() -> None:
             "ps.student_id IS NOT DISTINCT FROM pp.student_id",
         ),
     )
+
+
+_OWNER = "from v_page_owners; NULL when no student matched."
+
+#: The column comments this migration changed or added, by view (0012's downgrade too).
+COLUMN_COMMENTS = {
+    "v_slot_results": {
+        "class_name": "Class, from v_page_owners; NULL when unknown.",
+        "student": f"Student's name, {_OWNER}",
+        "assignment": "The manifest's assignment, else the file name below the student's "
+        "folder (homework.pdf); NULL for an image set or a file outside the layout, whose "
+        "questions are matched by page and number alone.",
+        "student_id": f"The student (students.id), {_OWNER}",
+        "student_code": f"The school's id of the student, {_OWNER}",
+    },
+    "v_student_totals": {
+        "class_name": "Class, from v_page_owners; NULL when unknown.",
+        "student": f"Student's name, {_OWNER}",
+        "student_id": f"The student (students.id), {_OWNER}",
+        "pages_skipped": "Of those, skipped as blank (never sent).",
+    },
+    "v_batch_progress": {
+        "pages_in_flight": "Pages neither done, failed nor skipped.",
+        "ended_share": "(pages_done + pages_failed + pages_skipped) / pages; 1 once every "
+        "known page ended.",
+        "pages_skipped": "Pages skipped as blank: never sent, never billed.",
+    },
+}
+
+
+def _views() -> None:
+    v7 = _previous()
+    slot_results = slot_results_sql(v7)
+    student_totals = student_totals_sql(v7)
     progress = batch_progress_sql(v7)
     replaced = {
         "v_page_owners": PAGE_OWNERS,
@@ -304,37 +342,8 @@ def _views() -> None:
         )
     )
     _comment_columns("v_page_owners", _PAGE_OWNER_COMMENTS)
-    owner = "from v_page_owners; NULL when no student matched."
-    _comment_columns(
-        "v_slot_results",
-        {
-            "class_name": "Class, from v_page_owners; NULL when unknown.",
-            "student": f"Student's name, {owner}",
-            "assignment": "The manifest's assignment, else the file name below the student's "
-            "folder (homework.pdf); NULL for an image set or a file outside the layout, whose "
-            "questions are matched by page and number alone.",
-            "student_id": f"The student (students.id), {owner}",
-            "student_code": f"The school's id of the student, {owner}",
-        },
-    )
-    _comment_columns(
-        "v_student_totals",
-        {
-            "class_name": "Class, from v_page_owners; NULL when unknown.",
-            "student": f"Student's name, {owner}",
-            "student_id": f"The student (students.id), {owner}",
-            "pages_skipped": "Of those, skipped as blank (never sent).",
-        },
-    )
-    _comment_columns(
-        "v_batch_progress",
-        {
-            "pages_in_flight": "Pages neither done, failed nor skipped.",
-            "ended_share": "(pages_done + pages_failed + pages_skipped) / pages; 1 once every "
-            "known page ended.",
-            "pages_skipped": "Pages skipped as blank: never sent, never billed.",
-        },
-    )
+    for view, comments in COLUMN_COMMENTS.items():
+        _comment_columns(view, comments)
 
 
 def downgrade() -> None:

@@ -14,7 +14,7 @@ pages without a label among labelled ones (extra) and the pages a later scan rep
 (duplicate).
 
 Revision ID: 0013_labels
-Revises: 0011_repairs
+Revises: 0012_teacher_review
 Create Date: 2026-12-04 10:00:00.000000
 """
 
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_labels"
-down_revision = "0011_repairs"
+down_revision = "0012_teacher_review"
 branch_labels = None
 depends_on = None
 

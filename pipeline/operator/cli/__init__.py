@@ -1,9 +1,10 @@
 """``scangrade``: the operator's commands.
 
 Exit codes (:class:`pipeline.errors.ExitCode`): 0 success; 1 the batch ended with failures; 2
-usage error; 3 a service (Postgres, Redis, S3, a webhook) is unreachable; 4 configuration error
-(no API key, S3 credentials missing or refused, a webhook refused); 5 ``check`` found rows their
-other rows do not back; 130 stopped with Ctrl-C (``status --watch``). A command returns its exit
+usage error (an unknown batch, user or class, a username taken); 3 a service (Postgres, Redis,
+S3, a webhook) is unreachable; 4 configuration error (no API key, S3 credentials missing or
+refused, a webhook refused); 5 ``check`` found rows their other rows do not back; 130 stopped
+with Ctrl-C (``status --watch``). A command returns its exit
 code or raises one of scangrade's errors, which carries its code and its message: the group
 (``_Commands``) is the one place either becomes the exit, an error as its message on stderr,
 never a traceback.
@@ -12,8 +13,8 @@ Results, tables and summaries go to stdout (``scangrade status X > night.log``);
 errors and log lines to stderr, where only warnings show unless ``-v``.
 
 The commands live by area: ``batches`` (enqueue, status, check, cancel, retry, replay),
-``results`` (report, export, notify), ``service`` (migrate, workers, keys), ``watch``,
-``labels`` (the QR labels printed before scanning). ``demo``
+``results`` (report, export, notify), ``service`` (migrate, workers, keys), ``users`` (the
+review app's accounts), ``watch``, ``labels`` (the QR labels printed before scanning). ``demo``
 and ``simulator`` belong to the dev kit of a clone (``devkit.commands``), which the installed
 package does not have: there they only say so.
 """
@@ -28,7 +29,7 @@ import click
 from rich.text import Text
 
 from pipeline.errors import NeedsClone, ScangradeError
-from pipeline.operator.cli import batches, labels, results, service, watch
+from pipeline.operator.cli import batches, labels, results, service, users, watch
 from pipeline.operator.cli_support import progress_console
 from pipeline.settings import get_settings, load_env_file
 from pipeline.telemetry.logs import configure_logging, one_line
@@ -117,6 +118,7 @@ for _command in (
     *labels.COMMANDS,
     *results.COMMANDS,
     *service.COMMANDS,
+    *users.COMMANDS,
     *watch.COMMANDS,
     *_dev_kit_commands(),
 ):

@@ -1,12 +1,16 @@
 """What a teachers' report shows, read from Postgres into plain values.
 
-Rates follow ``docs/schema.md``: a question not graded (``correct_result`` 0 or NULL) is left
-out of the denominator, and an unanswered one counts as not correct. Questions are compared
-across students by position: the assignment's file name, page and question number.
+Grades are the effective ones and rates follow :mod:`pipeline.domain.grades` (the analysts'
+views compute the same): a teacher's override in force, else the provider's grade; a
+question not graded is left out of the denominator, an unanswered one counts as not correct,
+a partial one half. Each figure says what it counts: a :class:`~pipeline.domain.grades.Tally`
+of questions (by their own grades) and one of answer slots. Questions are compared across
+students by position: the assignment's file name, page and question number.
 
 Only the current version of each document counts: pages of a version replaced by a rescan
-(``documents.superseded_at``), and pages a later scan of their label replaced, are left out.
-Folders holding no scans are listed as missing work; the missing, extra and replaced pages of
+(``documents.superseded_at``) are left out, and a teacher's overrides on them are listed on
+the new page as needing review; so are pages a later scan of their label replaced. Folders
+holding no scans are listed as missing work; the missing, extra and replaced pages of
 labelled assignments are listed from ``v_label_gaps``. A student's labelled pages come in the
 order of their labels, whatever order they were scanned in.
 """
@@ -14,8 +18,8 @@ order of their labels, whatever order they were scanned in.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any, Final
@@ -23,71 +27,25 @@ from typing import Any, Final
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pipeline.adapters.db.models import Batch, Document, Page, Question, SchoolClass, Slot
+from pipeline.adapters.db.models import Batch, Document, Page, SchoolClass
 from pipeline.adapters.db.models import Student as StudentRow
+from pipeline.adapters.db.overrides import ToReview, overrides_to_review
+from pipeline.domain.grades import Counted, Tally
 from pipeline.domain.label_gaps import GapRow, batch_gaps
 from pipeline.errors import ConfigurationError
+from pipeline.operator.report.graded import GradedQuestion, graded_questions
 
-CORRECT, WRONG, UNANSWERED = 1, 2, 3
 NO_CLASS: Final = "—"
 
 
-def assignment(rel_path: str, *, image_set: bool = False, given: str | None = None) -> str:
-    """The work a question belongs to: the manifest's assignment, else the file's name.
-
-    ``3A/li/homework.pdf`` gives ``homework.pdf``, so every student's question 2 of page 1
-    of the homework is the same question; an image set's or a loose file's name is the
-    student's, so their questions are compared by page and number alone.
-    """
-    if given:
-        return given
-    parts = PurePosixPath(rel_path).parts
-    if len(parts) >= 3 and not image_set:
-        return parts[-1]
-    return ""
+def question_tally() -> Tally:
+    """An empty tally of questions."""
+    return Tally(Counted.QUESTIONS)
 
 
-@dataclass
-class Tally:
-    """Questions counted by grade."""
-
-    correct: int = 0
-    wrong: int = 0
-    unanswered: int = 0
-    not_graded: int = 0
-
-    def add(self, result: int | None) -> None:
-        """Count one question's ``correct_result``."""
-        if result == CORRECT:
-            self.correct += 1
-        elif result == WRONG:
-            self.wrong += 1
-        elif result == UNANSWERED:
-            self.unanswered += 1
-        else:
-            self.not_graded += 1
-
-    def __iadd__(self, other: Tally) -> Tally:
-        self.correct += other.correct
-        self.wrong += other.wrong
-        self.unanswered += other.unanswered
-        self.not_graded += other.not_graded
-        return self
-
-    @property
-    def graded(self) -> int:
-        """Questions with a grade: the denominator of the rate."""
-        return self.correct + self.wrong + self.unanswered
-
-    @property
-    def questions(self) -> int:
-        """Every question counted, graded or not."""
-        return self.graded + self.not_graded
-
-    @property
-    def rate(self) -> float | None:
-        """Share of graded questions answered correctly; None when none was graded."""
-        return self.correct / self.graded if self.graded else None
+def slot_tally() -> Tally:
+    """An empty tally of answer slots."""
+    return Tally(Counted.SLOTS)
 
 
 @dataclass(frozen=True)
@@ -98,9 +56,11 @@ class Box:
     top: int
     right: int
     bottom: int
-    result: int
+    result: int  # the effective grade's code
     kind: str  # "question" (questionArea) or "slot" (handwritingArea)
     label: str
+    provider: int = 0  # the provider's grade (result differs where a teacher's override applies)
+    overridden_by: str | None = None  # who set the override in force
 
 
 @dataclass(frozen=True)
@@ -119,8 +79,10 @@ class PageView:
     content_type: str | None
     width: int | None
     height: int | None
-    tally: Tally
+    questions: Tally
+    slots: Tally
     boxes: tuple[Box, ...]
+    to_review: tuple[ToReview, ...] = ()  # overrides on an earlier scan of this page
     label: str | None = None
     """What the page's label says (``hw-7, page 2 of 3``); None without one."""
     turned: int = 0
@@ -134,7 +96,8 @@ class Row:
     """One line of a chart or table: a class, a student or a question."""
 
     label: str
-    tally: Tally
+    questions: Tally
+    slots: Tally
     class_name: str = ""
     pages: int = 0
     students: int = 0
@@ -170,9 +133,15 @@ class ReportData:
     classes: list[Row]
     questions: list[Row]
     students: list[Student]
-    total: Tally = field(default_factory=Tally)
+    total_questions: Tally = field(default_factory=question_tally)
+    total_slots: Tally = field(default_factory=slot_tally)
     missing: list[Missing] = field(default_factory=list)
     label_gaps: list[GapRow] = field(default_factory=list)
+
+    @property
+    def to_review(self) -> int:
+        """Overrides made on earlier scans that their new pages still need looked at."""
+        return sum(len(page.to_review) for page in self.pages)
 
     @property
     def pages(self) -> list[PageView]:
@@ -185,27 +154,33 @@ def load_report(session: Session, batch_id: int) -> ReportData:
     batch = session.get(Batch, batch_id)
     if batch is None:
         raise ConfigurationError(f"no batch with id {batch_id}")
-    questions = _questions(session, batch_id)
-    slots = _slots(session, batch_id)
-    pages = [_page_view(row, questions.get(row.id, []), slots) for row in _pages(session, batch_id)]
+    graded = graded_questions(session, batch_id)
+    review: dict[int, list[ToReview]] = defaultdict(list)
+    for item in overrides_to_review(session, batch_id):
+        if item.new_page_id is not None:
+            review[item.new_page_id].append(item)
+    pages = [
+        _page_view(row, graded.get(row.id, []), review.get(row.id, []))
+        for row in _pages(session, batch_id)
+    ]
     pages.sort(key=lambda p: (p.class_name == NO_CLASS, p.class_name, p.student, p.order))
     students = _students(pages)
-    total = Tally()
-    for student in students:
-        total += student.row.tally
-    return ReportData(
+    data = ReportData(
         batch_id=batch.id,
         name=batch.name,
         state=batch.state,
         created_at=batch.created_at,
         finished_at=batch.finished_at,
         classes=_classes(students),
-        questions=_question_rows(session, batch_id),
+        questions=_question_rows(graded),
         students=students,
-        total=total,
         missing=_missing(session, batch_id),
         label_gaps=batch_gaps(session, batch_id),
     )
+    for student in students:
+        data.total_questions.merge(student.row.questions)
+        data.total_slots.merge(student.row.slots)
+    return data
 
 
 _CURRENT = Document.superseded_at.is_(None)
@@ -259,52 +234,17 @@ def _pages(session: Session, batch_id: int) -> Iterable[Any]:
     ).all()
 
 
-def _questions(session: Session, batch_id: int) -> dict[int, list[Any]]:
-    found: dict[int, list[Any]] = defaultdict(list)
-    rows = session.execute(
-        select(Question.page_id, Question.sequence, Question.correct_result, Question.area)
-        .join(Page, Page.id == Question.page_id)
-        .join(Document, Document.id == Page.document_id)
-        .where(Page.batch_id == batch_id, _CURRENT, _KEPT)
-        .order_by(Question.page_id, Question.image_index, Question.sequence)
-    )
-    for row in rows:
-        found[row.page_id].append(row)
-    return found
-
-
-def _slots(session: Session, batch_id: int) -> dict[tuple[int, int], list[Any]]:
-    """Slots by (page id, question sequence)."""
-    found: dict[tuple[int, int], list[Any]] = defaultdict(list)
-    rows = session.execute(
-        select(
-            Slot.page_id, Question.sequence.label("question"), Slot.sequence, Slot.correct_result
-        )
-        .add_columns(Slot.handwriting_area)
-        .join(Question, Question.id == Slot.question_id)
-        .join(Page, Page.id == Slot.page_id)
-        .join(Document, Document.id == Page.document_id)
-        .where(Page.batch_id == batch_id, _CURRENT, _KEPT)
-        .order_by(Slot.page_id, Question.sequence, Slot.sequence)
-    )
-    for row in rows:
-        found[(row.page_id, row.question)].append(row)
-    return found
-
-
-def _page_view(
-    page: Any, questions: list[Any], slots: Mapping[tuple[int, int], list[Any]]
-) -> PageView:
-    tally = Tally()
+def _page_view(page: Any, questions: list[GradedQuestion], to_review: list[ToReview]) -> PageView:
+    tally, slots = question_tally(), slot_tally()
     boxes: list[Box] = []
     for question in questions:
-        tally.add(question.correct_result)
+        tally.add(question.grade, overridden=question.override is not None)
         label = f"Q{question.sequence + 1}"
-        for area in question.area or []:
-            boxes.extend(_box(area, question.correct_result, "question", label))
-        for slot in slots.get((page.id, question.sequence), []):
-            slot_label = f"{label}.{slot.sequence}"
-            boxes.extend(_box(slot.handwriting_area, slot.correct_result, "slot", slot_label))
+        for area in question.areas:
+            boxes.extend(_box(area, "question", label, question))
+        for slot in question.slots:
+            slots.add(slot.grade, overridden=slot.override is not None)
+            boxes.extend(_box(slot.area, "slot", f"{label}.{slot.sequence}", slot))
     return PageView(
         page_id=page.id,
         rel_path=page.rel_path,
@@ -318,8 +258,10 @@ def _page_view(
         content_type=page.content_type,
         width=page.width,
         height=page.height,
-        tally=tally,
+        questions=tally,
+        slots=slots,
         boxes=tuple(boxes),
+        to_review=tuple(to_review),
         **_label_of(page),
     )
 
@@ -335,8 +277,11 @@ def _label_of(page: Any) -> dict[str, Any]:
     }
 
 
-def _box(area: Any, result: int | None, kind: str, label: str) -> list[Box]:
-    """The box of a ``{left_x,left_y,right_x,right_y}`` area; none if it is not one."""
+def _box(area: Any, kind: str, label: str, graded: Any) -> list[Box]:
+    """The box of a ``{left_x,left_y,right_x,right_y}`` area; none if it is not one.
+
+    ``graded`` is the question or slot it shows, with its effective and provider's grades.
+    """
     if not isinstance(area, dict):
         return []
     try:
@@ -346,7 +291,20 @@ def _box(area: Any, result: int | None, kind: str, label: str) -> list[Box]:
         return []
     if right <= left or bottom <= top:
         return []
-    return [Box(left, top, right, bottom, result or 0, kind, label)]
+    override = graded.override
+    return [
+        Box(
+            left,
+            top,
+            right,
+            bottom,
+            int(graded.grade),
+            kind,
+            label,
+            provider=int(graded.provider),
+            overridden_by=None if override is None else override.username,
+        )
+    ]
 
 
 def _students(pages: list[PageView]) -> list[Student]:
@@ -357,52 +315,37 @@ def _students(pages: list[PageView]) -> list[Student]:
         grouped.setdefault((page.class_name, who), []).append(page)
     students = []
     for (class_name, _), own in grouped.items():
-        name = own[0].student
-        tally = Tally()
+        row = Row(own[0].student, question_tally(), slot_tally(), class_name, pages=len(own))
         for page in own:
-            tally += page.tally
-        row = Row(name, tally, class_name=class_name, pages=len(own))
+            row.questions.merge(page.questions)
+            row.slots.merge(page.slots)
         students.append(Student(row, own))
     return students
 
 
 def _classes(students: list[Student]) -> list[Row]:
-    tallies: dict[str, Tally] = {}
-    counts: dict[str, tuple[int, int]] = {}
+    rows: dict[str, Row] = {}
     for student in students:
         name = student.row.class_name
-        tallies.setdefault(name, Tally())
-        tallies[name] += student.row.tally
-        pages, members = counts.get(name, (0, 0))
-        counts[name] = (pages + student.row.pages, members + 1)
-    return [
-        Row(name, tally, class_name=name, pages=counts[name][0], students=counts[name][1])
-        for name, tally in tallies.items()
-    ]
+        row = rows.setdefault(name, Row(name, question_tally(), slot_tally(), name))
+        row.questions.merge(student.row.questions)
+        row.slots.merge(student.row.slots)
+        rows[name] = replace(row, pages=row.pages + student.row.pages, students=row.students + 1)
+    return list(rows.values())
 
 
-def _question_rows(session: Session, batch_id: int) -> list[Row]:
-    """Correct rate of each question by position, over every student of the batch."""
-    rows = session.execute(
-        select(Document.rel_path, Document.kind, Document.assignment, Page.page_no)
-        .add_columns(Question.sequence, Question.correct_result)
-        .join(Page, Page.id == Question.page_id)
-        .join(Document, Document.id == Page.document_id)
-        .where(Page.batch_id == batch_id, _CURRENT, _KEPT)
-    )
-    tallies: dict[tuple[str, int, int], Tally] = {}
-    for row in rows:
-        key = (
-            assignment(row.rel_path, image_set=row.kind == "image_set", given=row.assignment),
-            row.page_no,
-            row.sequence,
-        )
-        tallies.setdefault(key, Tally()).add(row.correct_result)
-    named = len({work for work, _, _ in tallies}) > 1
-    return [
-        Row(_question_label(work, page_no, sequence, named), tallies[(work, page_no, sequence)])
-        for work, page_no, sequence in sorted(tallies)
-    ]
+def _question_rows(graded: dict[int, list[GradedQuestion]]) -> list[Row]:
+    """Correct rates of each question by position, over every student of the batch."""
+    rows: dict[tuple[str, int, int], Row] = {}
+    for questions in graded.values():
+        for question in questions:
+            key = (question.work, question.page_no, question.sequence)
+            row = rows.setdefault(key, Row("", question_tally(), slot_tally()))
+            row.questions.add(question.grade, overridden=question.override is not None)
+            for slot in question.slots:
+                row.slots.add(slot.grade, overridden=slot.override is not None)
+    named = len({work for work, _, _ in rows}) > 1
+    return [replace(rows[key], label=_question_label(*key, named)) for key in sorted(rows)]
 
 
 def _question_label(work: str, page_no: int, sequence: int, named: bool) -> str:

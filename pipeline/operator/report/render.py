@@ -17,6 +17,7 @@ from markupsafe import Markup
 
 from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.objectstore import ObjectStore
+from pipeline.domain.grades import RULE
 from pipeline.operator.report.charts import bar_chart, page_overlay, percent
 from pipeline.operator.report.data import PageView, ReportData, load_report
 from pipeline.operator.report.pictures import NoPicture, Picture, page_picture
@@ -67,8 +68,9 @@ def _context(data: ReportData, picture: object) -> dict[str, object]:
         "picture": picture,
         "overlay": _overlay,
         "percent": percent,
-        "class_chart": bar_chart(data.classes, "Correct rate per class"),
-        "question_chart": bar_chart(data.questions, "Correct rate per question"),
+        "rule": RULE,
+        "class_chart": bar_chart(data.classes, "Correct rates per class"),
+        "question_chart": bar_chart(data.questions, "Correct rates per question position"),
         "written": datetime.now().astimezone().strftime("%Y-%m-%d %H:%M"),
     }
 
