@@ -24,13 +24,16 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column
 
+from bench import labels
 from bench.pages import page_dir
 from bench.report import (
     RunInfo,
     comparison_table,
+    labels_table,
     markdown,
     results_table,
     scale_banner,
+    splice_labels,
     write_plot,
 )
 from bench.run import Outcome, RunContext, run_scenario
@@ -44,6 +47,8 @@ HERE = ROOT / "bench"
 WORK = ROOT / "var" / "bench"
 RESULTS, PLOT = "results.md", "calls_per_second.png"
 EXIT_FAILED, EXIT_ENVIRONMENT = 1, 3
+LABELS = "labels"
+"""``--only labels``: the label search alone, which needs neither the provider nor a service."""
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,34 +60,49 @@ EXIT_FAILED, EXIT_ENVIRONMENT = 1, 3
     type=click.FloatRange(min=0, min_open=True),
     help="Quotas and QPS settings ×K, processing and poll times ÷K (faster, same ratios).",
 )
-@click.option("--only", type=click.Choice(NAMES), help="Run one scenario.")
+@click.option(
+    "--only",
+    type=click.Choice((*NAMES, LABELS)),
+    help="Run one scenario, or only time the label search (labels).",
+)
 @click.option(
     "--keep", is_flag=True, help="Keep every scenario's logs (failed ones are always kept)."
 )
 def main(pages: int, scale: float, only: str | None, keep: bool) -> None:
-    """Benchmark the whole pipeline against the provider simulator, one scenario at a time."""
+    """Benchmark the whole pipeline against the provider simulator, one scenario at a time.
+
+    First, and without any service, the label search's CPU per page.
+    """
     console = Console()
     logging.basicConfig(
         level=logging.WARNING, handlers=[RichHandler(console=console)], format="%(message)s"
     )
-    _check_environment(console)
+    _check_environment(console, services=only != LABELS)
     console.print(Panel(scale_banner(scale), title="scangrade bench", style="bold yellow"))
     started, clock = datetime.now().astimezone(), time.monotonic()
-    with console.status(f"generating {pages} pages (once, kept in {WORK})…"):
-        pages_dir = page_dir(WORK, pages)
+    with console.status("timing the label search on this host (no provider, no service)…"):
+        label_runs = labels.measure()
+    console.print(labels_table(label_runs))
+    outcomes: list[Outcome] = []
     logs = WORK / "logs" / started.strftime("%Y%m%d-%H%M%S")
-    outcomes = _run_all(console, pages_dir, pages, scale, only, logs)
+    if only != LABELS:
+        with console.status(f"generating {pages} pages (once, kept in {WORK})…"):
+            pages_dir = page_dir(WORK, pages)
+        outcomes = _run_all(console, pages_dir, pages, scale, only, logs)
     info = RunInfo(pages, scale, started, os.cpu_count() or 1, time.monotonic() - clock)
-    _report(console, outcomes, info)
-    _tidy_logs(console, outcomes, logs, keep)
+    _report(console, outcomes, info, label_runs)
+    if outcomes:
+        _tidy_logs(console, outcomes, logs, keep)
     sys.exit(EXIT_FAILED if any(o.failed for o in outcomes) else 0)
 
 
-def _check_environment(console: Console) -> None:
+def _check_environment(console: Console, *, services: bool) -> None:
     """Fail in the first second, not after an hour, if something the run needs is missing."""
     if importlib.util.find_spec("matplotlib") is None:
         console.print("[red]matplotlib is missing: pip install -e '.[bench]' (make bench does)[/]")
         sys.exit(EXIT_ENVIRONMENT)
+    if not services:
+        return
     down = problems(get_settings())
     for name, error in down.items():
         console.print(f"[red]{name} is not reachable: {error}[/]")
@@ -122,8 +142,19 @@ def _run_all(
         s3.stop()
 
 
-def _report(console: Console, outcomes: Sequence[Outcome], info: RunInfo) -> None:
+def _report(
+    console: Console,
+    outcomes: Sequence[Outcome],
+    info: RunInfo,
+    label_runs: Sequence[labels.LabelRun],
+) -> None:
     """Print the tables and write ``results.md`` and the plot next to this module."""
+    if not outcomes:  # --only labels: the scenarios' results of the last full run stay
+        results = HERE / RESULTS
+        earlier = results.read_text(encoding="utf-8") if results.exists() else ""
+        results.write_text(splice_labels(earlier, label_runs), encoding="utf-8")
+        console.print(f"wrote the label search into {results}")
+        return
     console.print(results_table(outcomes, info.scale))
     comparison = comparison_table(outcomes)
     if comparison is not None:
@@ -133,7 +164,7 @@ def _report(console: Console, outcomes: Sequence[Outcome], info: RunInfo) -> Non
             console.print(f"[red]{outcome.scenario.name} failed:[/] {outcome.problem}")
     plotted = write_plot(outcomes, HERE / PLOT, info.scale)
     (HERE / RESULTS).write_text(
-        markdown(outcomes, info, PLOT if plotted else None), encoding="utf-8"
+        markdown(outcomes, info, PLOT if plotted else None, label_runs), encoding="utf-8"
     )
     console.print(Panel(scale_banner(info.scale), style="bold yellow"))
     console.print(f"wrote {HERE / RESULTS}" + (f" and {HERE / PLOT}" if plotted else ""))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
+from bench import labels
 from bench.cpu import PARTS, STAND_INS
 from bench.metrics import Observation, calls_per_second
 from bench.run import Outcome
@@ -134,12 +135,31 @@ def _comparison_rows(outcomes: Sequence[Outcome]) -> list[tuple[str, ...]] | Non
     ]
 
 
-def markdown(outcomes: Sequence[Outcome], info: RunInfo, plot: str | None) -> str:
+def labels_table(runs: Sequence[labels.LabelRun]) -> Table:
+    """The label search at each resolution, side by side."""
+    table = Table(title="label search (this host alone: no provider)", title_style="bold")
+    for index, column in enumerate(labels.header(runs)):
+        table.add_column(column, justify="right" if index else "left")
+    for row in labels.rows(runs):
+        table.add_row(*row)
+    return table
+
+
+def markdown(
+    outcomes: Sequence[Outcome],
+    info: RunInfo,
+    plot: str | None,
+    label_runs: Sequence[labels.LabelRun] = (),
+) -> str:
     """``results.md``: the scale, the run's parameters, the tables, failures and the plot."""
     parts = [
         "# scangrade benchmark",
         f"> **{scale_banner(info.scale)}**",
         _parameters(info),
+    ]
+    if label_runs:
+        parts += [LABELS_HEADING, labels_section(label_runs)]
+    parts += [
         "## Results",
         _md_table(
             ("scenario", "measure", "value", "target", "met"),
@@ -172,6 +192,38 @@ def markdown(outcomes: Sequence[Outcome], info: RunInfo, plot: str | None) -> st
         parts += ["## Provider calls per second", f"![provider calls per second]({plot})"]
     return "\n\n".join(parts) + "\n"
 
+
+LABELS_HEADING = "## Label search (no provider)"
+
+
+def labels_section(runs: Sequence[labels.LabelRun]) -> str:
+    """The label search's section of ``results.md``, under LABELS_HEADING."""
+    return _LABELS_NOTE + "\n\n" + _md_table(labels.header(runs), labels.rows(runs))
+
+
+def splice_labels(results: str, runs: Sequence[labels.LabelRun]) -> str:
+    """``results.md`` with its label section replaced (or added after the parameters).
+
+    ``--only labels`` keeps the scenarios' results of the last full run.
+    """
+    section = f"{LABELS_HEADING}\n\n{labels_section(runs)}\n\n"
+    start = results.find(LABELS_HEADING)
+    if start >= 0:
+        end = results.find("\n## ", start + len(LABELS_HEADING))
+        return results[:start] + section + (results[end + 1 :] if end >= 0 else "")
+    first = results.find("\n## ")
+    if first < 0:
+        return (results.rstrip("\n") + "\n\n" if results.strip() else "") + section
+    return results[: first + 1] + section + results[first + 1 :]
+
+
+_LABELS_NOTE = (
+    "CPU time (this process's clock) of looking for a label's QR code on a page, on the "
+    "corpus of the label tests: labels printed by `scangrade labels`, pasted at the scan's "
+    "resolution (12 mm codes), turned 0/90/180/270° plus 1–3° of skew, salt-and-pepper "
+    "noise, JPEG quality 40. A page without a label runs the whole search before it gives up "
+    "(`SCANGRADE_READ_LABELS=false` saves it when no labels are used)."
+)
 
 _CPU_NOTE = (
     "CPU time (user + system) of each part's processes while the batch ran, per page, and "

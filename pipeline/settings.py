@@ -200,6 +200,12 @@ class Settings(BaseSettings):
         description="Send every frame of an animated GIF, WebP or PNG as its own page; by "
         "default an animation is one page, its first frame (multi-page TIFFs always split).",
     )
+    read_labels: bool = Field(
+        True,
+        description="Look for a label's QR code on every page (ingest and the dry run): a "
+        "valid one gives the page its student, assignment and page number and turns it "
+        "upright. false saves the search's CPU (tens of ms a page without a label).",
+    )
     settle_s: float = Field(
         5.0,
         ge=0,

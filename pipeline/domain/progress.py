@@ -69,6 +69,10 @@ class BatchProgress:
     missing_folders: int = 0
     #: Earlier versions replaced by a rescan: kept, and left out of every other count.
     superseded: int = 0
+    #: Pages whose label's code gave their student, assignment and page.
+    labelled_pages: int = 0
+    #: Of those, pages turned upright by their label before they were stored and sent.
+    turned_pages: int = 0
 
     @property
     def total_pages(self) -> int:
@@ -118,6 +122,8 @@ def batch_progress(session: Session, batch_id: int) -> BatchProgress:
             func.count(),
             func.sum(Page.ambiguous_submits),
             func.count().filter(Page.student_id.is_(None)),
+            func.count().filter(Page.label_code.is_not(None)),
+            func.count().filter(Page.label_turn > 0),
         )
         .join(Document, Document.id == Page.document_id)
         .where(Page.batch_id == batch_id, current)
@@ -129,8 +135,10 @@ def batch_progress(session: Session, batch_id: int) -> BatchProgress:
         batch.state,
         documents={state: count for state, count, *_ in docs if count},
         pages={state: count for state, count, *_ in pages},
-        ambiguous_submits=sum(int(ambiguous or 0) for _, _, ambiguous, _ in pages),
-        unowned_pages=sum(unowned for *_, unowned in pages),
+        ambiguous_submits=sum(int(row[2] or 0) for row in pages),
+        unowned_pages=sum(row[3] for row in pages),
         missing_folders=sum(missing for _, _, missing, _ in docs),
         superseded=sum(old for *_, old in docs),
+        labelled_pages=sum(row[4] for row in pages),
+        turned_pages=sum(row[5] for row in pages),
     )

@@ -1,6 +1,8 @@
 """Whose pages are they: a student and a class for each document, found, never guessed.
 
-Three sources, the first that applies wins:
+A page's own label comes first (``pipeline.domain.labels``: its QR code names the student,
+the assignment and the page, and ingest reads it); for pages without one, three sources,
+the first that applies wins:
 
 1. **the manifest** (``--manifest FILE.csv``, or ``manifest.csv`` at the top of the
    directory): one row per file or folder, ``file,student_id,name,class,assignment``;
@@ -229,6 +231,14 @@ def _manifest_rows(path: Path) -> Iterable[ManifestRow]:
         yield ManifestRow(line, rel, person, record.get("assignment") or None)
 
 
+def read_roster(path: Path) -> tuple[Person, ...]:
+    """The roster's students in order (``scangrade labels``); class "" where it names none.
+
+    Raises ConfigurationError naming the file and line of every mistake found.
+    """
+    return tuple(_roster(path))
+
+
 def _roster(path: Path) -> Iterable[Person]:
     """The roster's students in scan order; without classes, class "" (the file's own)."""
     seen: dict[tuple[str, str], int] = {}
@@ -352,7 +362,8 @@ def record_owner(session: Session, document_id: int, owner: Owner) -> bool:
     """Write ``owner`` on the document, and on its pages if it already has some.
 
     Pages made later take their student from the document at ingest (``page_student``), so
-    a corrected manifest or roster, enqueued again, corrects every page either way. A run
+    a corrected manifest or roster, enqueued again, corrects every page either way; a page
+    whose label named its student keeps that one. A run
     that finds no owner (say, without the roster this time) keeps the earlier one. Returns
     whether the document has an owner now.
     """
@@ -376,7 +387,12 @@ def record_owner(session: Session, document_id: int, owner: Owner) -> bool:
             roster=roster,
         )
     )
-    pages = session.execute(select(Page.id, Page.page_no).where(Page.document_id == document_id))
+    # A labelled page's student is its label's: a manifest or roster never overrides it.
+    pages = session.execute(
+        select(Page.id, Page.page_no).where(
+            Page.document_id == document_id, Page.label_code.is_(None)
+        )
+    )
     for page_id, page_no in pages.all():
         session.execute(
             update(Page)

@@ -7,6 +7,7 @@ bar of ``--wait``. Figures come from the domain; this module only draws them.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -18,6 +19,7 @@ from pipeline.adapters.db.states import PageState
 from pipeline.adapters.provider import get_redis
 from pipeline.adapters.provider.keys import key_states, pool_from, waiting_reason
 from pipeline.domain.batch_view import failures
+from pipeline.domain.label_gaps import GapRow, batch_gaps
 from pipeline.domain.progress import BatchProgress, batch_progress
 from pipeline.errors import ExitCode
 from pipeline.operator.cli_support import console, progress_console
@@ -32,16 +34,20 @@ from pipeline.telemetry.logs import one_line
 def print_batch(session: Session, batch_id: int, *, with_failures: bool) -> None:
     """A batch's table; while it runs, why it waits and how fast it goes."""
     progress = batch_progress(session, batch_id)
-    print_status(progress, repair_counts(session, batch_id))
+    gaps = batch_gaps(session, batch_id)
+    print_status(progress, repair_counts(session, batch_id), gaps)
     if not progress.finished:
         print_waiting(batch_id)
         rates = batch_rates(session, progress, db_now(session))
         console.print(rates_line(rates, finished=False), markup=False, highlight=False)
     if with_failures:
         print_failures(batch_id)
+        print_gaps(gaps)
 
 
-def print_status(progress: BatchProgress, repairs: dict[str, int]) -> None:
+def print_status(
+    progress: BatchProgress, repairs: dict[str, int], gaps: Sequence[GapRow] = ()
+) -> None:
     """The batch's counts by stage, and what the operator should know about them."""
     table = Table(title=f"batch {progress.name} (id {progress.batch_id}): {progress.state}")
     table.add_column("stage")
@@ -61,9 +67,42 @@ def print_status(progress: BatchProgress, repairs: dict[str, int]) -> None:
         table.add_row("folders with no scans (missing work)", str(progress.missing_folders))
     if progress.superseded:
         table.add_row("earlier versions replaced by a rescan", str(progress.superseded))
+    if progress.labelled_pages:
+        table.add_row(
+            "pages labelled (student and page from their code)", str(progress.labelled_pages)
+        )
+        table.add_row("of those, turned upright by their label", str(progress.turned_pages))
+    for kind, shown_as in _GAP_ROWS.items():
+        count = sum(1 for gap in gaps if gap.kind == kind)
+        if count:
+            table.add_row(shown_as, str(count))
     for kind, count in repairs.items():
         table.add_row(f"repaired by the reconciler: {kind} (see scangrade check)", str(count))
     console.print(table)
+
+
+_GAP_ROWS = {
+    "missing": "labelled pages missing (no scan carries the label)",
+    "extra": "extra pages (no label among labelled pages)",
+    "duplicate": "pages replaced by a later scan of their label",
+}
+_GAP_LABELS = {"missing": "missing", "extra": "extra", "duplicate": "replaced"}
+
+
+def print_gaps(gaps: Sequence[GapRow]) -> None:
+    """Each missing, extra and replaced page of a labelled assignment, one line each."""
+    if gaps:
+        console.print(f"{len(gaps)} findings in labelled assignments:")
+    for gap in gaps:
+        what = (
+            gap.subject()
+            if gap.kind != "extra"
+            else f"{shown(gap.rel_path or '')} page {gap.page_no}"
+        )
+        reason = gap.reason() if gap.kind != "extra" else "no label among labelled pages"
+        if gap.kind == "extra" and gap.student:
+            reason += f" (kept as {gap.class_name}/{gap.student_code}'s, from its document)"
+        print_failure(_GAP_LABELS[gap.kind], shown(what), reason, f"label_{gap.kind}")
 
 
 def print_waiting(batch_id: int) -> None:

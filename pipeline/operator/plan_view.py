@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from pipeline.domain.label_gaps import Gap, ScannedPage
 from pipeline.stages.plan import Plan, PlannedDocument
 from pipeline.telemetry.logs import one_line
 
@@ -47,6 +48,8 @@ def print_plan(console: Console, plan: Plan) -> None:
         _line(console, "missing", folder.rel_path, folder.reason, folder.code)
     for doc in plan.documents:
         _document_lines(console, doc)
+    for gap in plan.label_gaps:
+        _gap_line(console, plan, gap)
     for row in plan.unused_rows:
         _line(console, "unused", f"manifest line {row.line}", f"{row.path} is not here", "no_file")
 
@@ -68,12 +71,59 @@ def _document_lines(console: Console, doc: PlannedDocument) -> None:
     if doc.blank:
         pages = ", ".join(str(number) for number in doc.blank)
         _line(console, "blank", doc.rel_path, f"page(s) {pages} skipped (no ink)", "blank")
-    if doc.owner.reason is not None:
-        _line(console, "unowned", doc.rel_path, doc.owner.reason, "no_student")
+    _label_lines(console, doc)
+    unlabelled = doc.pages - len(doc.labels)
+    if doc.owner.reason is not None and unlabelled:
+        reason = doc.owner.reason
+        if doc.labels:
+            reason = f"{unlabelled} page(s) without a label: {reason}"
+        _line(console, "unowned", doc.rel_path, reason, "no_student")
     elif doc.no_student:
         pages = ", ".join(str(number) for number in doc.no_student)
         reason = f"page(s) {pages} are past the roster's last student"
         _line(console, "unowned", doc.rel_path, reason, "no_student")
+
+
+def _label_lines(console: Console, doc: PlannedDocument) -> None:
+    """Which pages their labels own (ahead of manifest, folders and roster), which turned."""
+    if not doc.labels:
+        return
+    turned = sum(1 for read in doc.labels.values() if read.turn)
+    fallback = f", ahead of the {doc.owner.source}" if doc.owner.source else ""
+    reason = (
+        f"{len(doc.labels)} of {doc.pages} page(s) labelled: student, assignment and page "
+        f"order from their codes{fallback}; {turned} turned upright"
+    )
+    _line(console, "labels", doc.rel_path, reason, "label")
+    for number, read in sorted(doc.labels.items()):
+        other = doc.owner.student_of_page(number)
+        label = read.label
+        if other is not None and (other.class_name, other.code) != label.key[:2]:
+            reason = f"{label} from its label, not {other.class_name}/{other.code}"
+            _line(console, "label", f"{doc.rel_path} page {number}", reason, "label_owner")
+
+
+def _gap_line(console: Console, plan: Plan, gap: Gap) -> None:
+    """A missing, extra or duplicate page of a labelled assignment."""
+    if gap.kind == "extra":
+        assert gap.page is not None
+        reason = "no label among labelled pages (an extra sheet, or a label torn off)"
+        _line(console, "extra", _place(plan, gap.page), reason, "label_extra")
+        return
+    assert gap.key is not None
+    what = f"{gap.key[0]}/{gap.key[1]} {gap.key[2]} page {gap.label_page}"
+    if gap.kind == "missing":
+        _line(console, "missing", what, "no scan carries this page's label", "label_missing")
+        return
+    assert gap.page is not None and gap.replaced_by is not None
+    reason = (
+        f"{_place(plan, gap.page)} is replaced by the later scan {_place(plan, gap.replaced_by)}"
+    )
+    _line(console, "replaced", what, reason, "label_duplicate")
+
+
+def _place(plan: Plan, page: ScannedPage) -> str:
+    return f"{plan.documents[page.document].rel_path} page {page.page_no}"
 
 
 def _line(console: Console, label: str, what: str, reason: str, code: str) -> None:

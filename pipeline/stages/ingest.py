@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
 
 from pipeline.adapters import broker
 from pipeline.adapters.db.artifacts import record_archived
@@ -26,8 +27,10 @@ from pipeline.adapters.documents.images import NormalisedPage
 from pipeline.adapters.documents.pdf import PDF_CONTENT_TYPE
 from pipeline.adapters.objectstore import ObjectStore, StoredObject, page_key
 from pipeline.adapters.provider.apis import ApiSpec, spec
+from pipeline.domain.label_gaps import lock_labels, mark_replaced
+from pipeline.domain.label_pages import Labelled, PageLabel, label_page
 from pipeline.domain.progress import finish_batch_if_done
-from pipeline.domain.students import page_student
+from pipeline.domain.students import page_student, student_ids
 from pipeline.errors import BadInput
 from pipeline.settings import get_settings
 from pipeline.telemetry import logs
@@ -54,6 +57,7 @@ class _Claimed:
     pages_per_student: int | None
     blank_below: float  # ink ratio under which a page is skipped; 0 sends every page
     every_frame: bool  # an animation's every frame is a page, not its first alone
+    reads_labels: bool  # each page is searched for a label's code
 
     def student_of(self, page_no: int) -> int | None:
         return page_student(self.student_id, self.roster, self.pages_per_student, page_no)
@@ -124,19 +128,26 @@ def _claim(document_id: int) -> _Claimed | None:
             doc.pages_per_student,
             settings.blank_ink_ratio if checks_blank else 0.0,
             settings.every_frame,
+            settings.read_labels,
         )
 
 
-_PageRow = tuple[dict[str, object], StoredObject | None]
+@dataclass(frozen=True)
+class _PageRow:
+    """A page's row, its image once stored (None for a page that failed), its label."""
+
+    row: dict[str, object]
+    stored: StoredObject | None = None
+    label: PageLabel | None = None
 
 
 def _page_row(
     store: ObjectStore, doc: _Claimed, number: int, page: NormalisedPage | BadInput
 ) -> _PageRow:
-    """The page's row, and its image once stored (None for a page that failed).
+    """The page's row, upright by its label if it has one, and its image once stored.
 
     A blank page (the back of a duplex scan) is stored, for the report, but skipped: it is
-    never sent, so never paid for.
+    never sent, so never paid for. A labelled page's student is resolved when recorded.
     """
     row: dict[str, object] = {
         "batch_id": doc.batch_id,
@@ -146,7 +157,11 @@ def _page_row(
     }
     if isinstance(page, BadInput):
         failed = {"state": PageState.FAILED, "error": str(page), "error_code": page.code}
-        return row | failed, None
+        return _PageRow(row | failed)
+    labelled = label_page(page, doc.api.limits) if doc.reads_labels else Labelled(page)
+    page = labelled.page
+    if labelled.label is not None:
+        row |= labelled.label.columns()
     key = page_key(doc.batch_id, doc.id, number, _SUFFIX.get(page.content_type, ".img"))
     stored = store.put(key, page.data, page.content_type)
     ready = {
@@ -159,7 +174,7 @@ def _page_row(
         "notes": list(page.notes),
         "state": PageState.READY,
     }
-    return row | ready | _blank_check(page, doc.blank_below), stored
+    return _PageRow(row | ready | _blank_check(page, doc.blank_below), stored, labelled.label)
 
 
 def _blank_check(page: NormalisedPage, blank_below: float) -> dict[str, object]:
@@ -184,24 +199,25 @@ def _record_pages(doc: _Claimed, rows: list[_PageRow]) -> list[int]:
         rescan = session.scalar(
             select(Document.superseded_by).where(Document.id == doc.id).with_for_update()
         )
-        if rescan is not None:
-            rows = [(_superseded(row, rescan), stored) for row, stored in rows]
-        for row, stored in rows:
+        labelled = _labelled_students(session, doc.batch_id, rows)
+        for page in rows:
+            row = page.row if rescan is None else _superseded(page.row, rescan)
             page_id = session.scalar(
                 insert(Page)
                 .values(**row)
                 .on_conflict_do_nothing(index_elements=["document_id", "page_no"])
                 .returning(Page.id)
             )
-            if page_id is not None and stored is not None:
+            if page_id is not None and page.stored is not None:
                 record_archived(
                     session,
-                    stored,
+                    page.stored,
                     "page_image",
                     batch_id=doc.batch_id,
                     document_id=doc.id,
                     page_id=page_id,
                 )
+        replaced = mark_replaced(session, doc.batch_id) if labelled else []
         move(
             session,
             Document,
@@ -213,10 +229,33 @@ def _record_pages(doc: _Claimed, rows: list[_PageRow]) -> list[int]:
         ready = session.scalars(
             select(Page.id).where(Page.document_id == doc.id, Page.state == PageState.READY)
         ).all()
-        if not ready:  # every page failed: this may have been the batch's last work
+        if not ready or replaced:  # this may have been the batch's last work
             finish_batch_if_done(session, doc.batch_id)
-    log.info("document %d: %d pages, %d ready to submit", doc.id, len(rows), len(ready))
+    log.info(
+        "document %d: %d pages (%d labelled), %d ready to submit",
+        doc.id,
+        len(rows),
+        labelled,
+        len(ready),
+    )
     return list(ready)
+
+
+def _labelled_students(session: Session, batch_id: int, rows: list[_PageRow]) -> int:
+    """Give each labelled page its label's student (ahead of the document's); how many.
+
+    Takes the batch's label lock first: a page replaced by a later scan is then marked once,
+    however many of the batch's documents are ingested at the same time.
+    """
+    labelled = [page for page in rows if page.label is not None]
+    if not labelled:
+        return 0
+    lock_labels(session, batch_id)
+    ids = student_ids(session, [page.label.label.person for page in labelled if page.label])
+    for page in labelled:
+        assert page.label is not None
+        page.row["student_id"] = ids[page.label.label.person]
+    return len(labelled)
 
 
 def _superseded(row: dict[str, object], rescan: int) -> dict[str, object]:

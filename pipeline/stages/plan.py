@@ -28,6 +28,8 @@ from pipeline.adapters.documents.discovery import (
 )
 from pipeline.adapters.documents.document import document_pages
 from pipeline.adapters.provider.apis import spec
+from pipeline.domain.label_gaps import Gap, ScannedPage, gaps
+from pipeline.domain.label_pages import PageLabel, label_page
 from pipeline.domain.polling import unknown_first_s
 from pipeline.domain.routing import Routing
 from pipeline.domain.students import ManifestRow, Owner, Students
@@ -55,6 +57,8 @@ class PlannedDocument:
     blank: list[int] = field(default_factory=list)
     bad: list[tuple[int, BadInput]] = field(default_factory=list)
     no_student: list[int] = field(default_factory=list)
+    #: The pages whose label was read: their student, assignment and page come from it.
+    labels: dict[int, PageLabel] = field(default_factory=dict)
     error: BadInput | None = None
     already_sent: str | None = None
     #: Recorded in the batch already with this content and uploaded: not sent again.
@@ -93,6 +97,9 @@ class Plan:
     #: Folders holding no scans: enqueue records each as missing work (empty_folder).
     missing: list[Rejected] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Missing, extra and duplicate pages of labelled assignments (``Gap.page.document`` is
+    #: the index of its document in ``documents``).
+    label_gaps: list[Gap] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:
@@ -132,7 +139,14 @@ def plan_directory(
     rejected = [r for r in found.rejected if not _is_own(root, r.rel_path, mine)]
     blank_below = settings.blank_ink_ratio if skip_blank else 0.0
     documents = [
-        _document(doc, routes, students, blank_below, every_frame=settings.every_frame)
+        _document(
+            doc,
+            routes,
+            students,
+            blank_below,
+            every_frame=settings.every_frame,
+            read_labels=settings.read_labels,
+        )
         for doc in found.documents
     ]
     plan = Plan(
@@ -143,12 +157,22 @@ def plan_directory(
         keys=max(1, len(settings.api_keys())),
         batch=batch_name or root.name,
         missing=list(found.empty_folders),
+        label_gaps=gaps(_scanned(documents)),
     )
     _mark_recorded(plan, found.documents, routes, force=force)
     if not settings.api_keys():
         plan.notes.append("no API key configured: times are for one key at the default quotas")
     plan.apis = _apis(plan.documents, settings, plan.keys)
     return plan
+
+
+def _scanned(documents: list[PlannedDocument]) -> Iterable[ScannedPage]:
+    """Every page found, in scan order, with its label: what the gaps are reckoned on."""
+    for index, doc in enumerate(documents):
+        for number in range(1, doc.pages + 1):
+            read = doc.labels.get(number)
+            label = read.label if read is not None else None
+            yield ScannedPage(index, number, label, counts=number in doc.to_send)
 
 
 def _is_own(root: Path, rel_path: str, own: set[Path]) -> bool:
@@ -162,6 +186,7 @@ def _document(
     blank_below: float,
     *,
     every_frame: bool,
+    read_labels: bool,
 ) -> PlannedDocument:
     route = routes.route(doc.rel_path)
     api = spec(route.api)
@@ -175,11 +200,15 @@ def _document(
             doc.kind, originals, api.limits, sends_pdf=api.sends_pdf, every_frame=every_frame
         ):
             planned.pages += 1
-            if owner.source is not None and owner.student_of_page(number) is None:
-                planned.no_student.append(number)
             if isinstance(page, BadInput):
                 planned.bad.append((number, page))
-            elif blank_below > 0 and is_blank(ink(page.data, page.content_type), blank_below):
+                continue
+            if read_labels:
+                labelled = label_page(page, api.limits)
+                page = labelled.page
+                if labelled.label is not None:
+                    planned.labels[number] = labelled.label
+            if blank_below > 0 and is_blank(ink(page.data, page.content_type), blank_below):
                 planned.blank.append(number)
             else:
                 planned.to_send.append(number)
@@ -187,6 +216,12 @@ def _document(
         planned.error = BadInput(f"cannot read it: {e.strerror}", code="unreadable")
     except BadInput as e:
         planned.error = e
+    if owner.source is not None:  # a labelled page is its label's student's
+        planned.no_student = [
+            number
+            for number in range(1, planned.pages + 1)
+            if owner.student_of_page(number) is None and number not in planned.labels
+        ]
     return planned
 
 

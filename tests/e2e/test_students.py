@@ -1,18 +1,21 @@
 """Students: from the manifest, the folders or a roster split; unmatched files listed, never
 guessed; blank backs skipped before any call; ``enqueue --dry-run`` shows it all and sends
-nothing."""
+nothing; labelled pages sent upright, a page scanned twice sent once."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 from sqlalchemy import select, text
 from support.batches import wait_until_done
 from support.students import back, page, write
 
+from devkit.labelled import Damage, corpus, shuffled_class_pdf
 from devkit.samples import pdf_from_jpegs
 from devkit.standins import Service
 from pipeline.adapters.db.models import Page
@@ -123,3 +126,40 @@ def test_status_shows_blank_and_unowned_pages(night: Any) -> None:
     assert "pages skipped 2" in lines
     # 7C.pdf's page past the roster (loose.jpg has a student since the corrected manifest).
     assert "pages with no student (see enqueue's list) 1" in lines
+
+
+@pytest.fixture(scope="module")
+def labelled(env: Settings, workers: Service, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A class's labelled pages shuffled into one PDF, lying every way up, and one of them
+    scanned again in a later file; graded by the workers."""
+    root = tmp_path_factory.mktemp("labelled") / "night"
+    scans = list(corpus(3, 2, damage=Damage(dpi=200), seed=23))
+    pdf, _ = shuffled_class_pdf(scans, seed=23)
+    write(root / "scan-1.pdf", pdf)
+    write(root / "scan-2.pdf", pdf_from_jpegs([scans[0].jpeg], dpi=200))
+    report = enqueue_directory(root, get_store(), batch_name="labelled", settle_s=0)
+    wait_until_done(report.batch_id)
+    return scans, report
+
+
+def test_labelled_pages_are_sent_upright_and_a_replaced_scan_never(
+    labelled: Any, sim_http: httpx.Client
+) -> None:
+    scans, report = labelled
+    with session_scope() as session:
+        pages = session.execute(
+            select(Page.state, Page.sha256, Page.image_key, Page.label_turn, Page.error_code).where(
+                Page.batch_id == report.batch_id
+            )
+        ).all()
+    uploads = sim_http.get("/_sim/uploads").json()["uploads"]
+    store = get_store()
+    done = [p for p in pages if p.state == "done"]
+    assert len(done) == len(scans) and {p.label_turn for p in done} == {s.turn for s in scans}
+    for sent in done:
+        assert sent.sha256 in uploads
+        with Image.open(io.BytesIO(store.get(sent.image_key))) as image:
+            assert image.height > image.width  # upright, as the provider got it
+    [replaced] = [p for p in pages if p.state != "done"]
+    assert (replaced.state, replaced.error_code) == ("skipped", "label_replaced")
+    assert uploads[replaced.sha256]["calls"] == 1  # the same scan twice: its later copy alone

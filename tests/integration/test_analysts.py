@@ -61,6 +61,7 @@ def test_every_view_is_commented_and_documented(env: Settings) -> None:
         "v_question_results",
         "v_grade_overrides_current",
         "v_overrides_to_review",
+        "v_label_gaps",
     }
     assert all(row["view_comment"] and row["column_comment"] for row in columns)
     assert all(row["readable"] for row in columns)
@@ -86,11 +87,11 @@ def test_downgrade_drops_the_views_and_upgrade_restores_them(env: Settings) -> N
     try:
         migrate(scratch)
         with psycopg.connect(dsn, autocommit=True) as conn:
-            assert conn.execute(views).fetchone() == (9,)
+            assert conn.execute(views).fetchone() == (10,)
             command.downgrade(config, "0006")
             assert conn.execute(views).fetchone() == (0,)
             command.upgrade(config, "head")
-            assert conn.execute(views).fetchone() == (9,)
+            assert conn.execute(views).fetchone() == (10,)
             conn.execute(f"SET ROLE {ANALYST}")
             assert conn.execute("SELECT count(*) FROM v_slot_results").fetchone() == (0,)
     finally:

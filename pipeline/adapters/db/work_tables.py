@@ -191,6 +191,15 @@ class Page(Base):
         UniqueConstraint("document_id", "page_no"),
         Index("ix_pages_batch_state", "batch_id", "state"),
         Index("ix_pages_state_updated", "state", "updated_at"),
+        # A student's labelled pages of an assignment: their order, gaps and duplicates.
+        Index(
+            "ix_pages_label",
+            "batch_id",
+            "student_id",
+            "label_assignment",
+            "label_page",
+            postgresql_where=text("label_page IS NOT NULL"),
+        ),
         {"comment": "Each page of each document, normalised to the provider's limits."},
     )
 
@@ -243,6 +252,35 @@ class Page(Base):
     ink_ratio: Mapped[float | None] = mapped_column(
         comment="Share of the page that is ink, measured at ingest; under the blank "
         "threshold the page is skipped (error_code blank) and never sent."
+    )
+    label_code: Mapped[str | None] = mapped_column(
+        Text,
+        comment="The text of the page's label code as read (SG1|class|student|assignment|"
+        "page/pages|crc), checked; its student is the page's, ahead of the manifest, the "
+        "folders and the roster. NULL when no valid label was found.",
+    )
+    label_assignment: Mapped[str | None] = mapped_column(
+        Text, comment="The assignment the page's label names; NULL without a label."
+    )
+    label_page: Mapped[int | None] = mapped_column(
+        Integer,
+        comment="Which page of the student's assignment the label says it is (1-based): "
+        "the page's place, whatever order it was scanned in.",
+    )
+    label_pages: Mapped[int | None] = mapped_column(
+        Integer, comment="How many pages the label says the student's assignment has."
+    )
+    label_turn: Mapped[int | None] = mapped_column(
+        Integer,
+        comment="Degrees the page was turned clockwise before it was stored and sent, so "
+        "that its label (and so the page) is upright: 0, 90, 180 or 270; NULL without a label.",
+    )
+    label_replaced_by: Mapped[int | None] = mapped_column(
+        BigInteger,
+        ForeignKey("pages.id", ondelete="SET NULL"),
+        comment="A later scan (pages.id) with the same label: it replaces this page, which "
+        "is kept, left out of the views, and not sent if it had not been yet "
+        "(error_code label_replaced).",
     )
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = mapped_column(

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 PDF_CONTENT_TYPE: Final = "application/pdf"
 
 # pypdf raises its own errors and, on malformed files, plain Python ones from deep inside.
-_PYPDF_FAILURES: Final = (
+PYPDF_FAILURES: Final = (
     PyPdfError,
     ValueError,
     KeyError,
@@ -117,7 +117,7 @@ def _page_file(number: int, reader: PdfReader, renderer: _Renderer, limits: Limi
             page.mediabox = page.cropbox = RectangleObject(box)
         out = io.BytesIO()
         writer.write(out)
-    except _PYPDF_FAILURES as e:
+    except PYPDF_FAILURES as e:
         error = BadInput(
             f"page {number} cannot be copied ({type(e).__name__})", code="pdf_page_broken"
         )
@@ -157,7 +157,7 @@ def _open_reader(data: bytes) -> tuple[PdfReader, bool]:
             "PDF is AES-encrypted and this worker lacks the 'cryptography' package to open it",
             code="pdf_encrypted",
         ) from e
-    except _PYPDF_FAILURES as e:
+    except PYPDF_FAILURES as e:
         raise BadInput(
             f"PDF is damaged or truncated and cannot be read ({type(e).__name__}: {e})",
             code="pdf_corrupt",
@@ -190,7 +190,7 @@ def _user_unit(reader: PdfReader, number: int) -> float:
     """Points per user-space unit (/UserUnit, PDF 1.6), which PDFium does not apply."""
     try:
         unit = float(reader.pages[number - 1].user_unit)
-    except _PYPDF_FAILURES:
+    except PYPDF_FAILURES:
         return 1.0
     return unit if 0 < unit <= 75_000 else 1.0
 

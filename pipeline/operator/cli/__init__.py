@@ -14,7 +14,8 @@ errors and log lines to stderr, where only warnings show unless ``-v``.
 
 The commands live by area: ``batches`` (enqueue, status, check, cancel, retry, replay),
 ``results`` (report, export, notify), ``service`` (migrate, workers, keys), ``users`` (the
-review app's accounts), ``watch``, ``web`` (serve: the review app itself). ``demo``
+review app's accounts), ``watch``, ``web`` (serve: the review app itself),
+``labels`` (the QR labels printed before scanning). ``demo``
 and ``simulator`` belong to the dev kit of a clone (``devkit.commands``), which the installed
 package does not have: there they only say so.
 """
@@ -29,7 +30,7 @@ import click
 from rich.text import Text
 
 from pipeline.errors import NeedsClone, ScangradeError
-from pipeline.operator.cli import batches, results, service, users, watch, web
+from pipeline.operator.cli import batches, labels, results, service, users, watch, web
 from pipeline.operator.cli_support import progress_console
 from pipeline.settings import get_settings, load_env_file
 from pipeline.telemetry.logs import configure_logging, one_line
@@ -115,6 +116,7 @@ def _dev_kit_commands() -> tuple[click.Command, ...]:
 
 for _command in (
     *batches.COMMANDS,
+    *labels.COMMANDS,
     *results.COMMANDS,
     *service.COMMANDS,
     *users.COMMANDS,

@@ -9,7 +9,10 @@ students by position: the assignment's file name, page and question number.
 
 Only the current version of each document counts: pages of a version replaced by a rescan
 (``documents.superseded_at``) are left out, and a teacher's overrides on them are listed on
-the new page as needing review. Folders holding no scans are listed as missing work.
+the new page as needing review; so are pages a later scan of their label replaced. Folders
+holding no scans are listed as missing work; the missing, extra and replaced pages of
+labelled assignments are listed from ``v_label_gaps``. A student's labelled pages come in the
+order of their labels, whatever order they were scanned in.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pipeline.adapters.db.models import Batch, Document, Page, SchoolClass
 from pipeline.adapters.db.models import Student as StudentRow
 from pipeline.adapters.db.overrides import ToReview, overrides_to_review
 from pipeline.domain.grades import Counted, Tally
+from pipeline.domain.label_gaps import GapRow, batch_gaps
 from pipeline.errors import ConfigurationError
 from pipeline.operator.report.graded import GradedQuestion, graded_questions
 
@@ -80,6 +84,12 @@ class PageView:
     boxes: tuple[Box, ...]
     to_review: tuple[ToReview, ...] = ()  # overrides on an earlier scan of this page
     graded: tuple[GradedQuestion, ...] = ()  # its questions, in order (the exports read them)
+    label: str | None = None
+    """What the page's label says (``hw-7, page 2 of 3``); None without one."""
+    turned: int = 0
+    """Degrees the page was turned clockwise, upright by its label, before it was sent."""
+    order: tuple[str, int, str, int] = ("", 0, "", 0)
+    """Where it comes among its student's pages: labelled ones by assignment and label page."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,7 @@ class ReportData:
     total_questions: Tally = field(default_factory=question_tally)
     total_slots: Tally = field(default_factory=slot_tally)
     missing: list[Missing] = field(default_factory=list)
+    label_gaps: list[GapRow] = field(default_factory=list)
 
     @property
     def to_review(self) -> int:
@@ -153,7 +164,7 @@ def load_report(session: Session, batch_id: int) -> ReportData:
         _page_view(row, graded.get(row.id, []), review.get(row.id, []))
         for row in _pages(session, batch_id)
     ]
-    pages.sort(key=lambda p: (p.class_name == NO_CLASS, p.class_name, p.student, p.rel_path))
+    pages.sort(key=lambda p: (p.class_name == NO_CLASS, p.class_name, p.student, p.order))
     students = _students(pages)
     data = ReportData(
         batch_id=batch.id,
@@ -165,6 +176,7 @@ def load_report(session: Session, batch_id: int) -> ReportData:
         questions=_question_rows(graded),
         students=students,
         missing=_missing(session, batch_id),
+        label_gaps=batch_gaps(session, batch_id),
     )
     for student in students:
         data.total_questions.merge(student.row.questions)
@@ -173,6 +185,7 @@ def load_report(session: Session, batch_id: int) -> ReportData:
 
 
 _CURRENT = Document.superseded_at.is_(None)
+_KEPT = Page.label_replaced_by.is_(None)  # a later scan of its label replaced it
 
 
 def _missing(session: Session, batch_id: int) -> list[Missing]:
@@ -207,13 +220,17 @@ def _pages(session: Session, batch_id: int) -> Iterable[Any]:
             Page.student_id,
             StudentRow.name.label("student"),
             SchoolClass.name.label("class_name"),
+            Page.label_assignment,
+            Page.label_page,
+            Page.label_pages,
+            Page.label_turn,
         )
         .join(Document, Document.id == Page.document_id)
         .outerjoin(StudentRow, StudentRow.id == Page.student_id)
         .outerjoin(
             SchoolClass, SchoolClass.id == func.coalesce(StudentRow.class_id, Document.class_id)
         )
-        .where(Page.batch_id == batch_id, _CURRENT)
+        .where(Page.batch_id == batch_id, _CURRENT, _KEPT)
         .order_by(Document.rel_path, Page.page_no)
     ).all()
 
@@ -247,7 +264,19 @@ def _page_view(page: Any, questions: list[GradedQuestion], to_review: list[ToRev
         boxes=tuple(boxes),
         to_review=tuple(to_review),
         graded=tuple(questions),
+        **_label_of(page),
     )
+
+
+def _label_of(page: Any) -> dict[str, Any]:
+    """The page's label as shown, and its place: by label page, else by file and page."""
+    if page.label_page is None:
+        return {"order": (page.rel_path, page.page_no, "", 0)}
+    return {
+        "label": f"{page.label_assignment}, page {page.label_page} of {page.label_pages}",
+        "turned": page.label_turn or 0,
+        "order": (page.label_assignment, page.label_page, page.rel_path, page.page_no),
+    }
 
 
 def _box(area: Any, kind: str, label: str, graded: Any) -> list[Box]:

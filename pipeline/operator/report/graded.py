@@ -21,6 +21,7 @@ from pipeline.adapters.db.overrides import CurrentOverride, OverrideKey, current
 from pipeline.domain.grades import Grade, grade_of, question_grade, slot_grade
 
 _CURRENT = Document.superseded_at.is_(None)
+_KEPT = Page.label_replaced_by.is_(None)  # a later scan of its label replaced the page
 
 
 def assignment(rel_path: str, *, image_set: bool = False, given: str | None = None) -> str:
@@ -73,7 +74,7 @@ def graded_questions(session: Session, batch_id: int) -> dict[int, list[GradedQu
         .add_columns(Question.correct_result, Question.area)
         .join(Page, Page.id == Question.page_id)
         .join(Document, Document.id == Page.document_id)
-        .where(Page.batch_id == batch_id, _CURRENT)
+        .where(Page.batch_id == batch_id, _CURRENT, _KEPT)
         .order_by(Question.page_id, Question.image_index, Question.sequence)
     ).all()
     slots = _slots(session, batch_id)
@@ -110,7 +111,7 @@ def _slots(session: Session, batch_id: int) -> dict[OverrideKey, list[Any]]:
         .join(Question, Question.id == Slot.question_id)
         .join(Page, Page.id == Slot.page_id)
         .join(Document, Document.id == Page.document_id)
-        .where(Page.batch_id == batch_id, _CURRENT)
+        .where(Page.batch_id == batch_id, _CURRENT, _KEPT)
         .order_by(Slot.page_id, Question.image_index, Question.sequence, Slot.sequence)
     )
     for row in rows:

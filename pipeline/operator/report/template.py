@@ -70,7 +70,8 @@ figcaption .failed, .review { color: #a00; }
 <h1>Batch {{ data.name }}</h1>
 <p class="summary">{{ data.pages | length }} pages, {{ data.students | length }} students,
 {{ data.classes | length }} classes{% if data.missing %}, {{ data.missing | length }} folders
-with no scans (<a href="#missing">missing work</a>){% endif %};
+with no scans (<a href="#missing">missing work</a>){% endif %}{% if data.label_gaps %},
+{{ data.label_gaps | length }} <a href="#labels">findings in labelled work</a>{% endif %};
 {% set q, sl = data.total_questions, data.total_slots %}
 {{ q.graded }} questions and {{ sl.graded }} answer slots graded:
 <span class="rate">{{ q.label }} {{ percent(q.rate) }}</span>,
@@ -126,6 +127,21 @@ per question and the correct rate per answer slot, with how many were graded.</p
 </table>
 {% endif %}
 
+{% if data.label_gaps %}
+<h2 id="labels">Labelled work: missing, extra and replaced pages</h2>
+<table>
+<thead><tr><th>Class</th><th>Student</th><th>Assignment</th><th>Page</th><th>What</th></tr>
+</thead>
+<tbody>
+{% for gap in data.label_gaps %}
+<tr class="label-{{ gap.kind }}"><td>{{ gap.class_name or "—" }}</td>
+<td>{{ gap.student or "" }}</td><td>{{ gap.assignment or "" }}</td>
+<td>{{ gap.label_page or "" }}</td><td>{{ gap.kind }}: {{ gap.reason() }}</td></tr>
+{% endfor %}
+</tbody>
+</table>
+{% endif %}
+
 <h2 id="pages">Pages</h2>
 {% for student in data.students %}
 <section class="student" id="student-{{ loop.index }}">
@@ -137,7 +153,10 @@ per question and the correct rate per answer slot, with how many were graded.</p
  height="{{ pic.height }}" alt="{{ page.rel_path }}, page {{ page.page_no }}">
 {{ overlay(page, pic) }}</div>
 {% else %}<div class="missing">{{ pic.reason }}</div>{% endif %}
-<figcaption>{{ page.rel_path }}, page {{ page.page_no }}: {% set t = page.questions %}
+<figcaption>{{ page.rel_path }}, page {{ page.page_no }}
+{%- if page.label %} ({{ page.label }} by its label
+{%- if page.turned %}, turned {{ page.turned }}° upright{% endif %}){% endif %}:
+{% set t = page.questions %}
 {{- t.correct }} correct,{% if t.partial %} {{ t.partial }} partial,{% endif %}
 {{ t.wrong }} wrong, {{ t.unanswered }} unanswered questions
 {%- if t.not_graded %}, {{ t.not_graded }} not graded{% endif %};
