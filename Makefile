@@ -95,11 +95,21 @@ simulator: install
 
 # Postgres, Redis, MinIO, the workers, beat, the web app and Flower; PROFILE=dry-run adds the simulator
 # (with SCANGRADE_BAIDU_BASE_URL=http://simulator:8700).
-up:
-	docker compose $(if $(PROFILE),--profile $(PROFILE)) up -d
+# Compose refuses to start without SCANGRADE_WEB_SECRET (the web app's cookie key): the
+# environment's if set, else one made once and kept in var/web-secret, so sessions outlive an up.
+WEB_SECRET_FILE := var/web-secret
+COMPOSE = SCANGRADE_WEB_SECRET="$${SCANGRADE_WEB_SECRET:-$$(cat $(WEB_SECRET_FILE))}" \
+	docker compose $(if $(PROFILE),--profile $(PROFILE))
 
-down:
-	docker compose $(if $(PROFILE),--profile $(PROFILE)) down
+$(WEB_SECRET_FILE):
+	@mkdir -p $(@D)
+	@umask 077; $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))' > $@
+
+up: $(WEB_SECRET_FILE)
+	$(COMPOSE) up -d
+
+down: $(WEB_SECRET_FILE)
+	$(COMPOSE) down
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -160,7 +162,28 @@ def test_each_worker_container_serves_its_metrics_inside_the_network() -> None:
 def test_make_up_starts_the_compose_file() -> None:
     makefile = (ROOT / "Makefile").read_text()
     recipe = makefile.split("\nup:", 1)[1].split("\n\n", 1)[0]
-    assert "docker compose" in recipe and "up -d" in recipe
+    assert "$(COMPOSE) up -d" in recipe
+
+
+def test_make_up_and_down_give_compose_the_web_secret_it_requires(tmp_path: Path) -> None:
+    """Without SCANGRADE_WEB_SECRET compose refuses every service: make makes one, once."""
+    env = {k: v for k, v in os.environ.items() if k != "SCANGRADE_WEB_SECRET"}
+    dry = ["make", "-s", "-C", str(ROOT), "-n", f"WEB_SECRET_FILE={tmp_path}/secret"]
+    for target in ("up", "down"):
+        shown = subprocess.run([*dry, target], env=env, capture_output=True, text=True, check=True)
+        assert 'SCANGRADE_WEB_SECRET="${SCANGRADE_WEB_SECRET:-$(cat ' in shown.stdout, target
+        assert f"{tmp_path}/secret" in shown.stdout and "docker compose" in shown.stdout
+    made = [
+        "make",
+        "-s",
+        "-C",
+        str(ROOT),
+        f"{tmp_path}/secret",
+        f"WEB_SECRET_FILE={tmp_path}/secret",
+    ]
+    subprocess.run(made, env=env, check=True)
+    secret = (tmp_path / "secret").read_text().strip()
+    assert len(secret) >= 32 and (tmp_path / "secret").stat().st_mode & 0o077 == 0
 
 
 def test_the_readme_explains_scaling_out() -> None:
