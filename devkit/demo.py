@@ -14,6 +14,7 @@ objects (moto's request log, replayed by the next start: see :mod:`devkit.s3_sta
 from __future__ import annotations
 
 import os
+import secrets
 import shlex
 import sys
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ from devkit.s3_standin import holder
 from devkit.samples import write_mixed_batch, write_sample_batch
 from devkit.standins import Service, start_s3, start_simulator, start_workers
 from pipeline.adapters import objectstore
+from pipeline.adapters.db.accounts import add_user, authenticate, find_user
 from pipeline.adapters.db.models import (
     Artifact,
     Base,
@@ -48,6 +50,7 @@ from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.provider.apis import Choices
 from pipeline.adapters.services import forget_connections, migrate
 from pipeline.domain.routing import routing
+from pipeline.errors import UnknownUser
 from pipeline.operator.batch_output import wait_for_batch
 from pipeline.operator.report import write_report
 from pipeline.settings import Settings, get_settings
@@ -55,7 +58,10 @@ from pipeline.stages.enqueue import EnqueueReport, enqueue_directory
 
 DEMO_KEY, DEMO_SECRET = "demo-api-key", "demo-secret-key"
 TIME_SCALE = 0.25
+DEMO_TEACHER = "demo"
+"""The demo's admin account in the teachers' app; its password is kept in the demo's directory."""
 DEMO_DIR = Path("var/demo")
+APP_URL = "http://127.0.0.1:8080"  # scangrade serve's default address
 DEMO_BUCKET = "scangrade-demo"
 EXIT_BUSY = 4
 
@@ -80,6 +86,11 @@ class DemoPlace:
     def logs(self) -> Path:
         """The logs of the services the demo starts."""
         return self.root / "logs"
+
+    @property
+    def password_file(self) -> Path:
+        """The password of the demo's own account in the teachers' app (mode 600)."""
+        return self.root / "teacher-password"
 
     def report(self, batch_name: str) -> Path:
         """Where the teachers' report of a demo batch is written."""
@@ -115,6 +126,7 @@ def run_demo(console: Console, *, keep: bool = False, root: Path = DEMO_DIR) -> 
         code, batch_id = _run_batch(console, place, services, name)
         _summary(console, batch_id, s3.url, place)
         _write_demo_report(console, place, batch_id, name)
+        _print_teachers_app(console, place)
         _print_next_steps(console, place, name, s3_left=keep)
         if keep:
             _print_kept(console, values, services)
@@ -348,6 +360,36 @@ def _write_demo_report(console: Console, place: DemoPlace, batch_id: int, name: 
         f"  {written.pages} pages, {written.pictures} pictures, {written.size / 1_000_000:.1f} MB",
         highlight=False,
     )
+
+
+def _print_teachers_app(console: Console, place: DemoPlace) -> None:
+    """The demo's admin account in the teachers' app (made once), and how to open the app."""
+    if not place.password_file.exists():
+        place.password_file.touch(mode=0o600)
+        place.password_file.write_text(secrets.token_urlsafe(12) + "\n")
+    password = place.password_file.read_text().strip()
+    with session_scope() as session:
+        try:
+            signs_in = authenticate(session, DEMO_TEACHER, password) is not None
+            find_user(session, DEMO_TEACHER)
+        except UnknownUser:
+            add_user(session, DEMO_TEACHER, password, "admin", [])
+            signs_in = True
+    cli = f"{_scangrade()} --env-file {_arg(place.env_file)}"
+    console.print(
+        "[bold]The teachers' app[/] (its pictures come from the demo's S3: once the demo has "
+        "ended, start that first, as below):"
+    )
+    _print_command(console, f"  {cli} serve")
+    if signs_in:
+        _print_command(
+            console, f"  open {APP_URL} and sign in as {DEMO_TEACHER}, password {password}"
+        )
+    else:  # the database outlived the directory that kept the password
+        _print_command(
+            console, f"  open {APP_URL}; an account {DEMO_TEACHER} exists from an earlier demo,"
+        )
+        _print_command(console, f"  add one of your own: {cli} users add NAME --role admin")
 
 
 def _print_next_steps(console: Console, place: DemoPlace, name: str, *, s3_left: bool) -> None:

@@ -21,10 +21,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
+from support.web import CSRF
 
 from devkit.s3_standin import holder
+from devkit.standins import free_port
 from devkit.testdb import claim_redis_db, drop_database
 from pipeline.settings import Settings
 
@@ -55,8 +58,9 @@ class DemoRun:
 
 
 @pytest.fixture(scope="module")
-def newcomer_env() -> Iterator[dict[str, str]]:
-    """A shell with no SCANGRADE_* settings but a database and Redis db of the demo's own."""
+def newcomer_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A shell with no SCANGRADE_* settings but a database and Redis db of the demo's own (and
+    a state directory, where ``serve`` keeps its cookie key, of its own)."""
     redis_url = claim_redis_db(REDIS_BASE, f"pytest-demo-{uuid.uuid4().hex}")
     database_url = f"{PG_BASE}/scangrade_demo_{uuid.uuid4().hex[:10]}"
     env = {name: value for name, value in os.environ.items() if not name.startswith("SCANGRADE_")}
@@ -66,6 +70,7 @@ def newcomer_env() -> Iterator[dict[str, str]]:
             "SCANGRADE_REDIS_URL": redis_url,
             "SCANGRADE_METRICS_PORT": "0",
             "COLUMNS": "100",
+            "XDG_STATE_HOME": str(tmp_path_factory.mktemp("state")),
         }
     )
     yield env
@@ -111,9 +116,59 @@ def test_the_commands_it_prints_run_as_printed_after_it_ended(
         assert rebuilt and int(rebuilt.group(1)) >= 20
         slots = re.search(r"wrote (\S+): (\d+) slots", export)
         assert slots and int(slots.group(2)) > 0 and Path(slots.group(1)).is_file()
+        _the_teachers_app_shows_a_page(first_demo.output, newcomer_env)
     finally:
         _sh("kill " + " ".join(map(str, pids)), newcomer_env)
         _wait_gone(pids)
+
+
+def _the_teachers_app_shows_a_page(output: str, env: dict[str, str]) -> None:
+    """The printed ``serve`` (on a free port), signed in with the printed account: a page of
+    the batch and its picture, read from the demo's S3."""
+    signin = re.search(r"^  open \S+ and sign in as (\S+), password (\S+)$", output, re.M)
+    assert signin, output[-3000:]
+    serve = next(line.strip() for line in output.splitlines() if line.endswith(" serve"))
+    assert serve.startswith(f"{SHOWN} --env-file "), serve
+    port = free_port()
+    app = subprocess.Popen(
+        ["sh", "-c", f"exec {serve} --port {port}"], cwd=ROOT, env=env, start_new_session=True
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            _wait_answering(client, app)
+            token = CSRF.search(client.get("/login").text)
+            assert token
+            fields = {"csrf": token.group(1), "next": "/"}
+            fields |= {"username": signin.group(1), "password": signin.group(2)}
+            assert client.post("/login", data=fields).status_code == 303
+            batch = _link(client, "/", r'href="([^"]*/batches/\d+)"')
+            school_class = _link(client, batch, r'href="([^"]*/batches/\d+/classes/\d+)"')
+            page = _link(client, school_class, r'href="([^"#]*/pages/\d+)')
+            image = client.get(page + "/image")
+            assert image.status_code == 200 and image.headers["content-type"].startswith("image/")
+    finally:
+        os.killpg(app.pid, signal.SIGTERM)
+        app.wait(timeout=30)
+
+
+def _link(client: httpx.Client, url: str, pattern: str) -> str:
+    """The first link on the page at ``url`` that ``pattern`` matches."""
+    shown = client.get(url)
+    found = re.search(pattern, shown.text)
+    assert shown.status_code == 200 and found, shown.text[-2000:]
+    return found.group(1)
+
+
+def _wait_answering(client: httpx.Client, app: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert app.poll() is None, f"serve exited with {app.returncode}"
+        try:
+            client.get("/login")
+            return
+        except httpx.TransportError:
+            time.sleep(0.3)
+    pytest.fail("the printed serve command never answered")
 
 
 def test_a_second_demo_keeps_its_services_and_the_first_batch_is_still_there(
