@@ -10,14 +10,18 @@ one changed twice, a slot the provider did not grade marked partial.
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pytest
+import redis
 from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
+from starlette.testclient import TestClient
+from support import web
 from support.review import GradedPage, decimal, graded_page, new_batch, rows, student
 
 from pipeline.adapters.db.accounts import add_user, disable_user
@@ -41,7 +45,8 @@ from pipeline.errors import (
     UnknownUser,
 )
 from pipeline.operator.report.data import load_report
-from pipeline.settings import Settings
+from pipeline.operator.web import create_app
+from pipeline.settings import Settings, get_settings
 from pipeline.stages.replay import replay_batch
 
 
@@ -382,12 +387,25 @@ def test_a_rescan_lists_the_old_overrides_for_review(night: Night) -> None:
     ]
     (page,) = report.pages
     assert page.page_id == new.page_id and len(page.to_review) == report.to_review == 2
+    shown = _signed_in_admin().get(f"/pages/{new.page_id}").text.split('id="to-review"', 1)[1]
+    assert "Q1.1: ms-li set partial" in shown and "Q3 (whole question)" in shown
     assert rows("SELECT * FROM v_slot_results WHERE page_id = :p", p=old.page_id) == []
     _override(night.teacher, new, 2, None, None)  # looked at: nothing to change after all
     with session_scope() as session:
         (left,) = overrides_to_review(session, batch_id)
         assert overrides_to_review(session) != []  # every batch's
     assert left.old.question_seq == 0
+
+
+def _signed_in_admin() -> TestClient:
+    """The teachers' app, signed in as an admin (who sees every class)."""
+    name = f"admin-{uuid.uuid4().hex[:6]}"
+    with session_scope() as session:
+        add_user(session, name, web.PASSWORD, "admin", [])
+    app = create_app("r" * 48, get_store(), redis.Redis.from_url(get_settings().redis_url))
+    client = TestClient(app)
+    web.sign_in(client, name)
+    return client
 
 
 def test_replay_keeps_the_overrides(night: Night) -> None:

@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 import redis
+from sqlalchemy import select
 from starlette.testclient import TestClient
 from support.web import PASSWORD, GradedPage, csrf_of, graded_page, new_batch, sign_in
 
 from pipeline.adapters.db.accounts import add_user
+from pipeline.adapters.db.models import SchoolClass, Student
 from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.objectstore import get_store
 from pipeline.operator.web import create_app
@@ -150,3 +152,21 @@ def test_the_batches_page_and_its_progress_agree(
     }
     student = client.get(f"/batches/{batch_id}/students/{pages['forty'].student_id}")
     assert student.status_code == 200 and f"/pages/{pages['forty'].page_id}" in student.text
+
+
+def test_students_of_the_roster_with_no_page_are_listed_as_not_handed_in(
+    client: TestClient,
+) -> None:
+    batch_id = new_batch("web-absent")
+    mine = graded_page(batch_id, "4C", "wu-lei", FORTY[:2])
+    graded_page(batch_id, "4D", "gao-lin", FORTY[:2])  # a class teacher-4c does not teach
+    with session_scope() as session:
+        for class_id, code in ((mine.class_id, "zhou-min"), (None, "he-ping")):
+            if class_id is None:
+                class_id = session.scalar(select(SchoolClass.id).where(SchoolClass.name == "4D"))
+            session.add(Student(class_id=class_id, code=code, name=code.replace("-", " ")))
+    absent = client.get(f"/batches/{batch_id}").text.split('id="not-handed-in"', 1)[1]
+    assert "zhou min" in absent and "wu-lei" not in absent
+    assert "he ping" not in absent  # not one of this teacher's classes
+    grid = client.get(f"/batches/{batch_id}/classes/{mine.class_id}").text
+    assert '<span class="student">zhou min</span>' in grid.split('id="not-handed-in"', 1)[1]

@@ -24,8 +24,10 @@ from pipeline.adapters.db.overrides import (
     CurrentOverride,
     OverrideChange,
     OverrideKey,
+    ToReview,
     current_overrides,
     override_history,
+    overrides_to_review,
 )
 from pipeline.domain.grades import Grade, grade_of, question_grade, slot_grade
 from pipeline.operator.web.queries import PAGE_CLASS
@@ -98,6 +100,8 @@ class PageDetail:
     height: int | None
     questions: list[QuestionLine]
     history: list[OverrideChange]
+    to_review: list[ToReview]
+    """Grades a teacher set on the scan this page replaced, not answered here yet."""
 
 
 def page_detail(session: Session, page_id: int) -> PageDetail | None:
@@ -121,6 +125,11 @@ def page_detail(session: Session, page_id: int) -> PageDetail | None:
         **fields,
         questions=_questions(session, page_id),
         history=override_history(session, page_id),
+        to_review=[
+            item
+            for item in overrides_to_review(session, row.batch_id)
+            if item.new_page_id == page_id
+        ],
     )
 
 

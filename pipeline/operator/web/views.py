@@ -14,7 +14,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from pipeline.adapters.db.session import session_scope
 from pipeline.domain.progress import BatchProgress
-from pipeline.operator.report.data import NO_CLASS, load_report
+from pipeline.operator.export.gradebook import Enrolled, roster
+from pipeline.operator.report.data import NO_CLASS, ReportData, load_report
 from pipeline.operator.report.graded import graded_questions
 from pipeline.operator.web.access import Viewer
 from pipeline.operator.web.context import NO_STORE, render
@@ -75,6 +76,7 @@ def batch(request: Request, viewer: Viewer) -> Response:
             return forbidden("none of your classes is in this batch")
         data = load_report(session, batch_id)
         ids = class_ids(session)
+        absent = _not_handed_in(data, roster(session, batch_id))
     shown = [row for row in data.classes if viewer.sees(_class_id(row.class_name, ids))]
     missing = [m for m in data.missing if viewer.sees(_class_id(m.class_name, ids))]
     return render(
@@ -84,7 +86,14 @@ def batch(request: Request, viewer: Viewer) -> Response:
         data=data,
         classes=[(row, _class_id(row.class_name, ids)) for row in shown],
         missing=missing,
+        absent=[e for e in absent if viewer.sees(_class_id(e.class_name, ids))],
     )
+
+
+def _not_handed_in(data: ReportData, enrolled: list[Enrolled]) -> list[Enrolled]:
+    """The roster's students of the batch's classes who have no page in it."""
+    handed_in = {page.student_id for page in data.pages}
+    return [student for student in enrolled if student.student_id not in handed_in]
 
 
 def _class_id(name: str, ids: dict[str, int]) -> int | None:
@@ -105,6 +114,7 @@ def class_grid(request: Request, viewer: Viewer) -> Response:
             return not_found(f"class {class_id}")
         data = load_report(session, batch_id)
         graded = graded_questions(session, batch_id)
+        absent = _not_handed_in(data, roster(session, batch_id))
     students = [s for s in data.students if s.row.class_name == name]
     return render(
         request,
@@ -115,6 +125,7 @@ def class_grid(request: Request, viewer: Viewer) -> Response:
         class_name=name,
         grid=build_grid(students, graded),
         signs=SIGNS,
+        absent=[e for e in absent if e.class_name == name],
     )
 
 
