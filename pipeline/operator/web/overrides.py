@@ -21,8 +21,7 @@ from pipeline.adapters.db.session import session_scope
 from pipeline.errors import NotPermitted, RequestRefused
 from pipeline.operator.web.access import Viewer
 from pipeline.operator.web.guard import forbidden
-from pipeline.operator.web.queries import page_owner
-from pipeline.operator.web.views import not_found
+from pipeline.operator.web.views import visible_page
 
 MAX_COMMENT: Final = 2000
 
@@ -53,13 +52,10 @@ class _Change:
 
 def submit(request: Request, viewer: Viewer, form: FormData) -> Response:
     """Record the override the form asks for, then show the page again at that question."""
-    page_id = int(request.path_params["page_id"])
-    with session_scope() as session:
-        owner = page_owner(session, page_id)
-    if owner is None:
-        return not_found(f"page {page_id}")
-    if not viewer.sees(owner.class_id):
-        return forbidden("this page is not of one of your classes")
+    owner = visible_page(request, viewer)
+    if isinstance(owner, Response):
+        return owner
+    page_id = owner.page_id
     try:
         change = _change(form)
         with session_scope() as session:

@@ -22,7 +22,7 @@ from pipeline.operator.web.guard import forbidden
 from pipeline.operator.web.overlay import Mark, overlay, rect_of
 from pipeline.operator.web.page_data import PageDetail, QuestionLine, SlotLine, page_detail
 from pipeline.operator.web.queries import page_owner
-from pipeline.operator.web.views import not_found
+from pipeline.operator.web.views import not_found, visible_page
 
 #: What the image route sends: pictures a browser shows, nothing else the bucket may hold.
 PICTURES = frozenset({"image/jpeg", "image/png", "image/bmp", "image/webp", "image/gif"})
@@ -68,13 +68,9 @@ def _size(request: Request, detail: PageDetail) -> tuple[int, int] | None:
 
 def image(request: Request, viewer: Viewer) -> Response:
     """The page's archived picture (a one-page PDF rendered), to a viewer of its class."""
-    page_id = int(request.path_params["page_id"])
-    with session_scope() as session:
-        owner = page_owner(session, page_id)
-    if owner is None:
-        return not_found(f"page {page_id}")
-    if not viewer.sees(owner.class_id):
-        return forbidden("this page is not of one of your classes")
+    owner = visible_page(request, viewer)
+    if isinstance(owner, Response):
+        return owner
     if owner.image_key is None:
         return not_found("the page was never stored as an image")
     found = page_image(web(request).store, owner.image_key, owner.content_type)

@@ -23,9 +23,11 @@ from pipeline.operator.web.grid import SIGNS
 from pipeline.operator.web.grid import class_grid as build_grid
 from pipeline.operator.web.guard import forbidden
 from pipeline.operator.web.queries import (
+    PageOwner,
     batch_visible,
     class_ids,
     class_name,
+    page_owner,
     student_class,
     visible_batches,
 )
@@ -37,6 +39,18 @@ NO_CLASS_ID = 0
 def not_found(what: str) -> Response:
     """404, naming what is not there."""
     return PlainTextResponse(f"404 not found: {what}\n", status_code=404)
+
+
+def visible_page(request: Request, viewer: Viewer) -> PageOwner | Response:
+    """The page the path names, if the viewer may see it; else the 404 or 403 to answer."""
+    page_id = int(request.path_params["page_id"])
+    with session_scope() as session:
+        owner = page_owner(session, page_id)
+    if owner is None:
+        return not_found(f"page {page_id}")
+    if not viewer.sees(owner.class_id):
+        return forbidden("this page is not of one of your classes")
+    return owner
 
 
 def batches(request: Request, viewer: Viewer) -> Response:
