@@ -10,6 +10,7 @@ one changed twice, a slot the provider did not grade marked partial.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -211,6 +212,23 @@ def test_views_report_and_domain_give_the_same_rates(night: Night) -> None:
     assert (views["ann"]["slots_overridden"], views["ann"]["questions_overridden"]) == (3, 1)
     assert report.total_slots.rate == _total(domain, 1).rate
     assert report.total_questions.rate == _total(domain, 0).rate
+    classes = rows("SELECT id FROM classes WHERE name IN ('7A', '7B')")
+    assert len(classes) == 2
+    for class_id in (row["id"] for row in classes):  # and the app's grids, row by row
+        grid = _signed_in_admin().get(f"/batches/{night.batch_id}/classes/{class_id}").text
+        for name, shown in _app_rates(grid).items():
+            assert shown == (views[name]["question_correct_rate"], views[name]["slot_correct_rate"])
+
+
+def _app_rates(grid: str) -> dict[str, tuple[Decimal | None, Decimal | None]]:
+    """Each student row's exact rates per question and per slot, as a class grid holds them."""
+    found = {}
+    for row in grid.split('<tr class="student" data-student="')[1:]:
+        name, cells = row.split('"', 1)[0], row.split("</tr>", 1)[0]
+        rates = dict(re.findall(r'data-rate="(\w+)">(?:<data value="([\d.]+)">)?', cells))
+        found[name] = tuple(Decimal(rates[k]) if rates[k] else None for k in ("questions", "slots"))
+    assert found, grid[-2000:]
+    return found
 
 
 def _total(tallies: dict[Any, tuple[Tally, Tally]], which: int) -> Tally:

@@ -12,6 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
@@ -55,9 +56,15 @@ def url_for(context: Context, name: str, /, **params: Any) -> str:
     return request.url_for(name, **params).path
 
 
-def rate(tally: Tally) -> str:
-    """A tally's rate as the pages write it: ``83 %``, or ``–`` when nothing is graded."""
-    return "–" if tally.rate is None else f"{tally.rate * 100:.0f} %"
+def rate(tally: Tally) -> Markup:
+    """A tally's rate as the pages write it: ``83 %``, or ``–`` when nothing is graded.
+
+    The percentage is in a ``<data>`` element holding the exact rate, the views' and the
+    report's to 4 decimals.
+    """
+    if tally.rate is None:
+        return Markup("–")
+    return Markup('<data value="{}">{:.0f} %</data>').format(tally.rate, tally.rate * 100)
 
 
 def web(request: Request) -> Web:
