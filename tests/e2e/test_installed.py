@@ -21,19 +21,22 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import time
 import uuid
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 import redis
 from support.services import PG_BASE, REDIS_BASE
+from support.web import CSRF, PASSWORD
 
 from devkit.samples import make_scanned_pdf
-from devkit.standins import Service, start_s3, start_simulator
+from devkit.standins import Service, free_port, start_s3, start_simulator
 from devkit.testdb import claim_redis_db, drop_database
 from pipeline.settings import Settings
 
@@ -273,6 +276,51 @@ def test_installed_package_migrates_and_grades_a_batch(
     log = (installed.logs / "workers.log").read_text(errors="replace")[-3000:]
     assert done.returncode == 0, done.stdout + done.stderr + log
     assert _page_states(stack, batch) == {"done": len(SEEDS), "batch": "done"}
+    _the_installed_app_shows_the_batch(installed, stack, batch)
+
+
+def _the_installed_app_shows_the_batch(
+    installed: Installed, env: dict[str, str], batch: str
+) -> None:
+    """``users add`` and ``serve`` of the wheel: its templates and assets are in it."""
+    add = ["scangrade", "users", "add", "head", "--role", "admin", "--password-stdin"]
+    added = subprocess.run(
+        [str(installed.venv / "bin" / add[0]), *add[1:]],
+        input=f"{PASSWORD}\n",
+        cwd=installed.home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert added.returncode == 0, added.stdout + added.stderr
+    port = free_port()
+    app = installed.start(["scangrade", "serve", "--port", str(port)], env, "web.log")
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            _wait_answering(client, app)
+            login = client.get("/login")
+            token = CSRF.search(login.text)
+            assert token, login.text[-2000:]
+            fields = {"csrf": token.group(1), "next": "/", "username": "head"}
+            assert client.post("/login", data=fields | {"password": PASSWORD}).status_code == 303
+            assert batch in client.get("/").text
+            assert client.get("/static/web.css").status_code == 200
+    finally:
+        app.stop()
+
+
+def _wait_answering(client: httpx.Client, app: Service) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert app.process.poll() is None, f"serve exited with {app.process.returncode}"
+        try:
+            client.get("/login")
+            return
+        except httpx.TransportError:
+            time.sleep(0.3)
+    pytest.fail("the installed serve never answered")
 
 
 @pytest.mark.parametrize("command", ["demo", "simulator"])

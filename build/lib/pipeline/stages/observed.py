@@ -1,0 +1,65 @@
+"""What polling has observed of each endpoint and key's processing times, from Postgres.
+
+Every process keeps its own estimate for a few seconds: the submit workers time first polls
+with it, the poll workers do not need it, and the dispatcher uses it for early polls.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import text
+
+from pipeline.adapters.db.session import session_scope
+from pipeline.domain.polling import Observation, ProcessingTimes
+
+_FRESH_S = 10.0
+_RECENT = 500
+
+_OBSERVED = text(
+    """
+    SELECT extract(epoch FROM last_pending_at - submitted_at) AS pending_s,
+           extract(epoch FROM finished_at - submitted_at) AS finished_s,
+           extract(epoch FROM provider_finished_at - provider_created_at) AS provider_s
+    FROM provider_tasks
+    WHERE api = :api AND key_id = :key_id AND mode = 'async' AND state <> 'failed'
+      AND submitted_at > now() - interval '3 hours'
+      AND (last_pending_at IS NOT NULL OR finished_at IS NOT NULL)
+    ORDER BY id DESC
+    LIMIT :recent
+    """
+)
+
+_cache: dict[tuple[str, str], tuple[float, ProcessingTimes]] = {}
+
+
+def processing_times(api: str, key_id: str) -> ProcessingTimes:
+    """The recent processing times of one API on one key (cached for a few seconds)."""
+    cached = _cache.get((api, key_id))
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    with session_scope() as session:
+        rows = session.execute(_OBSERVED, {"api": api, "key_id": key_id, "recent": _RECENT})
+        times = ProcessingTimes(_observations(rows))
+    _cache[(api, key_id)] = (time.monotonic() + _FRESH_S, times)
+    return times
+
+
+def _observations(rows: Iterable[Any]) -> list[Observation]:
+    """A task's answers: still running at its last pending poll, finished at its last poll.
+
+    Where the provider reports its own start and end, the exact duration replaces both.
+    """
+    found: list[Observation] = []
+    for pending_s, finished_s, provider_s in rows:
+        if provider_s is not None and provider_s >= 0:
+            exact = float(provider_s)
+            found += [Observation(max(0.0, exact - 1e-3), False), Observation(exact, True)]
+            continue
+        if pending_s is not None:
+            found.append(Observation(float(pending_s), False))
+        if finished_s is not None:
+            found.append(Observation(float(finished_s), True))
+    return found
