@@ -24,12 +24,13 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from pipeline.adapters.db.models import Batch, Document, Page, SchoolClass
 from pipeline.adapters.db.models import Student as StudentRow
 from pipeline.adapters.db.overrides import ToReview, overrides_to_review
+from pipeline.adapters.db.states import DocumentState
 from pipeline.domain.grades import Counted, Tally
 from pipeline.domain.label_gaps import GapRow, batch_gaps
 from pipeline.errors import ConfigurationError
@@ -114,7 +115,7 @@ class Student:
 
 @dataclass(frozen=True)
 class Missing:
-    """A folder holding no scans: a submission the teacher may be waiting for."""
+    """A folder holding no scans, or a file that gave no page, and why: work not there."""
 
     rel_path: str
     class_name: str
@@ -137,6 +138,8 @@ class ReportData:
     total_questions: Tally = field(default_factory=question_tally)
     total_slots: Tally = field(default_factory=slot_tally)
     missing: list[Missing] = field(default_factory=list)
+    failed: list[Missing] = field(default_factory=list)
+    """Files that failed before giving a page (their students have no page to show)."""
     label_gaps: list[GapRow] = field(default_factory=list)
 
     @property
@@ -176,6 +179,7 @@ def load_report(session: Session, batch_id: int) -> ReportData:
         questions=_question_rows(graded),
         students=students,
         missing=_missing(session, batch_id),
+        failed=_failed_files(session, batch_id),
         label_gaps=batch_gaps(session, batch_id),
     )
     for student in students:
@@ -189,13 +193,24 @@ _KEPT = Page.label_replaced_by.is_(None)  # a later scan of its label replaced i
 
 
 def _missing(session: Session, batch_id: int) -> list[Missing]:
+    return _documents(session, batch_id, Document.kind == "missing")
+
+
+def _failed_files(session: Session, batch_id: int) -> list[Missing]:
+    """Files that failed before giving a page (unreadable, refused): no page shows them."""
+    no_page = ~exists().where(Page.document_id == Document.id)
+    return _documents(session, batch_id, Document.state == DocumentState.FAILED, no_page)
+
+
+def _documents(session: Session, batch_id: int, *where: ColumnElement[bool]) -> list[Missing]:
+    """The batch's current documents that ``where`` picks, with their owner and error."""
     rows = session.execute(
         select(Document.rel_path, Document.error, StudentRow.name, SchoolClass.name)
         .outerjoin(StudentRow, StudentRow.id == Document.student_id)
         .outerjoin(
             SchoolClass, SchoolClass.id == func.coalesce(StudentRow.class_id, Document.class_id)
         )
-        .where(Document.batch_id == batch_id, Document.kind == "missing", _CURRENT)
+        .where(Document.batch_id == batch_id, _CURRENT, *where)
         .order_by(Document.rel_path)
     )
     return [

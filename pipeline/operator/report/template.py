@@ -70,7 +70,9 @@ figcaption .failed, .review { color: #a00; }
 <h1>Batch {{ data.name }}</h1>
 <p class="summary">{{ data.pages | length }} pages, {{ data.students | length }} students,
 {{ data.classes | length }} classes{% if data.missing %}, {{ data.missing | length }} folders
-with no scans (<a href="#missing">missing work</a>){% endif %}{% if data.label_gaps %},
+with no scans (<a href="#missing">missing work</a>){% endif %}{% if data.failed %},
+{{ data.failed | length }} files that gave no page (<a href="#failed">why</a>){% endif %}
+{%- if data.label_gaps %},
 {{ data.label_gaps | length }} <a href="#labels">findings in labelled work</a>{% endif %};
 {% set q, sl = data.total_questions, data.total_slots %}
 {{ q.graded }} questions and {{ sl.graded }} answer slots graded:
@@ -122,6 +124,19 @@ per question and the correct rate per answer slot, with how many were graded.</p
 {% for folder in data.missing %}
 <tr class="missing-work"><td>{{ folder.class_name }}</td><td>{{ folder.student }}</td>
 <td>{{ folder.rel_path }}</td><td>{{ folder.reason }}</td></tr>
+{% endfor %}
+</tbody>
+</table>
+{% endif %}
+
+{% if data.failed %}
+<h2 id="failed">Files that gave no page</h2>
+<table>
+<thead><tr><th>Class</th><th>Student</th><th>File</th><th>Why</th></tr></thead>
+<tbody>
+{% for file in data.failed %}
+<tr class="failed-file"><td>{{ file.class_name }}</td><td>{{ file.student }}</td>
+<td>{{ file.rel_path }}</td><td>{{ file.reason }}</td></tr>
 {% endfor %}
 </tbody>
 </table>

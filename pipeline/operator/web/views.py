@@ -100,6 +100,7 @@ def batch(request: Request, viewer: Viewer) -> Response:
         data=data,
         classes=[(row, _class_id(row.class_name, ids)) for row in shown],
         missing=missing,
+        failed=[f for f in data.failed if viewer.sees(_class_id(f.class_name, ids))],
         absent=[e for e in absent if viewer.sees(_class_id(e.class_name, ids))],
     )
 
