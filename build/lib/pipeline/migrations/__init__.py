@@ -1,5 +1,0 @@
-"""The database migrations (Alembic's env.py and versions/), shipped inside the package.
-
-``pipeline.adapters.services.alembic_config`` points Alembic here, so an installed copy migrates
-without the source tree.
-"""

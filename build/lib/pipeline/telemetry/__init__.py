@@ -1,1 +1,0 @@
-"""Telemetry: Prometheus metrics and structured logs, used by every layer and using none."""
