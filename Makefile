@@ -25,11 +25,12 @@ demo: install
 	$(BIN)/scangrade demo
 
 # Every tier on three xdist workers, a module to a worker (its services are shared by its
-# tests), then the `serial` tests alone: they freeze a worker or count calls and lose to a busy
-# CPU. Three on two cores, because end-to-end tests mostly wait for workers and the simulator
-# (806 s against 951 s with two, measured on this 2-core kind of machine).
+# tests), the slowest modules first (tests/conftest.py), then the `serial` tests alone: they
+# freeze a worker or count calls and lose to a busy CPU. Three on two cores, because end-to-end
+# tests mostly wait for workers and the simulator (806 s against 951 s with two, measured on
+# this 2-core kind of machine).
 PYTEST := $(BIN)/python -m pytest -q
-XDIST  := -n 3 --dist loadfile
+XDIST  := -n 3 --dist loadfile --no-loadscope-reorder
 test: install chromium
 	@status=0; \
 	$(PYTEST) $(XDIST) -m 'not serial' tests || status=$$?; \

@@ -42,7 +42,7 @@ from devkit.testdb import settings_from
 from pipeline.adapters.db.models import Batch
 from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.objectstore import get_store
-from pipeline.adapters.services import migrate
+from pipeline.adapters.schema import migrate
 from pipeline.domain.progress import BatchProgress, batch_progress
 
 log = logging.getLogger(__name__)

@@ -48,7 +48,8 @@ from pipeline.adapters.db.models import (
 )
 from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.provider.apis import Choices
-from pipeline.adapters.services import forget_connections, migrate
+from pipeline.adapters.schema import migrate
+from pipeline.adapters.services import forget_connections
 from pipeline.domain.routing import routing
 from pipeline.errors import UnknownUser
 from pipeline.operator.batch_output import wait_for_batch

@@ -1,32 +1,24 @@
-"""Reaching Postgres and Redis, creating the database, and applying migrations.
+"""Reaching Postgres and Redis, and letting go of every connection.
 
 When a service is down the operator is told exactly what to start; nothing here starts a
-service (``make up`` does that on purpose). The migrations ship inside the package
-(``pipeline/migrations``), so an installed copy migrates without the source tree.
+service (``make up`` does that on purpose). Creating the database and migrating it are
+``pipeline.adapters.schema``'s (Alembic is loaded only by what migrates).
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import psycopg
 import redis
-from alembic import command
-from alembic.config import Config
-from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from pipeline import migrations
 from pipeline.adapters import broker, objectstore, provider
 from pipeline.adapters.db.session import dispose_engine
 from pipeline.errors import ServiceDown as ServiceDown  # defined with the others; kept here
 from pipeline.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
-
-MIGRATIONS = Path(migrations.__file__).resolve().parent
-"""Alembic's script directory (env.py, versions/), wherever the package is installed."""
 
 _HOW_TO_START = {
     "postgres": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
@@ -86,28 +78,3 @@ def ensure_services(settings: Settings) -> None:
             for name, error in down.items()
         ]
         raise ServiceDown("\n".join(lines))
-
-
-def create_database(settings: Settings) -> bool:
-    """Create the configured database if it does not exist; True if it was created."""
-    name = make_url(settings.database_url).database
-    assert name, "SCANGRADE_DATABASE_URL names no database"
-    with psycopg.connect(server_dsn(settings), autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            return False
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        return True
-
-
-def alembic_config(database_url: str) -> Config:
-    """Alembic's configuration for ``database_url``, built from the package: no file is read."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
-    config.attributes["database_url"] = database_url
-    return config
-
-
-def migrate(settings: Settings, revision: str = "head") -> None:
-    """Create the database if needed and apply the Alembic migrations."""
-    create_database(settings)
-    command.upgrade(alembic_config(settings.database_url), revision)

@@ -1,5 +1,5 @@
 """The database migrations (Alembic's env.py and versions/), shipped inside the package.
 
-``pipeline.adapters.services.alembic_config`` points Alembic here, so an installed copy migrates
+``pipeline.adapters.schema.alembic_config`` points Alembic here, so an installed copy migrates
 without the source tree.
 """

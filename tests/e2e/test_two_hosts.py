@@ -34,7 +34,7 @@ from pipeline.adapters import objectstore
 from pipeline.adapters.db.models import Page, ProviderTask
 from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.provider.apis import Choices
-from pipeline.adapters.services import migrate
+from pipeline.adapters.schema import migrate
 from pipeline.domain.routing import routing
 from pipeline.runtime.leader import leader_token
 from pipeline.settings import get_settings

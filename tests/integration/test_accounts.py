@@ -27,7 +27,7 @@ from pipeline.adapters.db.accounts import (
     visible_class_ids,
 )
 from pipeline.adapters.db.session import session_scope
-from pipeline.adapters.services import alembic_config, migrate
+from pipeline.adapters.schema import alembic_config, migrate
 from pipeline.errors import (
     BadAccount,
     DuplicateUsername,

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from support.analysts import ANALYST, DOC_TEXT, run_export, select
 
 from devkit.testdb import drop_database
-from pipeline.adapters.services import alembic_config, migrate
+from pipeline.adapters.schema import alembic_config, migrate
 from pipeline.settings import Settings
 
 

@@ -25,7 +25,7 @@ from support.security import listening
 from devkit.standins import start_simulator
 from devkit.testdb import drop_database
 from pipeline.adapters.db.session import session_scope
-from pipeline.adapters.services import alembic_config, migrate
+from pipeline.adapters.schema import alembic_config, migrate
 from pipeline.settings import Settings
 from simulator.config import SimConfig
 

@@ -29,7 +29,7 @@ from pipeline.adapters.db.models import Artifact, Page, ProviderTask, Question, 
 from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.db.states import ArtifactState, PageState
 from pipeline.adapters.objectstore import get_store
-from pipeline.adapters.services import migrate
+from pipeline.adapters.schema import migrate
 from pipeline.stages.enqueue import enqueue_directory
 from support.batches import sim_answers, wait_until_done
 from support.chaos import Outage, PrivatePostgres, PrivateRedis

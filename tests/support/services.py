@@ -13,7 +13,8 @@ import redis
 from devkit.standins import free_port
 from devkit.testdb import claim_redis_db, copy_database, drop_database, settings_from
 from pipeline.adapters import objectstore
-from pipeline.adapters.services import forget_connections, migrate, problems
+from pipeline.adapters.schema import migrate
+from pipeline.adapters.services import forget_connections, problems
 from pipeline.settings import Settings
 
 REDIS_BASE = os.environ.get("SCANGRADE_TEST_REDIS", "redis://127.0.0.1:6379")

@@ -15,7 +15,8 @@ import redis
 from devkit.standins import Service, free_port, start_s3, start_simulator, start_workers
 from devkit.testdb import claim_redis_db, drop_database, settings_from
 from pipeline.adapters import objectstore
-from pipeline.adapters.services import forget_connections, migrate
+from pipeline.adapters.schema import migrate
+from pipeline.adapters.services import forget_connections
 from support.services import PG_BASE, REDIS_BASE
 
 API_KEY, SECRET_KEY = "stack-api-key", "stack-secret-key"

@@ -18,6 +18,11 @@ review app's accounts), ``watch``, ``web`` (serve: the review app itself),
 ``labels`` (the QR labels printed before scanning). ``demo``
 and ``simulator`` belong to the dev kit of a clone (``devkit.commands``), which the installed
 package does not have: there they only say so.
+
+An area's module is imported when one of its commands runs (click's lazy subcommands), so a
+command loads what it uses and no more: ``scangrade status`` neither the PDF and web
+libraries of the report, the labels and the review app, nor the dev kit's S3 stand-in.
+``--help`` lists every command and so imports every area.
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ import click
 from rich.text import Text
 
 from pipeline.errors import NeedsClone, ScangradeError
-from pipeline.operator.cli import batches, labels, results, service, users, watch, web
 from pipeline.operator.cli_support import progress_console
 from pipeline.settings import get_settings, load_env_file
 from pipeline.telemetry.logs import configure_logging, one_line
@@ -41,9 +45,35 @@ _SERVICES = frozenset({"workers", "simulator", "serve"})
 #: The modules of a clone that the wheel leaves out, and the plugin that brings their commands.
 _DEV_KIT, _DEV_KIT_COMMANDS = frozenset({"devkit", "simulator"}), "devkit.commands"
 
+#: Each area's module and the commands its ``COMMANDS`` holds, by name.
+AREAS = {
+    "pipeline.operator.cli.batches": ("enqueue", "status", "check", "cancel", "retry", "replay"),
+    "pipeline.operator.cli.results": ("report", "export", "notify"),
+    "pipeline.operator.cli.service": ("migrate", "workers", "keys"),
+    "pipeline.operator.cli.users": ("users",),
+    "pipeline.operator.cli.watch": ("watch",),
+    "pipeline.operator.cli.web": ("serve",),
+    "pipeline.operator.cli.labels": ("labels",),
+    _DEV_KIT_COMMANDS: ("demo", "simulator"),
+}
+_AREA_OF = {name: module for module, names in AREAS.items() for name in names}
+
 
 class _Commands(click.Group):
-    """The command group: the one place a command's outcome becomes the exit code."""
+    """The command group: the one place a command's outcome becomes the exit code.
+
+    Its commands are loaded by name from their area's module (:data:`AREAS`) when asked for.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_AREA_OF})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = _AREA_OF.get(cmd_name)
+        if module is None:
+            return super().get_command(ctx, cmd_name)
+        commands = _area_commands(module)
+        return next(command for command in commands if command.name == cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Exit with the code the command returned, or with the code of the error it raised."""
@@ -99,29 +129,16 @@ def _needs_clone(name: str, summary: str) -> click.Command:
     )
 
 
-def _dev_kit_commands() -> tuple[click.Command, ...]:
-    """``demo`` and ``simulator`` from the clone's dev kit; stand-ins when it is absent."""
+def _area_commands(module: str) -> tuple[click.Command, ...]:
+    """The ``COMMANDS`` of an area's module; for the dev kit's, stand-ins when it is absent."""
     try:
-        plugin = importlib.import_module(_DEV_KIT_COMMANDS)
+        area = importlib.import_module(module)
     except ModuleNotFoundError as e:
-        if (e.name or "").partition(".")[0] not in _DEV_KIT:
+        if module != _DEV_KIT_COMMANDS or (e.name or "").partition(".")[0] not in _DEV_KIT:
             raise
         return (
             _needs_clone("demo", "Run a bundled sample batch end to end on local stand-ins."),
             _needs_clone("simulator", "Run the provider simulator."),
         )
-    commands: tuple[click.Command, ...] = plugin.COMMANDS
+    commands: tuple[click.Command, ...] = area.COMMANDS
     return commands
-
-
-for _command in (
-    *batches.COMMANDS,
-    *labels.COMMANDS,
-    *results.COMMANDS,
-    *service.COMMANDS,
-    *users.COMMANDS,
-    *watch.COMMANDS,
-    *web.COMMANDS,
-    *_dev_kit_commands(),
-):
-    main.add_command(_command)

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from pipeline.adapters.provider import get_redis
 from pipeline.adapters.provider.keys import KeyState, key_states, pool_from, unpark
-from pipeline.adapters.services import migrate
+from pipeline.adapters.schema import migrate
 from pipeline.operator.cli_support import console, need_services
 from pipeline.settings import get_settings
 
