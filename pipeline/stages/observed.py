@@ -1,7 +1,8 @@
 """What polling has observed of each endpoint and key's processing times, from Postgres.
 
 Every process keeps its own estimate for a few seconds: the submit workers time first polls
-with it, the poll workers do not need it, and the dispatcher uses it for early polls.
+with it, the poll workers their next polls, and the dispatcher uses it for early polls. Each
+lane's poll plan (``pipeline.domain.polling.poll_plan``) is kept with it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from typing import Any
 from sqlalchemy import text
 
 from pipeline.adapters.db.session import session_scope
-from pipeline.domain.polling import Observation, ProcessingTimes
+from pipeline.adapters.provider.apis import spec
+from pipeline.adapters.provider.keys import PoolKey
+from pipeline.domain.polling import Observation, Plan, ProcessingTimes, call_budget, poll_plan
+from pipeline.settings import Settings
 
 _FRESH_S = 10.0
 _RECENT = 500
@@ -33,6 +37,7 @@ _OBSERVED = text(
 )
 
 _cache: dict[tuple[str, str], tuple[float, ProcessingTimes]] = {}
+_plans: dict[tuple[str, str, float], tuple[ProcessingTimes, Plan]] = {}
 
 
 def processing_times(api: str, key_id: str) -> ProcessingTimes:
@@ -63,3 +68,20 @@ def _observations(rows: Iterable[Any]) -> list[Observation]:
         if finished_s is not None:
             found.append(Observation(float(finished_s), True))
     return found
+
+
+def lane_plan(settings: Settings, api: str, key: PoolKey) -> Plan:
+    """How one API's tasks on one key are polled now, from the observed times and the quotas.
+
+    Planned again only when the times are read again (every ``_FRESH_S``).
+    """
+    times = processing_times(api, key.key_id)
+    budget = call_budget(
+        settings, key.quotas[(api, spec(api).submit_op)], key.quotas[(api, "get_result")]
+    )
+    cached = _plans.get((api, key.key_id, budget))
+    if cached is not None and cached[0] is times:
+        return cached[1]
+    plan = poll_plan(settings, times, budget)
+    _plans[(api, key.key_id, budget)] = (times, plan)
+    return plan

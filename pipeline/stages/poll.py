@@ -31,6 +31,7 @@ from pipeline.domain.progress import finish_batch_if_done
 from pipeline.domain.rows import handler
 from pipeline.errors import BadInput, Gone, RateLimited, ScangradeError, Stop, Transient
 from pipeline.settings import Settings
+from pipeline.stages.observed import lane_plan
 from pipeline.stages.raw_answer import PagePlace, put_raw_answer, record_raw_answer
 from pipeline.telemetry import logs
 
@@ -86,7 +87,9 @@ def _poll(task: _Task, client: ProviderClient, store: ObjectStore, settings: Set
         if age > settings.poll_give_up_s:
             _fail(task, Transient(f"still unfinished {age:.0f} s after submission"))
             return False
-        return _reschedule(task, next_delay(settings, age), polled=True)
+        key = client.pool.get(task.key_id)
+        plan = lane_plan(settings, task.api, key) if key is not None else None
+        return _reschedule(task, next_delay(settings, age, plan=plan), polled=True)
     if not _keep_final(task, store, answer):
         log.info("task %s ended meanwhile (failed or reused); its answer is not kept", task.task_id)
         return False

@@ -35,7 +35,7 @@ from pipeline.errors import AmbiguousSubmit, BadInput, NoApiKey, RateLimited, St
 from pipeline.settings import Settings
 from pipeline.stages.cancel import CANCELLED
 from pipeline.stages.identity import free_task_id
-from pipeline.stages.observed import processing_times
+from pipeline.stages.observed import lane_plan, processing_times
 from pipeline.stages.raw_answer import put_raw_answer, record_raw_answer
 from pipeline.telemetry import logs
 
@@ -190,14 +190,22 @@ def _first_polls(
 ) -> dict[str, datetime]:
     """When to poll the task first, for each key the call may go out with.
 
-    From the processing times observed per key (cached in memory, so this rarely queries).
+    From the processing times observed per key and its quotas (the lane's plan, cached in
+    memory, so this rarely queries).
     """
     if api.is_sync(options):
         return {}
     now = datetime.now(UTC)
     return {
-        key_id: now + timedelta(seconds=first_delay(settings, processing_times(api.name, key_id)))
-        for key_id in client.pool
+        key_id: now
+        + timedelta(
+            seconds=first_delay(
+                settings,
+                processing_times(api.name, key_id),
+                plan=lane_plan(settings, api.name, key),
+            )
+        )
+        for key_id, key in client.pool.items()
     }
 
 
