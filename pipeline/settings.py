@@ -158,8 +158,9 @@ class Settings(BaseSettings):
     poll_budget: float = Field(
         1.2,
         ge=1,
-        description="get_result calls per task the tail's early polls may bring the batches "
-        "in flight on a key up to (spare get quota spent on seeing the last results sooner).",
+        description="get_result calls per task a key with get quota to spare may plan on, and "
+        "that the tail's early polls may bring the batches in flight on a key up to (spare get "
+        "quota spent on seeing results sooner).",
     )
     poll_fixed_interval_s: float = Field(5.0, description="Poll interval of the fixed policy.")
     poll_max_interval_s: float = Field(60.0, description="Longest wait between two polls.")
