@@ -7,6 +7,7 @@ lane's poll plan (``pipeline.domain.polling.poll_plan``) is kept with it.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -18,6 +19,8 @@ from pipeline.adapters.provider.apis import spec
 from pipeline.adapters.provider.keys import PoolKey
 from pipeline.domain.polling import Observation, Plan, ProcessingTimes, call_budget, poll_plan
 from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
 
 _FRESH_S = 10.0
 _RECENT = 500
@@ -83,5 +86,16 @@ def lane_plan(settings: Settings, api: str, key: PoolKey) -> Plan:
     if cached is not None and cached[0] is times:
         return cached[1]
     plan = poll_plan(settings, times, budget)
+    if cached is None or cached[1] != plan:
+        log.debug(
+            "%s on key %s: first poll at %.1f s, then ×%.2f (%.2f get_result calls a task "
+            "affordable, %d observations)",
+            api,
+            key.key_id,
+            plan.first_s,
+            plan.backoff,
+            budget,
+            times.count,
+        )
     _plans[(api, key.key_id, budget)] = (times, plan)
     return plan
