@@ -136,9 +136,11 @@ class Settings(BaseSettings):
         2.5, gt=0, description="Longest a worker sleeps for a quota slot before giving it back."
     )
 
-    poll_policy: Literal["adaptive", "fixed"] = Field(
+    poll_policy: Literal["adaptive", "confident", "fixed"] = Field(
         "adaptive",
-        description="adaptive: first poll from observed processing times, then backoff; "
+        description="adaptive: first poll from observed processing times, then backoff, "
+        "sooner where a key's get quota has room; confident: the same, but always at "
+        "SCANGRADE_POLL_CONFIDENCE and SCANGRADE_POLL_BACKOFF (fewer calls, later results); "
         "fixed: every SCANGRADE_POLL_FIXED_INTERVAL_S (the naive baseline of make bench).",
     )
     poll_confidence: float = Field(

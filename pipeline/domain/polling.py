@@ -217,7 +217,7 @@ def poll_plan(settings: Settings, times: ProcessingTimes | None, budget: float) 
     """
     confident = Plan(_confident_first_s(settings, times), settings.poll_backoff)
     finished = times.finished_at() if times is not None else []
-    if not finished or times is None or budget <= 1.0:
+    if settings.poll_policy != "adaptive" or not finished or times is None or budget <= 1.0:
         return confident
     best, shortest = confident, math.inf
     for share in (*_PLAN_SHARES, settings.poll_confidence):
@@ -282,7 +282,7 @@ def early_poll_room(settings: Settings, spend: LaneSpend, spare: int) -> int:
     ``poll_budget`` calls per task; the running tasks' final calls and the polls in flight are
     set aside first, so the lane never plans to spend more than the budget.
     """
-    if settings.poll_policy != "adaptive":
+    if settings.poll_policy == "fixed":
         return 0
     allowed = settings.poll_budget * spend.tasks - spend.gets - spend.running - spend.leased
     return max(0, min(spare, math.floor(allowed)))

@@ -117,7 +117,7 @@ def dispatch_due_polls(settings: Settings, pool: list[PoolKey], client: redis.Re
             with session_scope() as session:
                 leased = _lease(session, _LEASE_DUE, lane, lane.room, settings)
                 spare = lane.room - len(leased)
-                if spare > 0 and settings.poll_policy == "adaptive":
+                if spare > 0 and settings.poll_policy != "fixed":
                     early += _lease_early(session, lane, spare, settings)
             due += leased
     finally:

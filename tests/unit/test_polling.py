@@ -71,6 +71,9 @@ def test_a_lane_without_get_room_keeps_the_confident_plan() -> None:
     # The documented quotas, 2 create/s and 2 get/s: no call per task to spare.
     assert call_budget(settings, 2.0, 2.0) < 1.0
     assert poll_plan(settings, times, call_budget(settings, 2.0, 2.0)) == confident
+    # The confident policy leaves the room unused.
+    assert poll_plan(Settings.model_construct(poll_policy="confident"), times, 1.5) == confident
+    assert poll_plan(settings, times, 1.5) != confident
     # Nothing observed yet: the first poll at the unknown times' age, whatever the room.
     assert poll_plan(settings, None, 1.5) == Plan(unknown_first_s(settings), 1.6)
 
