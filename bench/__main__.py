@@ -63,12 +63,14 @@ LABELS = "labels"
 @click.option(
     "--only",
     type=click.Choice((*NAMES, LABELS)),
-    help="Run one scenario, or only time the label search (labels).",
+    multiple=True,
+    help="Run only this scenario (repeat it to run several side by side), or only time the "
+    "label search (labels).",
 )
 @click.option(
     "--keep", is_flag=True, help="Keep every scenario's logs (failed ones are always kept)."
 )
-def main(pages: int, scale: float, only: str | None, keep: bool) -> None:
+def main(pages: int, scale: float, only: tuple[str, ...], keep: bool) -> None:
     """Benchmark the whole pipeline against the provider simulator, one scenario at a time.
 
     First, and without any service, the label search's CPU per page.
@@ -77,7 +79,8 @@ def main(pages: int, scale: float, only: str | None, keep: bool) -> None:
     logging.basicConfig(
         level=logging.WARNING, handlers=[RichHandler(console=console)], format="%(message)s"
     )
-    _check_environment(console, services=only != LABELS)
+    labels_only = only == (LABELS,)
+    _check_environment(console, services=not labels_only)
     console.print(Panel(scale_banner(scale), title="scangrade bench", style="bold yellow"))
     started, clock = datetime.now().astimezone(), time.monotonic()
     with console.status("timing the label search on this host (no provider, no service)…"):
@@ -85,7 +88,7 @@ def main(pages: int, scale: float, only: str | None, keep: bool) -> None:
     console.print(labels_table(label_runs))
     outcomes: list[Outcome] = []
     logs = WORK / "logs" / started.strftime("%Y%m%d-%H%M%S")
-    if only != LABELS:
+    if not labels_only:
         with console.status(f"generating {pages} pages (once, kept in {WORK})…"):
             pages_dir = page_dir(WORK, pages)
         outcomes = _run_all(console, pages_dir, pages, scale, only, logs)
@@ -111,7 +114,12 @@ def _check_environment(console: Console, *, services: bool) -> None:
 
 
 def _run_all(
-    console: Console, pages_dir: Path, pages: int, scale: float, only: str | None, logs: Path
+    console: Console,
+    pages_dir: Path,
+    pages: int,
+    scale: float,
+    only: tuple[str, ...],
+    logs: Path,
 ) -> list[Outcome]:
     """Every selected scenario in turn, sharing one S3 stand-in."""
     settings = get_settings()

@@ -296,6 +296,6 @@ def _poll_times(scale: float) -> dict[str, str]:
     return {f"SCANGRADE_{name.upper()}": f"{value / scale:g}" for name, value in times.items()}
 
 
-def selected(only: str | None) -> tuple[Scenario, ...]:
-    """Every scenario, or the one named."""
-    return tuple(s for s in SCENARIOS if only is None or s.name == only)
+def selected(only: tuple[str, ...] = ()) -> tuple[Scenario, ...]:
+    """Every scenario, or those named (in the order of ``SCENARIOS``)."""
+    return tuple(s for s in SCENARIOS if not only or s.name in only)
