@@ -42,6 +42,38 @@ def test_meter_counts_a_tree_of_processes_after_they_exit() -> None:
     assert set(after) - set(before) <= {"ingest"}
 
 
+def _burn_in_a_lingering_child(seconds: float) -> str:
+    """A node that leaves its finished child unreaped for a while, as a pool that replaces it."""
+    child = BURN.format(s=seconds)
+    return (
+        "import subprocess, sys, time\n"
+        f"child = subprocess.Popen([sys.executable, '-c', {child!r}, '-n', 'ingest@host'])\n"
+        "stat = f'/proc/{child.pid}/stat'\n"
+        "while open(stat).read().rsplit(')', 1)[1].split()[0] != 'Z': time.sleep(0.02)\n"
+        "time.sleep(0.5)\n"
+        "child.wait()\n"
+    )
+
+
+@pytest.mark.skipif(not CpuMeter(None).available, reason="no /proc on this host")
+def test_meter_keeps_an_exited_childs_cpu_in_its_part() -> None:
+    meter = CpuMeter(None, interval_s=0.05)
+    meter.start()
+    try:
+        before = meter.totals()
+        argv = [sys.executable, "-c", _burn_in_a_lingering_child(0.5), "-n", "ingest@host"]
+        parent = subprocess.Popen(argv)
+        meter.watch("workers", parent.pid)
+        parent.wait(timeout=30)
+        time.sleep(0.2)
+        after = meter.totals()
+    finally:
+        meter.stop()
+    spent = after.get("ingest", 0.0) - before.get("ingest", 0.0)
+    assert 0.4 <= spent <= 2.0, spent
+    assert set(after) - set(before) <= {"ingest"}, after
+
+
 def test_per_unit_ms_leaves_idle_parts_out() -> None:
     start = {"ingest": 1.0, "s3": 2.0}
     end = {"ingest": 3.0, "s3": 2.0, "postgres": 0.5}
