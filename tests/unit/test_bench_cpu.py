@@ -102,3 +102,22 @@ def test_report_splits_the_pipelines_own_cpu_from_the_stand_ins() -> None:
         "ceiling ratio if the pipeline's own code cost nothing (chain ÷ page, the stand-ins' CPU)"
     )
     assert f"| {free} | 0.029 |  |" in text
+
+
+def test_report_sets_the_cpu_per_page_beside_the_run_it_replaces() -> None:
+    ceiling = next(s for s in SCENARIOS if s.noop_chains)
+
+    def report(per_page: dict[str, float], earlier: str = "") -> str:
+        cpu = CpuUse(per_page, 1.9, {"ingest": 4.0}, 1.8)
+        outcome = Outcome(ceiling, Observation(0.0, [], [], [], [], None, cpu=cpu), None, None, 1.0)
+        started = datetime(2026, 12, 1, 9, 30)
+        return markdown([outcome], RunInfo(10, 1.0, started, 2, 1.0), None, earlier=earlier)
+
+    before = report({"ingest": 30.0, "persist": 20.0, "simulator": 100.0})
+    assert "Against the run before" not in before
+    after = report({"ingest": 12.5, "poll": 3.0, "simulator": 90.0}, earlier=before)
+    assert "### Against the run before (2026-12-01T09:30:00)" in after
+    assert "| ingest | 30.0 | 12.5 | -17.5 |" in after
+    assert "| poll | 0.0 | 3.0 | +3.0 |" in after
+    assert "| **pipeline's own** (all but stand-ins) | 50.0 | 15.5 | -34.5 |" in after
+    assert "| **all** | 150.0 | 105.5 | -44.5 |" in after
