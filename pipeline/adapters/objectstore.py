@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import ssl
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
+import botocore.session
 import httpx
 from botocore.config import Config
 from botocore.exceptions import (
@@ -120,10 +122,12 @@ class ObjectStore:
         secret = settings.s3_secret_access_key
         self.bucket = settings.s3_bucket
         self.endpoint = settings.s3_endpoint_url or "AWS S3"
+        core = botocore.session.get_session()
         session = boto3.session.Session(
             aws_access_key_id=access.get_secret_value() if access else None,
             aws_secret_access_key=secret.get_secret_value() if secret else None,
             region_name=settings.s3_region,
+            botocore_session=core,
         )
         self._client: S3Client = session.client(
             "s3",
@@ -140,6 +144,7 @@ class ObjectStore:
             self._client.meta.region_name,
             session.get_credentials(),
             httpx.Timeout(_READ_TIMEOUT_S, connect=_CONNECT_TIMEOUT_S),
+            _verify(core.get_config_variable("ca_bundle")),
         )
 
     def ensure_bucket(self) -> None:
@@ -210,6 +215,11 @@ class ObjectStore:
             return method(**kwargs)
         except (ClientError, BotoCoreError) as e:
             raise store_error(f"S3 {method.__name__}", e) from e
+
+
+def _verify(ca_bundle: str | None) -> ssl.SSLContext | bool:
+    """What checks the store's certificate: boto3's CA bundle (``AWS_CA_BUNDLE``), if set."""
+    return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
 
 
 def _describe(error: Exception) -> str:

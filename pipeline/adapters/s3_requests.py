@@ -5,7 +5,7 @@ CPU on each (event hooks, parameter validation, endpoint rules, checksums, respo
 where one request signed here spends 1.7 (against moto on the bench host): so the object
 store sends these two itself, and leaves everything else (the bucket, listings) to boto3,
 which also resolves what is used here: the credentials (its usual chain, refreshed as boto3
-refreshes them), the region and the endpoint.
+refreshes them), the region, the endpoint and the CA bundle.
 
 The requests are the ones boto3 sends: path-style, Signature Version 4 over the body's
 SHA-256, which S3 checks the body against; retried as boto3's standard mode retries (three
@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import random
 import re
+import ssl
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -72,12 +73,13 @@ class SignedS3:
         region: str,
         credentials: Credentials | None,
         timeout: httpx.Timeout,
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self._endpoint = endpoint.rstrip("/")
         self._host = urlsplit(endpoint).netloc
         self._region = region
         self._credentials = credentials
-        self._http = httpx.Client(timeout=timeout)
+        self._http = httpx.Client(timeout=timeout, verify=verify)
         self._keys: dict[tuple[str, str], bytes] = {}
 
     def put(
