@@ -171,8 +171,10 @@ def _report(
         if outcome.failed:
             console.print(f"[red]{outcome.scenario.name} failed:[/] {outcome.problem}")
     plotted = write_plot(outcomes, HERE / PLOT, info.scale)
-    (HERE / RESULTS).write_text(
-        markdown(outcomes, info, PLOT if plotted else None, label_runs), encoding="utf-8"
+    results = HERE / RESULTS
+    earlier = results.read_text(encoding="utf-8") if results.exists() else ""
+    results.write_text(
+        markdown(outcomes, info, PLOT if plotted else None, label_runs, earlier), encoding="utf-8"
     )
     console.print(Panel(scale_banner(info.scale), style="bold yellow"))
     console.print(f"wrote {HERE / RESULTS}" + (f" and {HERE / PLOT}" if plotted else ""))

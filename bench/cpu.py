@@ -119,10 +119,18 @@ class CpuMeter:
         with self._lock:
             roots = dict(self._roots)
         for process in processes:
-            part = self._part(process, by_pid, roots)
+            key = (process.pid, process.started)
+            with self._lock:
+                known = self._last.get(key)
+            # An exited child not yet reaped (a zombie: an ingest child replaced after its
+            # tasks) has lost its command line but not its CPU time: it stays in its part.
+            if known is not None and not process.cmdline:
+                part: str | None = known[0]
+            else:
+                part = self._part(process, by_pid, roots)
             if part is not None:
                 with self._lock:
-                    self._last[(process.pid, process.started)] = (part, process.cpu_s)
+                    self._last[key] = (part, process.cpu_s)
 
     def _part(
         self, process: _Process, by_pid: Mapping[int, _Process], roots: Mapping[int, str]

@@ -6,6 +6,7 @@ scale heads both: at any scale but 1 only the ratios describe the real provider.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -150,8 +151,13 @@ def markdown(
     info: RunInfo,
     plot: str | None,
     label_runs: Sequence[labels.LabelRun] = (),
+    earlier: str = "",
 ) -> str:
-    """``results.md``: the scale, the run's parameters, the tables, failures and the plot."""
+    """``results.md``: the scale, the run's parameters, the tables, failures and the plot.
+
+    ``earlier`` is the ``results.md`` this one replaces: the CPU per page of each scenario
+    it also measured is shown beside this run's.
+    """
     parts = [
         "# scangrade benchmark",
         f"> **{scale_banner(info.scale)}**",
@@ -177,13 +183,7 @@ def markdown(
             _md_table(("measure", "target", *COMPARED), rows),
         ]
     for outcome in outcomes:
-        cpu = _cpu_rows(outcome)
-        if cpu is not None:
-            parts += [
-                f"## Where the CPU goes ({outcome.scenario.name})",
-                _CPU_NOTE,
-                _md_table(("part", "ms CPU per page", "ms CPU per no-op chain"), cpu),
-            ]
+        parts += _cpu_sections(outcome, earlier)
     failures = [f"- **{o.scenario.name}**: {o.problem}" for o in outcomes if o.failed]
     if failures:
         parts += ["## Failed scenarios", "\n".join(failures)]
@@ -233,6 +233,52 @@ _CPU_NOTE = (
     "with the pipeline here, not in production. Not counted: Redis (shared by the host) and "
     "the bench process, which sends the chains."
 )
+
+
+def _cpu_sections(outcome: Outcome, earlier: str) -> list[str]:
+    """Where the scenario's CPU went, and beside the earlier run's when it has one."""
+    cpu = _cpu_rows(outcome)
+    if cpu is None:
+        return []
+    name = outcome.scenario.name
+    sections = [
+        f"{CPU_HEADING} ({name})",
+        _CPU_NOTE,
+        _md_table(("part", "ms CPU per page", "ms CPU per no-op chain"), cpu),
+    ]
+    before = earlier_cpu(earlier, name)
+    if not before:
+        return sections
+    rows = []
+    for part, now, _ in cpu[: next(i for i, row in enumerate(cpu) if row[0] == "**all**") + 1]:
+        was = before.get(part, "0.0")
+        rows.append((part, was, now, f"{float(now) - float(was):+.1f}"))
+    when = re.search(r"^\| date \| (.+?) \|$", earlier, re.MULTILINE)
+    return [
+        *sections,
+        f"### Against the run before ({when.group(1) if when else 'undated'})",
+        "The same table in the `results.md` this run replaced: two runs of the same scenario "
+        "on this host, before and after whatever changed between them.",
+        _md_table(("part", "ms CPU per page, before", "now", "change"), rows),
+    ]
+
+
+CPU_HEADING = "## Where the CPU goes"
+
+
+def earlier_cpu(results: str, scenario: str) -> dict[str, str]:
+    """Each part's ms CPU per page for ``scenario`` in an earlier ``results.md`` (or none)."""
+    heading = f"{CPU_HEADING} ({scenario})\n"
+    start = results.find(heading)
+    if start < 0:
+        return {}
+    end = results.find("\n#", start + len(heading))
+    found = {}
+    for line in results[start : end if end >= 0 else None].splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) >= 2 and re.fullmatch(r"\d+(\.\d+)?", cells[1]):
+            found[cells[0]] = cells[1]
+    return found
 
 
 def _cpu_rows(outcome: Outcome) -> list[tuple[str, str, str]] | None:

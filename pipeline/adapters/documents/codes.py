@@ -94,14 +94,51 @@ def find_code(image: Image.Image, accept: Callable[[bytes], bool]) -> FoundCode 
 
 
 def _regions(image: Image.Image) -> Iterator[tuple[str, Image.Image]]:
-    """The places to look, cheapest and likeliest first; despeckled ones made only if reached."""
+    """The places to look, cheapest and likeliest first; despeckled ones made only if reached.
+
+    Once the plain search found nothing, the page is despeckled once and each corner is cut
+    from it (:func:`despeckled_crop`) instead of being blurred on its own: the blur is most of
+    the search's CPU, and the corners hold most of the page.
+    """
     boxes = list(_corners(image.size))
     for box in boxes:
         yield "corner", image.crop(box)
     yield "page", image
+    despeckled = image.filter(_DESPECKLE)
     for box in boxes:
-        yield "corner, despeckled", image.crop(box).filter(_DESPECKLE)
-    yield "page, despeckled", image.filter(_DESPECKLE)
+        yield "corner, despeckled", despeckled_crop(image, despeckled, box)
+    yield "page, despeckled", despeckled
+
+
+def despeckled_crop(
+    image: Image.Image, despeckled: Image.Image, box: tuple[int, int, int, int]
+) -> Image.Image:
+    """``image.crop(box).filter(_DESPECKLE)``, pixel for pixel, cut from the despeckled page.
+
+    The blur repeats a crop's edge pixels beyond it, where the page has its neighbours: only
+    the crop's rows and columns along an edge inside the page differ. Each is blurred again
+    from a strip two pixels deep (the blur is separable, edges repeated, one pixel across).
+    """
+    left, top, right, bottom = box
+    crop = despeckled.crop(box)
+    if right - left < 2 or bottom - top < 2:
+        return image.crop(box).filter(_DESPECKLE)
+    edges = []
+    if left > 0:
+        edges.append(((left, top, left + 2, bottom), (0, 0, 1, bottom - top), (0, 0)))
+    if right < image.width:
+        edges.append(
+            ((right - 2, top, right, bottom), (1, 0, 2, bottom - top), (right - left - 1, 0))
+        )
+    if top > 0:
+        edges.append(((left, top, right, top + 2), (0, 0, right - left, 1), (0, 0)))
+    if bottom < image.height:
+        edges.append(
+            ((left, bottom - 2, right, bottom), (0, 1, right - left, 2), (0, bottom - top - 1))
+        )
+    for strip, keep, at in edges:
+        crop.paste(image.crop(strip).filter(_DESPECKLE).crop(keep), at)
+    return crop
 
 
 def _corners(size: tuple[int, int]) -> Iterator[tuple[int, int, int, int]]:
