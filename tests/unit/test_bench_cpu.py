@@ -24,19 +24,24 @@ def _burn_in_a_child(seconds: float) -> str:
     return f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {child!r}])\n"
 
 
-@pytest.mark.skipif(not CpuMeter(None).available, reason="no /proc on this host")
-def test_meter_counts_a_tree_of_processes_after_they_exit() -> None:
+def _measured(argv: list[str], part: str) -> tuple[dict[str, float], dict[str, float]]:
+    """The meter's totals before and after ``argv`` ran to its end, watched as ``part``."""
     meter = CpuMeter(None, interval_s=0.05)
     meter.start()
     try:
         before = meter.totals()
-        parent = subprocess.Popen([sys.executable, "-c", _burn_in_a_child(0.5)])
-        meter.watch("ingest", parent.pid)
+        parent = subprocess.Popen(argv)
+        meter.watch(part, parent.pid)
         parent.wait(timeout=30)
         time.sleep(0.2)
-        after = meter.totals()
+        return before, meter.totals()
     finally:
         meter.stop()
+
+
+@pytest.mark.skipif(not CpuMeter(None).available, reason="no /proc on this host")
+def test_meter_counts_a_tree_of_processes_after_they_exit() -> None:
+    before, after = _measured([sys.executable, "-c", _burn_in_a_child(0.5)], "ingest")
     spent = after.get("ingest", 0.0) - before.get("ingest", 0.0)
     assert 0.4 <= spent <= 2.0, spent
     assert set(after) - set(before) <= {"ingest"}
@@ -57,18 +62,8 @@ def _burn_in_a_lingering_child(seconds: float) -> str:
 
 @pytest.mark.skipif(not CpuMeter(None).available, reason="no /proc on this host")
 def test_meter_keeps_an_exited_childs_cpu_in_its_part() -> None:
-    meter = CpuMeter(None, interval_s=0.05)
-    meter.start()
-    try:
-        before = meter.totals()
-        argv = [sys.executable, "-c", _burn_in_a_lingering_child(0.5), "-n", "ingest@host"]
-        parent = subprocess.Popen(argv)
-        meter.watch("workers", parent.pid)
-        parent.wait(timeout=30)
-        time.sleep(0.2)
-        after = meter.totals()
-    finally:
-        meter.stop()
+    argv = [sys.executable, "-c", _burn_in_a_lingering_child(0.5), "-n", "ingest@host"]
+    before, after = _measured(argv, "workers")
     spent = after.get("ingest", 0.0) - before.get("ingest", 0.0)
     assert 0.4 <= spent <= 2.0, spent
     assert set(after) - set(before) <= {"ingest"}, after
