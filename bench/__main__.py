@@ -20,11 +20,12 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column
 
-from bench import labels
+from bench import labels, scale
 from bench.pages import page_dir
 from bench.report import (
     RunInfo,
@@ -33,11 +34,12 @@ from bench.report import (
     markdown,
     results_table,
     scale_banner,
+    scale_markdown,
     splice_labels,
     write_plot,
 )
 from bench.run import Outcome, RunContext, run_scenario
-from bench.scenarios import NAMES, selected
+from bench.scenarios import NAMES, SCALE_SIZES, selected
 from devkit.standins import start_s3
 from pipeline.adapters.services import problems
 from pipeline.settings import get_settings
@@ -46,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HERE = ROOT / "bench"
 WORK = ROOT / "var" / "bench"
 RESULTS, PLOT = "results.md", "calls_per_second.png"
+SCALE_REPORT, SCALE_PLOT, SCALE_DATA = "scale.md", "scale.png", "scale.json"
 EXIT_FAILED, EXIT_ENVIRONMENT = 1, 3
 LABELS = "labels"
 """``--only labels``: the label search alone, which needs neither the provider nor a service."""
@@ -68,9 +71,19 @@ LABELS = "labels"
     "label search (labels).",
 )
 @click.option(
+    "--sizes",
+    type=click.IntRange(min=10),
+    multiple=True,
+    help="The scale study's nights, in pages (repeat it; default: "
+    + ", ".join(f"{n:,}" for n in SCALE_SIZES)
+    + ").",
+)
+@click.option(
     "--keep", is_flag=True, help="Keep every scenario's logs (failed ones are always kept)."
 )
-def main(pages: int, scale: float, only: tuple[str, ...], keep: bool) -> None:
+def main(
+    pages: int, scale: float, only: tuple[str, ...], sizes: tuple[int, ...], keep: bool
+) -> None:
     """Benchmark the whole pipeline against the provider simulator, one scenario at a time.
 
     First, and without any service, the label search's CPU per page.
@@ -91,9 +104,9 @@ def main(pages: int, scale: float, only: tuple[str, ...], keep: bool) -> None:
     if not labels_only:
         with console.status(f"generating {pages} pages (once, kept in {WORK})…"):
             pages_dir = page_dir(WORK, pages)
-        outcomes = _run_all(console, pages_dir, pages, scale, only, logs)
+        outcomes = _run_all(console, pages_dir, pages, scale, only, sizes, logs)
     info = RunInfo(pages, scale, started, os.cpu_count() or 1, time.monotonic() - clock)
-    _report(console, outcomes, info, label_runs)
+    _report(console, outcomes, info, label_runs, partial=bool(only))
     if outcomes:
         _tidy_logs(console, outcomes, logs, keep)
     sys.exit(EXIT_FAILED if any(o.failed for o in outcomes) else 0)
@@ -102,7 +115,8 @@ def main(pages: int, scale: float, only: tuple[str, ...], keep: bool) -> None:
 def _check_environment(console: Console, *, services: bool) -> None:
     """Fail in the first second, not after an hour, if something the run needs is missing."""
     if importlib.util.find_spec("matplotlib") is None:
-        console.print("[red]matplotlib is missing: pip install -e '.[bench]' (make bench does)[/]")
+        hint = escape("pip install -e '.[bench]'")
+        console.print(f"[red]matplotlib is missing: {hint} (make bench does)[/]")
         sys.exit(EXIT_ENVIRONMENT)
     if not services:
         return
@@ -119,6 +133,7 @@ def _run_all(
     pages: int,
     scale: float,
     only: tuple[str, ...],
+    sizes: tuple[int, ...],
     logs: Path,
 ) -> list[Outcome]:
     """Every selected scenario in turn, sharing one S3 stand-in."""
@@ -145,7 +160,8 @@ def _run_all(
                 progress,
                 s3_pid=s3.process.pid,
             )
-            return [run_scenario(scenario, ctx) for scenario in selected(only)]
+            runs = [run for scenario in selected(only, sizes) for run in scenario.runs()]
+            return [run_scenario(run, ctx) for run in runs]
     finally:
         s3.stop()
 
@@ -155,8 +171,15 @@ def _report(
     outcomes: Sequence[Outcome],
     info: RunInfo,
     label_runs: Sequence[labels.LabelRun],
+    *,
+    partial: bool,
 ) -> None:
-    """Print the tables and write ``results.md`` and the plot next to this module."""
+    """Print the tables and write ``results.md`` and the plot next to this module.
+
+    A ``partial`` run (``--only``) writes its report under ``var/bench`` instead, so the
+    tracked one keeps every scenario of the last full run; the scale study's own report
+    (``scale.md``) is written next to this module whenever the study ran.
+    """
     if not outcomes:  # --only labels: the scenarios' results of the last full run stay
         results = HERE / RESULTS
         earlier = results.read_text(encoding="utf-8") if results.exists() else ""
@@ -170,14 +193,30 @@ def _report(
     for outcome in outcomes:
         if outcome.failed:
             console.print(f"[red]{outcome.scenario.name} failed:[/] {outcome.problem}")
-    plotted = write_plot(outcomes, HERE / PLOT, info.scale)
-    results = HERE / RESULTS
-    earlier = results.read_text(encoding="utf-8") if results.exists() else ""
+    study = scale.study_runs(outcomes)
+    if study:
+        console.print(scale.console_table(study))
+        _write_study(console, study, info)
+    where = WORK if partial else HERE
+    where.mkdir(parents=True, exist_ok=True)
+    plotted = write_plot(outcomes, where / PLOT, info.scale)
+    results = where / RESULTS
+    earlier = (HERE / RESULTS).read_text(encoding="utf-8") if (HERE / RESULTS).exists() else ""
     results.write_text(
         markdown(outcomes, info, PLOT if plotted else None, label_runs, earlier), encoding="utf-8"
     )
     console.print(Panel(scale_banner(info.scale), style="bold yellow"))
-    console.print(f"wrote {HERE / RESULTS}" + (f" and {HERE / PLOT}" if plotted else ""))
+    console.print(f"wrote {results}" + (f" and {where / PLOT}" if plotted else ""))
+
+
+def _write_study(console: Console, study: Sequence[Outcome], info: RunInfo) -> None:
+    """``scale.md``, ``scale.png`` next to this module, the raw figures in ``var/bench``."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    scale.write_json(study, WORK / SCALE_DATA)
+    plotted = scale.write_plot(study, HERE / SCALE_PLOT)
+    report = scale_markdown(study, info, SCALE_PLOT if plotted else None)
+    (HERE / SCALE_REPORT).write_text(report, encoding="utf-8")
+    console.print(f"wrote {HERE / SCALE_REPORT}, its plot and {WORK / SCALE_DATA}")
 
 
 def _tidy_logs(console: Console, outcomes: Sequence[Outcome], logs: Path, keep: bool) -> None:

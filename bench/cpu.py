@@ -8,7 +8,9 @@ every object), which share the host with the pipeline here but not in production
 
 A thread samples the cumulative CPU time (user + system) of every process of the scenario a
 few times a second and keeps the last value of each, so processes that come and go (the
-enqueue command, a restarted worker) still count. Linux only: elsewhere nothing is measured.
+enqueue command, a restarted worker) still count. The same samples keep each part's largest
+process (resident memory), which must not grow with the batch (``bench.scale``). Linux only:
+elsewhere nothing is measured.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 PROC = Path("/proc")
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PAGE_MB = (os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096) / 2**20
 _WORKER_NAME = re.compile(r" -n ([a-z]+)[-@]")
 
 PARTS = (
@@ -48,6 +51,7 @@ class _Process:
     started: int
     cmdline: str
     cpu_s: float
+    rss_mb: float
 
 
 def _processes() -> list[_Process]:
@@ -62,7 +66,9 @@ def _processes() -> list[_Process]:
             continue
         fields = stat.rsplit(")", 1)[1].split()
         cpu_s = (int(fields[11]) + int(fields[12])) / _TICKS
-        found.append(_Process(int(entry.name), int(fields[1]), int(fields[19]), cmdline, cpu_s))
+        rss_mb = int(fields[21]) * _PAGE_MB
+        pid, parent, started = int(entry.name), int(fields[1]), int(fields[19])
+        found.append(_Process(pid, parent, started, cmdline, cpu_s, rss_mb))
     return found
 
 
@@ -74,6 +80,7 @@ class CpuMeter:
         self._database = database
         self._interval_s = interval_s
         self._last: dict[tuple[int, int], tuple[str, float]] = {}
+        self._largest_mb: dict[str, float] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cpu-meter", daemon=True)
@@ -109,6 +116,11 @@ class CpuMeter:
                 totals[part] = totals.get(part, 0.0) + cpu_s
             return totals
 
+    def largest_mb(self) -> dict[str, float]:
+        """Each part's largest resident process so far, in MB (the largest sample of any)."""
+        with self._lock:
+            return dict(self._largest_mb)
+
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):
             self._sample()
@@ -131,6 +143,8 @@ class CpuMeter:
             if part is not None:
                 with self._lock:
                     self._last[key] = (part, process.cpu_s)
+                    if process.rss_mb > self._largest_mb.get(part, 0.0):
+                        self._largest_mb[part] = process.rss_mb
 
     def _part(
         self, process: _Process, by_pid: Mapping[int, _Process], roots: Mapping[int, str]

@@ -103,6 +103,35 @@ class CpuUse:
 
 
 @dataclass(frozen=True)
+class PeriodicTotals:
+    """A periodic task's runs so far (``scangrade_periodic_*seconds``): how many, how long."""
+
+    runs: int
+    seconds: float
+    query_seconds: float
+
+    def since(self, earlier: PeriodicTotals | None) -> PeriodicTotals:
+        """The runs between ``earlier`` and these totals."""
+        if earlier is None:
+            return self
+        return PeriodicTotals(
+            self.runs - earlier.runs,
+            self.seconds - earlier.seconds,
+            self.query_seconds - earlier.query_seconds,
+        )
+
+    @property
+    def mean_ms(self) -> float | None:
+        """Milliseconds a run took, on average."""
+        return ratio(1000 * self.seconds, self.runs)
+
+    @property
+    def mean_query_ms(self) -> float | None:
+        """Milliseconds a run spent in its SQL statements, on average."""
+        return ratio(1000 * self.query_seconds, self.runs)
+
+
+@dataclass(frozen=True)
 class Observation:
     """Everything one scenario recorded, gathered after its batch ended (or timed out)."""
 
@@ -116,6 +145,10 @@ class Observation:
     cpu: CpuUse | None = None
     memory: MemoryUse | None = None
     """The largest sample of ``scangrade workers``' process tree during the scenario."""
+    periodic: Mapping[str, PeriodicTotals] | None = None
+    """Each periodic task's runs while the batch ran (metered scenarios)."""
+    largest_mb: Mapping[str, float] | None = None
+    """Each part's largest process, resident MB (metered scenarios)."""
 
 
 @dataclass(frozen=True)

@@ -8,18 +8,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import redis
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import select
 
-from bench.metrics import Call, PageEnd, SeenTask, SimTask
+from bench.metrics import Call, PageEnd, PeriodicTotals, SeenTask, SimTask
 from pipeline.adapters.db.models import Batch, Page, ProviderTask
 from pipeline.adapters.db.session import session_scope
 
 LIMITER_STATS_KEY = "scangrade:limiter:stats"
 """The hash where the pipeline's limiter counts its Redis ``round_trips``."""
+_PERIODIC = {
+    "scangrade_periodic_seconds": "seconds",
+    "scangrade_periodic_query_seconds": "query_seconds",
+}
+"""The histograms of ``pipeline.telemetry.metrics`` that time the periodic tasks' runs."""
 
 
 @dataclass(frozen=True)
@@ -96,3 +104,26 @@ def limiter_round_trips(redis_url: str) -> int | None:
     finally:
         client.close()
     return None if value is None else int(value)
+
+
+def periodic_totals(directory: Path) -> dict[str, PeriodicTotals]:
+    """Each periodic task's runs so far, read from the workers' multiprocess metric files."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+    sums: dict[str, dict[str, float]] = {}
+    for family in registry.collect():
+        field = _PERIODIC.get(family.name)
+        if field is None:
+            continue
+        for sample in family.samples:
+            task = sample.labels["task"]
+            if sample.name == f"{family.name}_sum":
+                sums.setdefault(task, {})[field] = sample.value
+            elif sample.name == f"{family.name}_count":
+                sums.setdefault(task, {})["runs"] = sample.value
+    return {
+        task: PeriodicTotals(
+            int(v.get("runs", 0)), v.get("seconds", 0.0), v.get("query_seconds", 0.0)
+        )
+        for task, v in sums.items()
+    }

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from bench import labels
+from bench import labels, scale
 from bench.cpu import PARTS, STAND_INS
 from bench.metrics import Observation, calls_per_second
 from bench.run import Outcome
@@ -184,6 +184,9 @@ def markdown(
         ]
     for outcome in outcomes:
         parts += _cpu_sections(outcome, earlier)
+    study = scale.study_runs(outcomes)
+    if study:
+        parts += [SCALE_HEADING, scale_section(study)]
     failures = [f"- **{o.scenario.name}**: {o.problem}" for o in outcomes if o.failed]
     if failures:
         parts += ["## Failed scenarios", "\n".join(failures)]
@@ -194,6 +197,38 @@ def markdown(
 
 
 LABELS_HEADING = "## Label search (no provider)"
+SCALE_HEADING = "## Scale: what a page costs as the night grows"
+
+
+def scale_section(runs: Sequence[Outcome], plot: str | None = None) -> str:
+    """The scale study's table (and plot), under SCALE_HEADING."""
+    section = _SCALE_NOTE + "\n\n" + _md_table(scale.header(runs), scale.rows(runs))
+    return section + (f"\n\n![the scale study]({plot})" if plot else "")
+
+
+def scale_markdown(runs: Sequence[Outcome], info: RunInfo, plot: str | None) -> str:
+    """``scale.md``: the study alone, with the run's parameters and its nights' settings."""
+    parts = [
+        "# scangrade benchmark: scale",
+        f"> **{scale_banner(info.scale)}**",
+        _parameters(info),
+        SCALE_HEADING,
+        scale_section(runs, plot),
+        "## Runs",
+        _scenarios(runs, info.scale),
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+_SCALE_NOTE = (
+    "The same pipeline and the same settings on nights of growing size, one after the other. "
+    "CPU and resident memory are read from /proc for every process of the scenario, Postgres "
+    "as the CPU of the backends of the scenario's database; the dispatcher's and the "
+    "reconciler's times are the workers' own histograms (`scangrade_periodic_seconds`, "
+    "`scangrade_periodic_query_seconds`) over the batch. *largest ÷ smallest* is the highest "
+    "value of the larger nights over the smallest night's: flat is at most "
+    f"{scale.FLAT:g}."
+)
 
 
 def labels_section(runs: Sequence[labels.LabelRun]) -> str:

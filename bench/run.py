@@ -33,8 +33,14 @@ from bench.environment import (
     reset_s3,
 )
 from bench.memory import MemoryMeter
-from bench.metrics import ChainRun, CpuUse, Measurements, Observation, measure
-from bench.observe import batch_rows, limiter_round_trips, simulator_calls, simulator_tasks
+from bench.metrics import ChainRun, CpuUse, Measurements, Observation, PeriodicTotals, measure
+from bench.observe import (
+    batch_rows,
+    limiter_round_trips,
+    periodic_totals,
+    simulator_calls,
+    simulator_tasks,
+)
 from bench.pages import page_dir
 from bench.scenarios import Endpoints, Scenario, pipeline_env, simulator_args
 from devkit.standins import Service, start_simulator, start_workers
@@ -44,6 +50,7 @@ from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.objectstore import get_store
 from pipeline.adapters.schema import migrate
 from pipeline.domain.progress import BatchProgress, batch_progress
+from pipeline.telemetry.metrics import MULTIPROC_ENV
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +124,8 @@ class _Stand:
     broker: Celery
     meter: CpuMeter | None
     memory: MemoryMeter
+    metrics_dir: Path | None
+    """Where the workers' metric files are (metered scenarios): the periodic tasks' times."""
 
 
 def _run(scenario: Scenario, ctx: RunContext, task: TaskID) -> tuple[Observation, str | None]:
@@ -126,7 +135,7 @@ def _run(scenario: Scenario, ctx: RunContext, task: TaskID) -> tuple[Observation
     batch = f"bench-{scenario.name}"
     with ExitStack() as stack:
         stand = _start(stack, scenario, ctx, logs, task)
-        cpu = _CpuWindows(stand.meter)
+        cpu = _Windows(stand.meter, stand.metrics_dir)
         enqueued_at = time.time()
         enqueue = _start_enqueue(ctx.pages_dir, batch, stand.env, logs / "enqueue.log")
         stack.callback(enqueue.stop)
@@ -142,23 +151,37 @@ def _run(scenario: Scenario, ctx: RunContext, task: TaskID) -> tuple[Observation
             cpu.mark()  # the chains ended
             if chains.completed < chains.chains:
                 problem = f"only {chains.completed}/{chains.chains} no-op chains arrived"
-        observation = _observe(stand, batch, enqueued_at, chains, cpu.use(ctx.pages, chains))
+        observation = _observe(stand, batch, enqueued_at, chains, cpu)
         ctx.progress.update(task, detail="stopping")
     return observation, problem
 
 
-class _CpuWindows:
-    """The meter's totals when the batch starts, when it ends and when the chains end."""
+class _Windows:
+    """The meter's totals when the batch starts, when it ends and when the chains end.
 
-    def __init__(self, meter: CpuMeter | None) -> None:
+    And the periodic tasks' totals when the batch starts and ends, if their files are known.
+    """
+
+    def __init__(self, meter: CpuMeter | None, metrics_dir: Path | None) -> None:
         self._meter = meter
+        self._metrics_dir = metrics_dir
         self._marks: list[tuple[float, dict[str, float]]] = []
+        self._periodic: list[dict[str, PeriodicTotals]] = []
         self.mark()
 
     def mark(self) -> None:
         """Note the totals now: once when the batch ends, once when the chains end."""
         if self._meter is not None:
             self._marks.append((time.monotonic(), self._meter.totals()))
+        if self._metrics_dir is not None:
+            self._periodic.append(periodic_totals(self._metrics_dir))
+
+    def periodic(self) -> dict[str, PeriodicTotals] | None:
+        """Each periodic task's runs while the batch ran."""
+        if len(self._periodic) < 2:
+            return None
+        start, end = self._periodic[:2]
+        return {task: totals.since(start.get(task)) for task, totals in end.items()}
 
     def use(self, pages: int, chains: ChainRun | None) -> CpuUse | None:
         if self._meter is None or len(self._marks) < 2 or not self._meter.available:
@@ -189,10 +212,14 @@ def _start(
     database = database_url(ctx.postgres_url, scenario.name)
     simulator = start_simulator(simulator_args(scenario, ctx.scale), logs / "simulator.log")
     stack.callback(simulator.stop)
-    meter = CpuMeter(make_url(database).database) if scenario.noop_chains else None
+    meter = CpuMeter(make_url(database).database) if scenario.measures_cpu else None
     env = pipeline_env(
         scenario, ctx.scale, Endpoints(database, redis_url, ctx.s3_url, simulator.url)
     )
+    metrics_dir = logs / "metrics" if scenario.measures_cpu else None
+    if metrics_dir is not None:
+        metrics_dir.mkdir(exist_ok=True)
+        env[MULTIPROC_ENV] = str(metrics_dir)
     settings = stack.enter_context(settings_from(env))
     stack.callback(drop_scenario_database, settings)
     migrate(settings)
@@ -214,7 +241,7 @@ def _start(
             meter.watch("s3", ctx.s3_pid)
         meter.start()
         stack.callback(meter.stop)
-    return _Stand(env, redis_url, simulator.url, broker, meter, memory)
+    return _Stand(env, redis_url, simulator.url, broker, meter, memory, metrics_dir)
 
 
 def _chains(stand: _Stand, count: int) -> ChainRun:
@@ -266,10 +293,11 @@ def _describe(state: BatchProgress | None) -> str:
 
 
 def _observe(
-    stand: _Stand, batch: str, enqueued_at: float, chains: ChainRun | None, cpu: CpuUse | None
+    stand: _Stand, batch: str, enqueued_at: float, chains: ChainRun | None, windows: _Windows
 ) -> Observation:
     """Everything the scenario recorded; t0 is the batch's creation (else the enqueue's start)."""
     rows = batch_rows(batch)
+    pages = len(rows.pages)
     tasks = simulator_tasks(stand.simulator_url)
     return Observation(
         t0=rows.created_at if rows.created_at is not None else enqueued_at,
@@ -279,6 +307,8 @@ def _observe(
         pages=rows.pages,
         limiter_round_trips=limiter_round_trips(stand.redis_url),
         chains=chains,
-        cpu=cpu,
+        cpu=windows.use(pages, chains),
         memory=stand.memory.peak,
+        periodic=windows.periodic(),
+        largest_mb=stand.meter.largest_mb() if stand.meter else None,
     )

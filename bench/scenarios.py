@@ -9,7 +9,7 @@ absolute numbers are those of the real provider's quotas as well.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Literal
 
@@ -23,6 +23,9 @@ FIXED_POLL_EVERY_S = 5.0
 """The naive baseline: first poll 5 s after submission (the seeds' advice), then every 5 s."""
 CONCURRENCY = {"SCANGRADE_SUBMIT_CONCURRENCY": "4", "SCANGRADE_POLL_CONCURRENCY": "4"}
 S3_BUCKET = "scangrade-bench"
+
+SCALE_SIZES = (600, 5_000, 20_000)
+"""The scale study's nights, in pages: a class, a school, a district."""
 
 _STARTUP_S = 30.0
 _CEILING_GUESS_PAGES_PER_S = 2.0
@@ -125,7 +128,9 @@ class Scenario:
 
     ``create_qps`` and ``get_qps`` are per key at scale 1; 0 means unlimited on both sides.
     ``expected_gets_per_task`` only sizes the timeout of a get-limited batch. ``pages`` fixes
-    the batch's size whatever the run's ``--pages``.
+    the batch's size whatever the run's ``--pages``; ``sizes`` makes the scenario a study, one
+    run per size (:meth:`runs`). ``metered``: the CPU and memory of every process is sampled
+    (:mod:`bench.cpu`), as it always is when the scenario times no-op chains.
     """
 
     name: str
@@ -139,6 +144,19 @@ class Scenario:
     noop_chains: bool = False
     expected_gets_per_task: float = 1.2
     pages: int | None = None
+    sizes: tuple[int, ...] = ()
+    metered: bool = False
+
+    @property
+    def measures_cpu(self) -> bool:
+        """Whether the scenario's processes are metered (``bench.cpu``)."""
+        return self.metered or self.noop_chains
+
+    def runs(self) -> tuple[Scenario, ...]:
+        """What to run: the scenario itself, or one run of each of its ``sizes``."""
+        if not self.sizes:
+            return (self,)
+        return tuple(replace(self, name=f"{self.name}-{n}", pages=n, sizes=()) for n in self.sizes)
 
     @property
     def bench_keys(self) -> tuple[BenchKey, ...]:
@@ -238,6 +256,15 @@ SCENARIOS: tuple[Scenario, ...] = (
         (create_ratio(0.95), REFUSED_18),
         keys=2,
     ),
+    Scenario(
+        "scale",
+        "one night of each size in turn, three keys at the documented quotas: what a page "
+        "and a periodic tick cost must not grow with the night (bench.scale)",
+        (create_ratio(0.9), REFUSED_18),
+        keys=3,
+        sizes=SCALE_SIZES,
+        metered=True,
+    ),
 )
 NAMES = tuple(scenario.name for scenario in SCENARIOS)
 
@@ -296,6 +323,10 @@ def _poll_times(scale: float) -> dict[str, str]:
     return {f"SCANGRADE_{name.upper()}": f"{value / scale:g}" for name, value in times.items()}
 
 
-def selected(only: tuple[str, ...] = ()) -> tuple[Scenario, ...]:
-    """Every scenario, or those named (in the order of ``SCENARIOS``)."""
-    return tuple(s for s in SCENARIOS if not only or s.name in only)
+def selected(only: tuple[str, ...] = (), sizes: tuple[int, ...] = ()) -> tuple[Scenario, ...]:
+    """Every scenario, or those named (in the order of ``SCENARIOS``).
+
+    ``sizes``, if given, replaces the nights of a study (``scale``).
+    """
+    chosen = (s for s in SCENARIOS if not only or s.name in only)
+    return tuple(replace(s, sizes=sizes) if s.sizes and sizes else s for s in chosen)

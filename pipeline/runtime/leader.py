@@ -30,6 +30,7 @@ from importlib import resources
 import redis
 from redis.commands.core import Script
 
+from pipeline.adapters.db.session import timing_queries
 from pipeline.adapters.provider import get_redis
 from pipeline.telemetry import metrics
 
@@ -152,7 +153,8 @@ def periodic_run(client: redis.Redis, task: str, token: str | None) -> Iterator[
 
     Counted in ``scangrade_periodic_runs_total{task, outcome}``: ``ran``, ``not_leader`` (sent
     by a beat that no longer leads, or by hand while one does) or ``overlap`` (a run of the
-    same task is under way).
+    same task is under way). A run that went ahead is timed, in all and in its SQL
+    (``scangrade_periodic_seconds``, ``scangrade_periodic_query_seconds``).
     """
     lock, mine = RUN_LOCK_PREFIX + task, uuid.uuid4().hex
     outcome = "not_leader"
@@ -164,11 +166,14 @@ def periodic_run(client: redis.Redis, task: str, token: str | None) -> Iterator[
         log.debug("%s skipped: %s", task, outcome)
         yield False
         return
-    try:
-        yield True
-    finally:
-        with contextlib.suppress(redis.RedisError):
-            _script(client, "release")(keys=[lock], args=[mine])
+    started = time.perf_counter()
+    with timing_queries() as queries:
+        try:
+            yield True
+        finally:
+            metrics.periodic_timing(task, time.perf_counter() - started, queries.seconds)
+            with contextlib.suppress(redis.RedisError):
+                _script(client, "release")(keys=[lock], args=[mine])
 
 
 def _sent_by_leader(client: redis.Redis, token: str | None) -> bool:

@@ -15,6 +15,10 @@ What is counted, and where:
 - ``scangrade_periodic_runs_total{task, outcome}``: every message of a periodic task
   (``dispatch_polls``, ``reconcile``): ``ran``, or skipped as ``not_leader`` or ``overlap``
   (``pipeline/runtime/leader.py``); its ``ran`` count is the ticks of the whole deployment.
+- ``scangrade_periodic_seconds{task}`` and ``scangrade_periodic_query_seconds{task}``
+  (histograms): how long each run that went ahead took, and how much of it its SQL
+  statements took. Flat as a night grows from hundreds of pages to tens of thousands
+  (``make bench``'s scale study); a rising one is a query that scans what it should seek.
 - ``scangrade_repairs_total{kind}``: rows the reconciler repaired because their state was not
   backed by their other rows (``pipeline/stages/repair.py``; per batch in ``repairs``).
 - ``scangrade_pages{state}``: pages by state, read from Postgres when scraped (done and failed
@@ -40,7 +44,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -72,6 +76,19 @@ LIMITER_WAIT = Counter(
     "Seconds slept for limiter slots.",
     ["api", "operation"],
 )
+_PERIODIC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+PERIODIC_SECONDS = Histogram(
+    "scangrade_periodic_seconds",
+    "Seconds a periodic task's run took, when it ran.",
+    ["task"],
+    buckets=_PERIODIC_BUCKETS,
+)
+PERIODIC_QUERY_SECONDS = Histogram(
+    "scangrade_periodic_query_seconds",
+    "Seconds a periodic task's run spent in its SQL statements, when it ran.",
+    ["task"],
+    buckets=_PERIODIC_BUCKETS,
+)
 
 REPAIRS = Counter(
     "scangrade_repairs",
@@ -93,6 +110,12 @@ def task_run(task: str, outcome: str) -> None:
 def periodic_run(task: str, outcome: str) -> None:
     """Count one message of a periodic task: whether it ran or why not."""
     PERIODIC_RUNS.labels(task, outcome).inc()
+
+
+def periodic_timing(task: str, seconds: float, query_seconds: float) -> None:
+    """Time one run of a periodic task that went ahead: in all, and in its SQL."""
+    PERIODIC_SECONDS.labels(task).observe(seconds)
+    PERIODIC_QUERY_SECONDS.labels(task).observe(query_seconds)
 
 
 def provider_answer(context: str, status: int, code: int) -> None:

@@ -17,18 +17,24 @@ process role gets a pool of its own size (:data:`POOLS`, the README's "Connectio
 
 A refused or failed connect is a :class:`~pipeline.errors.DatabaseUnavailable` (the callers'
 transient error, retried with backoff), never a bare driver error.
+
+:func:`timing_queries` adds up the time the statements run within it take, on whatever
+connection: the periodic tasks report theirs (``scangrade_periodic_query_seconds``), so an
+operator sees the dispatcher's or the reconciler's queries slow down as the tables grow.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -116,7 +122,44 @@ def get_engine() -> Engine:
         **sizing,
     )
     event.listen(engine, "handle_error", _refused)
+    event.listen(engine, "before_cursor_execute", _statement_starts)
+    event.listen(engine, "after_cursor_execute", _statement_ends)
     return engine
+
+
+@dataclass
+class QueryClock:
+    """What the statements run within :func:`timing_queries` took: seconds, and how many."""
+
+    seconds: float = 0.0
+    statements: int = 0
+
+
+_query_clock: ContextVar[QueryClock | None] = ContextVar("query_clock", default=None)
+_STARTED = "scangrade_statement_started"
+
+
+@contextmanager
+def timing_queries() -> Iterator[QueryClock]:
+    """Time every statement run in this context (a failed one is not counted)."""
+    clock = QueryClock()
+    token = _query_clock.set(clock)
+    try:
+        yield clock
+    finally:
+        _query_clock.reset(token)
+
+
+def _statement_starts(conn: Connection, *_: object) -> None:
+    if _query_clock.get() is not None:
+        conn.info[_STARTED] = time.perf_counter()
+
+
+def _statement_ends(conn: Connection, *_: object) -> None:
+    clock, started = _query_clock.get(), conn.info.pop(_STARTED, None)
+    if clock is not None and started is not None:
+        clock.seconds += time.perf_counter() - started
+        clock.statements += 1
 
 
 def _refused(context: ExceptionContext) -> None:
