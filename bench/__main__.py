@@ -25,7 +25,8 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column
 
-from bench import labels, scale
+from bench import labels
+from bench import scale as scale_study
 from bench.pages import page_dir
 from bench.report import (
     RunInfo,
@@ -104,7 +105,7 @@ def main(
     if not labels_only:
         with console.status(f"generating {pages} pages (once, kept in {WORK})…"):
             pages_dir = page_dir(WORK, pages)
-        outcomes = _run_all(console, pages_dir, pages, scale, only, sizes, logs)
+        outcomes = _run_all(console, pages_dir, pages, scale, only, sizes, logs, started=started)
     info = RunInfo(pages, scale, started, os.cpu_count() or 1, time.monotonic() - clock)
     _report(console, outcomes, info, label_runs, partial=bool(only))
     if outcomes:
@@ -135,8 +136,14 @@ def _run_all(
     only: tuple[str, ...],
     sizes: tuple[int, ...],
     logs: Path,
+    *,
+    started: datetime,
 ) -> list[Outcome]:
-    """Every selected scenario in turn, sharing one S3 stand-in."""
+    """Every selected scenario in turn, sharing one S3 stand-in.
+
+    The scale study's report is written again after each of its nights, so an hour-long study
+    cut short still leaves the nights it ran.
+    """
     settings = get_settings()
     columns = (
         TextColumn("{task.description}", table_column=Column(min_width=15, no_wrap=True)),
@@ -160,8 +167,14 @@ def _run_all(
                 progress,
                 s3_pid=s3.process.pid,
             )
-            runs = [run for scenario in selected(only, sizes) for run in scenario.runs()]
-            return [run_scenario(run, ctx) for run in runs]
+            outcomes: list[Outcome] = []
+            for run in (run for scenario in selected(only, sizes) for run in scenario.runs()):
+                outcomes.append(run_scenario(run, ctx))
+                if run.name.startswith(f"{scale_study.STUDY}-"):
+                    elapsed = (datetime.now().astimezone() - started).total_seconds()
+                    info = RunInfo(pages, scale, started, os.cpu_count() or 1, elapsed)
+                    _write_study(console, scale_study.study_runs(outcomes), info)
+            return outcomes
     finally:
         s3.stop()
 
@@ -193,10 +206,9 @@ def _report(
     for outcome in outcomes:
         if outcome.failed:
             console.print(f"[red]{outcome.scenario.name} failed:[/] {outcome.problem}")
-    study = scale.study_runs(outcomes)
+    study = scale_study.study_runs(outcomes)
     if study:
-        console.print(scale.console_table(study))
-        _write_study(console, study, info)
+        console.print(scale_study.console_table(study))
     where = WORK if partial else HERE
     where.mkdir(parents=True, exist_ok=True)
     plotted = write_plot(outcomes, where / PLOT, info.scale)
@@ -212,8 +224,8 @@ def _report(
 def _write_study(console: Console, study: Sequence[Outcome], info: RunInfo) -> None:
     """``scale.md``, ``scale.png`` next to this module, the raw figures in ``var/bench``."""
     WORK.mkdir(parents=True, exist_ok=True)
-    scale.write_json(study, WORK / SCALE_DATA)
-    plotted = scale.write_plot(study, HERE / SCALE_PLOT)
+    scale_study.write_json(study, WORK / SCALE_DATA)
+    plotted = scale_study.write_plot(study, HERE / SCALE_PLOT)
     report = scale_markdown(study, info, SCALE_PLOT if plotted else None)
     (HERE / SCALE_REPORT).write_text(report, encoding="utf-8")
     console.print(f"wrote {HERE / SCALE_REPORT}, its plot and {WORK / SCALE_DATA}")

@@ -211,7 +211,7 @@ def scale_markdown(runs: Sequence[Outcome], info: RunInfo, plot: str | None) -> 
     parts = [
         "# scangrade benchmark: scale",
         f"> **{scale_banner(info.scale)}**",
-        _parameters(info),
+        _parameters(info, "each night's size, in single-page correct_edu JPEGs"),
         SCALE_HEADING,
         scale_section(runs, plot),
         "## Runs",
@@ -360,11 +360,12 @@ _FREE_PIPELINE_LABEL = (
 )
 
 
-def _parameters(info: RunInfo) -> str:
+def _parameters(info: RunInfo, pages: str | None = None) -> str:
+    per_scenario = f"{info.pages} single-page correct_edu JPEGs per scenario, unless its line says"
     rows = [
         ("date", info.started.isoformat(timespec="seconds")),
         ("machine", f"{info.cores} CPU cores"),
-        ("pages", f"{info.pages} single-page correct_edu JPEGs per scenario, unless its line says"),
+        ("pages", pages or per_scenario),
         ("workers", ", ".join(f"{name}={value}" for name, value in CONCURRENCY.items())),
         ("scale", f"×{info.scale:g}"),
         ("run time", f"{info.elapsed_s / 60:.1f} min"),

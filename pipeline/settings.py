@@ -184,6 +184,11 @@ class Settings(BaseSettings):
     reconcile_every_s: float = Field(
         30.0, description="How often beat runs the reconciler that re-nudges lost work."
     )
+    full_check_every_s: float = Field(
+        3600.0,
+        description="How often the reconciler checks every row (scangrade check's findings); "
+        "its other passes check only the rows that changed since the pass before.",
+    )
     task_time_limit_s: int = Field(
         300, description="Hard time limit of any task (kept below the broker's visibility)."
     )

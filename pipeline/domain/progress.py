@@ -9,11 +9,18 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from pipeline.adapters.db.models import Batch, Document, Page
-from pipeline.adapters.db.states import TERMINAL_PAGE_STATES, BatchState, DocumentState, PageState
+from pipeline.adapters.db.states import (
+    LIVE_PAGE_STATES,
+    TERMINAL_PAGE_STATES,
+    BatchState,
+    DocumentState,
+    PageState,
+    sql_states,
+)
 from pipeline.domain.announce import announce_after_commit
 
 _FINISH = text(
-    """
+    f"""
     UPDATE batches SET state = 'done', finished_at = now()
     WHERE id = :batch_id AND state = 'running'
       AND NOT EXISTS (SELECT 1 FROM documents
@@ -21,7 +28,7 @@ _FINISH = text(
                         AND superseded_at IS NULL)
       AND NOT EXISTS (SELECT 1 FROM pages p JOIN documents d ON d.id = p.document_id
                       WHERE p.batch_id = :batch_id AND d.superseded_at IS NULL
-                        AND p.state NOT IN ('done', 'failed', 'skipped'))
+                        AND p.state IN {sql_states(LIVE_PAGE_STATES)})
     RETURNING notify_url
     """
 )

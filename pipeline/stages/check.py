@@ -7,7 +7,12 @@ pipeline did not foresee, or a hand edit. ``scangrade check`` lists them; the re
 the same queries every pass and repairs the safe ones (:mod:`pipeline.stages.repair`).
 
 One SQL query per invariant, each bounded by ``LIMIT`` and served by an index on the states
-it looks for, so that a pass stays cheap on a night of 20,000 pages.
+it looks for. ``scangrade check`` looks at every row. The reconciler's pass looks only at the
+rows that changed in a :class:`Window`: those whose age crossed ``SCANGRADE_STALE_AFTER_S``
+since its last pass, the first moment one of their findings could be repaired. So a pass
+costs what the last half-minute of work costs, not what the night's (or the year's) tables
+hold; once every ``SCANGRADE_FULL_CHECK_EVERY_S`` it looks at everything
+(:func:`pipeline.stages.repair.repair`).
 """
 
 from __future__ import annotations
@@ -21,10 +26,19 @@ from sqlalchemy import Row, text
 from sqlalchemy.orm import Session
 
 from pipeline.adapters.db.api_tables import result_tables
+from pipeline.adapters.db.states import LIVE_PAGE_STATES, sql_states
 from pipeline.settings import Settings
 
 #: Findings listed per invariant and pass; the next pass lists the next ones once repaired.
 LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Window:
+    """Rows last changed at or after ``since`` and before ``until`` (their ``updated_at``)."""
+
+    since: datetime
+    until: datetime
 
 
 @dataclass(frozen=True)
@@ -67,9 +81,18 @@ def _batch(column: str) -> str:
     return f"(CAST(:batch_id AS bigint) IS NULL OR {column} = :batch_id)"
 
 
+def _changed(column: str, windowed: bool) -> str:
+    """The condition that keeps a row changed within the window, if the query has one."""
+    return f"{column} >= :since AND {column} < :until" if windowed else "TRUE"
+
+
 _PAST_SUBMIT = "('submitted', 'persisting', 'archiving', 'done')"
+LIVE_PAGES = sql_states(LIVE_PAGE_STATES)
+# The page's latest task, looked up per page (ix_provider_tasks_page_id): never an anti-join
+# over later tasks, which a planner can turn into a scan of every task for every page.
 _LATEST_TASK = """LEFT JOIN LATERAL (
-        SELECT t.id, t.state, t.raw_key, t.error, t.error_code FROM provider_tasks t
+        SELECT t.id, t.state, t.raw_key, t.error, t.error_code, t.result_rows
+        FROM provider_tasks t
         WHERE t.page_id = p.id ORDER BY t.id DESC LIMIT 1) t ON TRUE"""
 
 
@@ -88,13 +111,15 @@ def _page_without_task(row: Row[Any]) -> Finding:
     )
 
 
-_PAGE_WITHOUT_TASK = f"""
+def _page_without_task_sql(windowed: bool) -> str:
+    return f"""
     SELECT p.batch_id, p.id AS row_id, p.updated_at AS since, p.state, p.image_key
     FROM pages p
     WHERE p.state IN {_PAST_SUBMIT} AND {_batch("p.batch_id")} AND {current_page("p")}
+      AND {_changed("p.updated_at", windowed)}
       AND NOT EXISTS (SELECT 1 FROM provider_tasks t WHERE t.page_id = p.id)
     ORDER BY p.id LIMIT :limit
-"""
+    """
 
 
 def _page_task_mismatch(row: Row[Any]) -> Finding:
@@ -118,16 +143,18 @@ def _page_task_mismatch(row: Row[Any]) -> Finding:
     )
 
 
-_PAGE_TASK_MISMATCH = f"""
+def _page_task_mismatch_sql(windowed: bool) -> str:
+    return f"""
     SELECT p.batch_id, p.id AS row_id, p.updated_at AS since, p.state,
            t.id AS task_row_id, t.state AS task_state
     FROM pages p {_LATEST_TASK}
     WHERE p.state IN {_PAST_SUBMIT} AND {_batch("p.batch_id")} AND {current_page("p")}
+      AND {_changed("p.updated_at", windowed)}
       AND t.id IS NOT NULL
       AND CASE WHEN p.state = 'submitted' THEN t.state <> 'running'
                ELSE t.state <> 'finished' END
     ORDER BY p.id LIMIT :limit
-"""
+    """
 
 
 def _task_without_rows(row: Row[Any]) -> Finding:
@@ -158,14 +185,14 @@ def _no_result_rows() -> str:
     )
 
 
-def _task_without_rows_sql() -> str:
+def _task_without_rows_sql(windowed: bool) -> str:
     return f"""
     SELECT p.batch_id, t.id AS row_id, p.updated_at AS since, p.id AS page_id,
            t.raw_key, t.result_rows
-    FROM pages p JOIN provider_tasks t ON t.page_id = p.id
+    FROM pages p {_LATEST_TASK}
     WHERE p.state IN ('archiving', 'done') AND {_batch("p.batch_id")} AND {current_page("p")}
+      AND {_changed("p.updated_at", windowed)}
       AND t.state = 'finished' AND t.result_rows > 0
-      AND NOT EXISTS (SELECT 1 FROM provider_tasks t2 WHERE t2.page_id = p.id AND t2.id > t.id)
       AND {_no_result_rows()}
     ORDER BY t.id LIMIT :limit
     """
@@ -183,35 +210,48 @@ def _artifact_missing(row: Row[Any]) -> Finding:
 
 
 _ARCHIVED = "a.state IN ('archived', 'lost')"
-_DONE = f"p.state = 'done' AND {_batch('p.batch_id')} AND {current_page('p')}"
-# Each branch is an anti-join over one kind of object, so a night of done pages is a few
-# hash joins, not a sub-query per page.
-_ARTIFACT_MISSING = f"""
-    WITH missing AS (
-      SELECT p.id AS page_id, 'its page image ' || p.image_key AS what
-      FROM pages p WHERE {_DONE} AND p.image_key IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.s3_key = p.image_key AND {_ARCHIVED})
+
+
+def _artifact_missing_sql(windowed: bool) -> str:
+    """Done pages missing an archived object, one anti-join per kind of object.
+
+    Each branch is driven by the done pages, found once (or, for pending objects, by the few
+    pending artifacts): a night of done pages is a few index lookups per page, never a scan
+    per page.
+    """
+    done = (
+        f"p.state = 'done' AND {_batch('p.batch_id')} AND {current_page('p')}"
+        f" AND {_changed('p.updated_at', windowed)}"
+    )
+    return f"""
+    WITH done AS MATERIALIZED (SELECT p.id, p.image_key FROM pages p WHERE {done}),
+    pending AS MATERIALIZED (
+      SELECT a.page_id, a.kind, a.s3_key FROM artifacts a WHERE a.state = 'pending'),
+    missing AS (
+      SELECT d.id AS page_id, 'its page image ' || d.image_key AS what
+      FROM done d WHERE d.image_key IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.s3_key = d.image_key AND {_ARCHIVED})
       UNION ALL
-      SELECT p.id, 'its raw answer ' || t.raw_key
-      FROM pages p JOIN provider_tasks t ON t.page_id = p.id
-      WHERE {_DONE} AND t.raw_key IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM provider_tasks t2 WHERE t2.page_id = p.id AND t2.id > t.id)
+      SELECT d.id, 'its raw answer ' || t.raw_key
+      FROM done d CROSS JOIN LATERAL (
+        SELECT t.raw_key FROM provider_tasks t WHERE t.page_id = d.id ORDER BY t.id DESC LIMIT 1
+      ) t
+      WHERE t.raw_key IS NOT NULL
         AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.s3_key = t.raw_key AND {_ARCHIVED})
       UNION ALL
-      SELECT p.id, 'its ' || a.kind || ' ' || a.s3_key || ' (still pending)'
-      FROM artifacts a JOIN pages p ON p.id = a.page_id
-      WHERE a.state = 'pending' AND {_DONE}
+      SELECT d.id, 'its ' || a.kind || ' ' || a.s3_key || ' (still pending)'
+      FROM pending a JOIN done d ON d.id = a.page_id
       UNION ALL
-      SELECT p.id, 'its question crop ' || q.crop_key
-      FROM questions q JOIN pages p ON p.id = q.page_id
-      WHERE {_DONE} AND q.crop_key IS NOT NULL
+      SELECT d.id, 'its question crop ' || q.crop_key
+      FROM done d JOIN questions q ON q.page_id = d.id
+      WHERE q.crop_key IS NOT NULL
         AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.s3_key = q.crop_key AND {_ARCHIVED})
     )
     SELECT p.batch_id, p.id AS row_id, p.updated_at AS since,
            string_agg(m.what, '; ' ORDER BY m.what) AS missing
     FROM missing m JOIN pages p ON p.id = m.page_id
     GROUP BY p.id ORDER BY p.id LIMIT :limit
-"""
+    """
 
 
 def _batch_idle(row: Row[Any]) -> Finding:
@@ -231,7 +271,7 @@ _BATCH_IDLE = f"""
       AND NOT EXISTS (SELECT 1 FROM documents d WHERE d.batch_id = b.id
                       AND d.state IN ('pending', 'ingesting') AND {current_document("d")})
       AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.batch_id = b.id
-                      AND p.state NOT IN ('done', 'failed', 'skipped') AND {current_page("p")})
+                      AND p.state IN {LIVE_PAGES} AND {current_page("p")})
     ORDER BY b.id LIMIT :limit
 """
 
@@ -251,13 +291,15 @@ def _document_without_pages(row: Row[Any]) -> Finding:
     )
 
 
-_DOCUMENT_WITHOUT_PAGES = f"""
+def _document_without_pages_sql(windowed: bool) -> str:
+    return f"""
     SELECT d.batch_id, d.id AS row_id, d.updated_at AS since
     FROM documents d
     WHERE d.state = 'ingested' AND {_batch("d.batch_id")} AND {current_document("d")}
+      AND {_changed("d.updated_at", windowed)}
       AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.document_id = d.id)
     ORDER BY d.id LIMIT :limit
-"""
+    """
 
 
 def _document_failed_live(row: Row[Any]) -> Finding:
@@ -278,7 +320,7 @@ _DOCUMENT_FAILED_LIVE = f"""
     SELECT d.batch_id, d.id AS row_id, d.updated_at AS since, d.error_code, live.n AS live
     FROM documents d
     CROSS JOIN LATERAL (SELECT count(*) AS n FROM pages p WHERE p.document_id = d.id
-                        AND p.state NOT IN ('done', 'failed', 'skipped')) live
+                        AND p.state IN {LIVE_PAGES}) live
     WHERE d.state = 'failed' AND {_batch("d.batch_id")} AND {current_document("d")} AND live.n > 0
     ORDER BY d.id LIMIT :limit
 """
@@ -325,42 +367,57 @@ _TASK_RUNNING_PAGE_ENDED = f"""
     ORDER BY t.id LIMIT :limit
 """
 
-Check = tuple[str, Callable[[], str], Callable[[Row[Any]], Finding]]
+Check = tuple[str, Callable[[bool], str], Callable[[Row[Any]], Finding]]
+"""(kind, its query, with or without a window, how a row of it reads).
 
-#: (kind, its query, how a row of it reads), in the order a page goes through the stages.
+Checks of work in flight (claims, running tasks, running batches) see few rows whatever the
+tables hold and have no window; checks of rows that may have ended long ago have one.
+"""
+
+#: Every check, in the order a page goes through the stages.
 CHECKS: tuple[Check, ...] = (
-    ("document_without_pages", lambda: _DOCUMENT_WITHOUT_PAGES, _document_without_pages),
-    ("document_failed_live_pages", lambda: _DOCUMENT_FAILED_LIVE, _document_failed_live),
-    ("claim_orphaned", lambda: _CLAIM_ORPHANED, _claim_orphaned),
-    ("page_without_task", lambda: _PAGE_WITHOUT_TASK, _page_without_task),
-    ("page_task_mismatch", lambda: _PAGE_TASK_MISMATCH, _page_task_mismatch),
-    ("task_running_page_ended", lambda: _TASK_RUNNING_PAGE_ENDED, _task_running_page_ended),
+    ("document_without_pages", _document_without_pages_sql, _document_without_pages),
+    ("document_failed_live_pages", lambda _: _DOCUMENT_FAILED_LIVE, _document_failed_live),
+    ("claim_orphaned", lambda _: _CLAIM_ORPHANED, _claim_orphaned),
+    ("page_without_task", _page_without_task_sql, _page_without_task),
+    ("page_task_mismatch", _page_task_mismatch_sql, _page_task_mismatch),
+    ("task_running_page_ended", lambda _: _TASK_RUNNING_PAGE_ENDED, _task_running_page_ended),
     ("task_without_rows", _task_without_rows_sql, _task_without_rows),
-    ("artifact_missing", lambda: _ARTIFACT_MISSING, _artifact_missing),
-    ("batch_idle", lambda: _BATCH_IDLE, _batch_idle),
+    ("artifact_missing", _artifact_missing_sql, _artifact_missing),
+    ("batch_idle", lambda _: _BATCH_IDLE, _batch_idle),
 )
 KINDS = tuple(kind for kind, _, _ in CHECKS)
 
 
 def check(
-    session: Session, settings: Settings, batch_id: int | None = None, *, limit: int = LIMIT
+    session: Session,
+    settings: Settings,
+    batch_id: int | None = None,
+    *,
+    limit: int = LIMIT,
+    window: Window | None = None,
 ) -> list[Finding]:
-    """Every finding, of one batch or all; a batch counts as idle past ``stale_after_s``."""
-    return list(_run(session, settings, batch_id, limit))
+    """Every finding, of one batch or all, or of the rows changed in ``window``.
+
+    A batch counts as idle past ``stale_after_s``.
+    """
+    return list(_run(session, settings, batch_id, limit, window))
 
 
 def _run(
-    session: Session, settings: Settings, batch_id: int | None, limit: int
+    session: Session, settings: Settings, batch_id: int | None, limit: int, window: Window | None
 ) -> Iterator[Finding]:
     now = datetime.now(UTC)
-    params = {
+    params: dict[str, Any] = {
         "batch_id": batch_id,
         "limit": limit,
         "crashed": now - timedelta(seconds=settings.orphaned_claim_s()),
     }
+    if window is not None:
+        params |= {"since": window.since, "until": window.until}
     stale = now - timedelta(seconds=settings.stale_after_s)
     for kind, query, finding in CHECKS:
-        for row in session.execute(text(query()), params):
+        for row in session.execute(text(query(window is not None)), params):
             found = finding(row)
             if kind == "batch_idle" and found.since >= stale:
                 continue  # it may just have ended: the batch's own close is due any moment

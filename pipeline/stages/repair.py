@@ -10,6 +10,12 @@ A finding is repaired once it is older than ``SCANGRADE_STALE_AFTER_S``, and eac
 a compare-and-set on the state the finding saw, so two reconcilers never repair one row
 twice; one repairs at a time (an advisory lock). Each repair is counted on
 ``scangrade_repairs_total{kind}`` and in ``repairs`` (``scangrade status``).
+
+A pass checks only the rows whose age crossed ``SCANGRADE_STALE_AFTER_S`` since about the
+pass before (:func:`window`): what a pass costs follows the pipeline's pace, not the size of
+its tables. Once every ``SCANGRADE_FULL_CHECK_EVERY_S`` (deployment-wide, a key in Redis) a
+pass checks every row instead, for what the windows cannot see: a row edited by hand without
+touching its ``updated_at``, or one that aged past its window while no reconciler ran.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import redis
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -29,9 +36,10 @@ from pipeline.adapters.db.session import session_scope
 from pipeline.adapters.db.states import BatchState, PageState
 from pipeline.adapters.db.transitions import move
 from pipeline.adapters.objectstore import get_store
+from pipeline.adapters.provider import get_redis
 from pipeline.domain.progress import finish_batch_if_done, reopen_batch
 from pipeline.settings import Settings
-from pipeline.stages.check import Finding, check
+from pipeline.stages.check import Finding, Window, check
 from pipeline.stages.replay import replay_task
 from pipeline.telemetry import metrics
 
@@ -59,17 +67,41 @@ _REINGEST = text(
 )
 
 
+#: The window's width beyond two passes: a row's change commits a moment after its
+#: ``updated_at`` (a transaction's start), and a pass may run late.
+WINDOW_SLACK_S = 60.0
+FULL_CHECK_KEY = "scangrade:reconcile:full-check"
+
+
+def window(settings: Settings, now: datetime) -> Window:
+    """The rows a pass checks: those that became old enough to repair since about the last."""
+    until = now - timedelta(seconds=settings.stale_after_s)
+    width = 2 * settings.reconcile_every_s + WINDOW_SLACK_S
+    return Window(until - timedelta(seconds=width), until)
+
+
+def _full_check_due(settings: Settings) -> bool:
+    """Whether this pass checks every row: the first pass of each full-check period."""
+    try:
+        ttl_ms = max(1, int(settings.full_check_every_s * 1000))
+        return bool(get_redis().set(FULL_CHECK_KEY, "1", nx=True, px=ttl_ms))
+    except redis.RedisError:
+        return False  # the window still covers this pass; a later one checks everything
+
+
 def repair(settings: Settings) -> dict[str, int]:
-    """Check every batch and repair what is safe; how many rows each repair touched.
+    """Check the pass's window (or every row) and repair what is safe; rows each repair touched.
 
     Nothing when another reconciler is repairing at the moment.
     """
     with session_scope() as guard:
         if not guard.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": REPAIR_LOCK}):
             return {}
+        now = datetime.now(UTC)
+        scope = None if _full_check_due(settings) else window(settings, now)
         with session_scope() as session:
-            findings = check(session, settings)
-        horizon = datetime.now(UTC) - timedelta(seconds=settings.stale_after_s)
+            findings = check(session, settings, window=scope)
+        horizon = now - timedelta(seconds=settings.stale_after_s)
         done: Counter[tuple[int, str]] = Counter()
         for finding in findings:
             if finding.fix is None or finding.since >= horizon:

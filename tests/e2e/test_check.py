@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import redis
 from click.testing import CliRunner
 from sqlalchemy import func, select, text
 from support.batches import wait_for_page, wait_until_done
@@ -27,9 +29,18 @@ from pipeline.settings import Settings
 from pipeline.stages.check import Finding, check
 from pipeline.stages.enqueue import enqueue_directory
 from pipeline.stages.reconcile import reconcile
-from pipeline.stages.repair import repair_counts
+from pipeline.stages.repair import FULL_CHECK_KEY, repair_counts, window
 
 AGO = "now() - interval '1 hour'"
+
+
+def _repairable(env: Settings) -> str:
+    """A change just old enough to repair: in the window of the reconciler's next pass.
+
+    (A row aged by hand far past it is left to the pass that checks every row, once every
+    ``SCANGRADE_FULL_CHECK_EVERY_S``.)
+    """
+    return f"now() - make_interval(secs => {env.stale_after_s + 5:g})"
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +120,7 @@ def test_a_submitted_page_without_its_task_is_sent_again(env: Settings, batch: d
     assert found.fix == "resubmitted" and "no provider task" in found.why
     result = CliRunner().invoke(main, ["check", str(batch["id"])])
     assert result.exit_code == 5 and "page_without_task" in result.output
-    _sql(f"UPDATE pages SET updated_at = {AGO} WHERE id = :p", p=page_id)
+    _sql(f"UPDATE pages SET updated_at = {_repairable(env)} WHERE id = :p", p=page_id)
     _reconcile_until(env, lambda: _page(page_id).state != "submitted")
     assert _page(page_id).ambiguous_submits == 1  # the lost task may have been billed
     wait_for_page(page_id)
@@ -122,7 +133,7 @@ def test_a_submitted_page_whose_task_finished_is_persisted(env: Settings, batch:
     _sql("UPDATE pages SET state = 'submitted', updated_at = now() WHERE id = :p", p=page_id)
     (found,) = _found(env, batch["id"], "page_task_mismatch", page_id)
     assert found.fix == "persist_nudged"
-    _sql(f"UPDATE pages SET updated_at = {AGO} WHERE id = :p", p=page_id)
+    _sql(f"UPDATE pages SET updated_at = {_repairable(env)} WHERE id = :p", p=page_id)
     _reconcile_until(env, lambda: _page(page_id).state != "submitted")
     wait_for_page(page_id)
     assert _repairs(batch["id"])["persist_nudged"] == 1
@@ -138,7 +149,7 @@ def test_a_submitted_page_whose_task_failed_fails(env: Settings, batch: dict) ->
     _sql("UPDATE pages SET state = 'submitted', updated_at = now() WHERE id = :p", p=page_id)
     (found,) = _found(env, batch["id"], "page_task_mismatch", page_id)
     assert found.fix == "page_failed"
-    _sql(f"UPDATE pages SET updated_at = {AGO} WHERE id = :p", p=page_id)
+    _sql(f"UPDATE pages SET updated_at = {_repairable(env)} WHERE id = :p", p=page_id)
     _reconcile_until(env, lambda: _page(page_id).state == "failed")
     page = _page(page_id)
     assert (page.error, page.error_code) == ("the task failed at the provider", "provider_failed")
@@ -158,7 +169,7 @@ def test_a_task_whose_rows_were_lost_is_persisted_again(env: Settings, batch: di
     _sql("UPDATE pages SET updated_at = now() WHERE id = :p", p=page_id)
     (found,) = _found(env, batch["id"], "task_without_rows", _task_of(page_id))
     assert found.fix == "repersisted" and f"wrote {before} result rows" in found.why
-    _sql(f"UPDATE pages SET updated_at = {AGO} WHERE id = :p", p=page_id)
+    _sql(f"UPDATE pages SET updated_at = {_repairable(env)} WHERE id = :p", p=page_id)
     _reconcile_until(env, lambda: _questions(page_id) > 0)
     assert _questions(page_id) == before
     assert _repairs(batch["id"])["repersisted"] == 1
@@ -238,7 +249,7 @@ def test_an_ingested_document_without_pages_is_ingested_again(env: Settings, bat
     _sql("UPDATE documents SET updated_at = now() WHERE id = :d", d=document_id)
     (found,) = _found(env, batch["id"], "document_without_pages", document_id)
     assert found.fix == "reingested"
-    _sql(f"UPDATE documents SET updated_at = {AGO} WHERE id = :d", d=document_id)
+    _sql(f"UPDATE documents SET updated_at = {_repairable(env)} WHERE id = :d", d=document_id)
 
     def has_pages() -> bool:
         with session_scope() as session:
@@ -247,6 +258,26 @@ def test_an_ingested_document_without_pages_is_ingested_again(env: Settings, bat
     _reconcile_until(env, has_pages)
     wait_until_done(batch["id"])
     assert _repairs(batch["id"])["reingested"] == 1
+
+
+def test_a_break_aged_past_the_window_waits_for_the_full_check(env: Settings, batch: dict) -> None:
+    """A pass looks only at the rows that just became repairable; the hourly one at all."""
+    page_id = batch["pages"][8]
+    task_row_id, before = _task_of(page_id), _questions(page_id)
+    _sql("DELETE FROM questions WHERE page_id = :p", p=page_id)
+    _sql(f"UPDATE pages SET updated_at = {AGO} WHERE id = :p", p=page_id)
+    with session_scope() as session:
+        windowed = check(session, env, batch["id"], window=window(env, datetime.now(UTC)))
+        full = check(session, env, batch["id"])
+    assert task_row_id in [f.row_id for f in full if f.kind == "task_without_rows"]
+    assert task_row_id not in [f.row_id for f in windowed]
+    client = redis.Redis.from_url(env.redis_url)
+    client.set(FULL_CHECK_KEY, "1", px=600_000)  # every row was checked a moment ago
+    reconcile(env)
+    assert _questions(page_id) == 0  # its change is older than this pass's window
+    client.delete(FULL_CHECK_KEY)  # the period is over: the next pass checks every row
+    _reconcile_until(env, lambda: _questions(page_id) > 0)
+    assert _questions(page_id) == before
 
 
 def test_a_running_batch_with_nothing_left_is_closed(env: Settings, batch: dict) -> None:

@@ -11,6 +11,7 @@ any stage with a readable ``error``; ``skipped`` at ingest for a blank page (nev
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -45,6 +46,14 @@ class PageState(StrEnum):
 
 
 TERMINAL_PAGE_STATES = frozenset({PageState.DONE, PageState.FAILED, PageState.SKIPPED})
+LIVE_PAGE_STATES = tuple(state for state in PageState if state not in TERMINAL_PAGE_STATES)
+"""States of a page still on its way. In SQL, ``state IN (live)`` is a few lookups in an index
+on the state, where ``state NOT IN (terminal)`` walks every ended page to find none."""
+
+
+def sql_states(states: Iterable[str]) -> str:
+    """``('a', 'b')``: states as an SQL list, for a query's text."""
+    return "(" + ", ".join(f"'{state}'" for state in states) + ")"
 
 
 class TaskState(StrEnum):

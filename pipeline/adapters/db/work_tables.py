@@ -87,6 +87,8 @@ class Document(Base):
     __table_args__ = (
         UniqueConstraint("batch_id", "rel_path", "version"),
         Index("ix_documents_content", "sha256", "api"),
+        Index("ix_documents_batch_state", "batch_id", "state"),
+        Index("ix_documents_state_updated", "state", "updated_at"),
         Index(
             "ix_documents_current",
             "batch_id",
