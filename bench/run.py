@@ -32,6 +32,7 @@ from bench.environment import (
     drop_scenario_database,
     reset_s3,
 )
+from bench.janitor import Janitor
 from bench.memory import MemoryMeter
 from bench.metrics import ChainRun, CpuUse, Measurements, Observation, PeriodicTotals, measure
 from bench.observe import (
@@ -42,7 +43,7 @@ from bench.observe import (
     simulator_tasks,
 )
 from bench.pages import page_dir
-from bench.scenarios import Endpoints, Scenario, pipeline_env, simulator_args
+from bench.scenarios import S3_BUCKET, Endpoints, Scenario, pipeline_env, simulator_args
 from devkit.standins import Service, start_simulator, start_workers
 from devkit.testdb import settings_from
 from pipeline.adapters.db.models import Batch
@@ -234,6 +235,10 @@ def _start(
     memory = MemoryMeter(workers.process.pid)
     memory.start()
     stack.callback(memory.stop)
+    if scenario.lean:
+        janitor = Janitor(ctx.s3_url, S3_BUCKET)
+        janitor.start()
+        stack.callback(janitor.stop)
     broker = client_app(settings)
     stack.callback(broker.close)
     ctx.progress.update(task, detail="waiting for the workers")

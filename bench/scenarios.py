@@ -24,6 +24,9 @@ FIXED_POLL_EVERY_S = 5.0
 CONCURRENCY = {"SCANGRADE_SUBMIT_CONCURRENCY": "4", "SCANGRADE_POLL_CONCURRENCY": "4"}
 S3_BUCKET = "scangrade-bench"
 
+LEAN_RETENTION_S = 900.0
+"""A lean scenario's simulator forgets a task this long after it was ready (the pipeline sees
+each within a minute); the last tasks, which set the oracle's end, are still there."""
 SCALE_SIZES = (600, 5_000, 20_000)
 """The scale study's nights, in pages: a class, a school, a district."""
 
@@ -130,7 +133,10 @@ class Scenario:
     ``expected_gets_per_task`` only sizes the timeout of a get-limited batch. ``pages`` fixes
     the batch's size whatever the run's ``--pages``; ``sizes`` makes the scenario a study, one
     run per size (:meth:`runs`). ``metered``: the CPU and memory of every process is sampled
-    (:mod:`bench.cpu`), as it always is when the scenario times no-op chains.
+    (:mod:`bench.cpu`), as it always is when the scenario times no-op chains. ``lean``: the
+    stand-ins forget what the pipeline will not ask for again (the simulator its tasks
+    :data:`LEAN_RETENTION_S` after they were ready, S3 the objects of ended documents:
+    :mod:`bench.janitor`), so a night of 20,000 pages fits the host's memory.
     """
 
     name: str
@@ -146,6 +152,7 @@ class Scenario:
     pages: int | None = None
     sizes: tuple[int, ...] = ()
     metered: bool = False
+    lean: bool = False
 
     @property
     def measures_cpu(self) -> bool:
@@ -264,6 +271,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         keys=3,
         sizes=SCALE_SIZES,
         metered=True,
+        lean=True,
     ),
 )
 NAMES = tuple(scenario.name for scenario in SCENARIOS)
@@ -275,6 +283,8 @@ def simulator_args(scenario: Scenario, scale: float) -> list[str]:
     for key in scenario.bench_keys:
         args += ["--key", f"{key.api_key}:{key.secret_key}"]
     time_scale = 1 / scale if scenario.processing else 0.0
+    if scenario.lean:
+        args += ["--task-retention-s", f"{LEAN_RETENTION_S / scale:g}"]
     return [
         *args,
         *("--quota", f"correct_edu:create_task={scenario.create_qps:g}"),

@@ -18,7 +18,7 @@ from bench.metrics import CpuUse, Measurements, Observation, PeriodicTotals
 from bench.observe import periodic_totals
 from bench.report import RunInfo, markdown, scale_markdown
 from bench.run import Outcome
-from bench.scenarios import SCALE_SIZES, SCENARIOS, selected
+from bench.scenarios import LEAN_RETENTION_S, SCALE_SIZES, SCENARIOS, selected, simulator_args
 
 STUDY = next(s for s in SCENARIOS if s.sizes)
 
@@ -33,6 +33,10 @@ def test_the_study_runs_one_night_per_size_with_the_same_settings() -> None:
     }
     assert [r.pages for r in selected(("scale",), (50, 200))[0].runs()] == [50, 200]
     assert all(s.runs() == (s,) for s in selected() if not s.sizes)
+    # A night of 20,000 pages must fit the stand-ins' memory: they forget what is done with.
+    args = simulator_args(runs[-1], 2.0)
+    assert args[args.index("--task-retention-s") + 1] == f"{LEAN_RETENTION_S / 2:g}"
+    assert all("--task-retention-s" not in simulator_args(s, 1.0) for s in selected() if not s.lean)
 
 
 def test_periodic_totals_read_every_process_histograms(tmp_path: Path) -> None:
