@@ -88,7 +88,7 @@ def _changed(column: str, windowed: bool) -> str:
 
 _PAST_SUBMIT = "('submitted', 'persisting', 'archiving', 'done')"
 LIVE_PAGES = sql_states(LIVE_PAGE_STATES)
-# The page's latest task, looked up per page (ix_provider_tasks_page_id): never an anti-join
+# The page's latest task, one probe per page (ix_provider_tasks_page_latest): never an anti-join
 # over later tasks, which a planner can turn into a scan of every task for every page.
 _LATEST_TASK = """LEFT JOIN LATERAL (
         SELECT t.id, t.state, t.raw_key, t.error, t.error_code, t.result_rows

@@ -117,6 +117,18 @@ def test_limiter_slots_and_pages_done(graded) -> None:
     assert _delta(graded, "scangrade_pages", state="done") == len(SEEDS)
 
 
+def test_periodic_runs_are_timed_in_all_and_in_their_sql(graded) -> None:
+    """Beat's dispatcher ran every second of the batch, each run timed, its SQL within it."""
+    for task in ("dispatch_polls", "reconcile"):
+        runs = _delta(graded, "scangrade_periodic_runs_total", task=task, outcome="ran")
+        timed = _delta(graded, "scangrade_periodic_seconds_count", task=task)
+        assert abs(timed - runs) <= 1, task  # a run may be under way at a scrape
+    ticks = _delta(graded, "scangrade_periodic_seconds_count", task="dispatch_polls")
+    assert ticks >= 1
+    query_s = _delta(graded, "scangrade_periodic_query_seconds_sum", task="dispatch_polls")
+    assert 0 < query_s <= _delta(graded, "scangrade_periodic_seconds_sum", task="dispatch_polls")
+
+
 def test_worker_log_lines_name_their_page(graded, logs_dir: Path) -> None:
     """``page N submitted`` comes from the submit stage; ``[batch=B page=N]`` from the ids
     the task and the stage bound."""

@@ -17,6 +17,7 @@ class Artifact(Base):
     __tablename__ = "artifacts"
     __table_args__ = (
         Index("ix_artifacts_page", "page_id"),
+        Index("ix_artifacts_task", "provider_task_id"),
         Index(
             "ix_artifacts_pending", "source_expires_at", postgresql_where=text("state='pending'")
         ),

@@ -305,6 +305,8 @@ class ProviderTask(Base):
             unique=True,
             postgresql_where=text("id_reused_at IS NULL"),
         ),
+        # A page's latest task is one probe (page_id, then the newest id).
+        Index("ix_provider_tasks_page_latest", "page_id", "id"),
         Index(
             "ix_provider_tasks_due",
             "api",
@@ -316,7 +318,7 @@ class ProviderTask(Base):
     )
 
     id: Mapped[int] = id_column()
-    page_id: Mapped[int] = fk_column("pages.id", "The page sent.", index=True)
+    page_id: Mapped[int] = fk_column("pages.id", "The page sent.")
     api: Mapped[str] = mapped_column(Text, comment="Provider API, e.g. correct_edu.")
     mode: Mapped[str] = mapped_column(
         Text,
