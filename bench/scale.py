@@ -181,6 +181,7 @@ def write_plot(runs: Sequence[Outcome], path: Path) -> bool:
     ax.axhspan(0, FLAT, color="tab:green", alpha=0.08)
     ax.axhline(FLAT, color="tab:green", linestyle="--", label=f"target: at most ×{FLAT:g}")
     ax.set_xscale("log")
+    ax.minorticks_off()
     ax.set_xticks(pages, [f"{n:,}" for n in pages])
     ax.set_xlabel("pages in the night")
     ax.set_ylabel(f"÷ the {pages[0]:,}-page night")
