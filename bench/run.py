@@ -140,7 +140,7 @@ def _run(scenario: Scenario, ctx: RunContext, task: TaskID) -> tuple[Observation
     batch = f"bench-{scenario.name}"
     with ExitStack() as stack:
         stand = _start(stack, scenario, ctx, logs, task)
-        cpu = _Windows(stand.meter, stand.metrics_dir)
+        windows = _Windows(stand.meter, stand.metrics_dir)
         enqueued_at = time.time()
         enqueue = _start_enqueue(ctx.pages_dir, batch, stand.env, logs / "enqueue.log")
         stack.callback(enqueue.stop)
@@ -148,15 +148,15 @@ def _run(scenario: Scenario, ctx: RunContext, task: TaskID) -> tuple[Observation
             stand.meter.watch("enqueue", enqueue.process.pid)
         timeout = TIMEOUT_FACTOR * scenario.expected_s(ctx.pages, ctx.scale)
         problem = _wait_for_batch(batch, enqueue, timeout, ctx, task)
-        cpu.mark()  # the batch ended
+        windows.mark()  # the batch ended
         chains = None
         if scenario.noop_chains and problem is None:
             ctx.progress.update(task, detail="no-op chains")
             chains = _chains(stand, ctx.pages)
-            cpu.mark()  # the chains ended
+            windows.mark()  # the chains ended
             if chains.completed < chains.chains:
                 problem = f"only {chains.completed}/{chains.chains} no-op chains arrived"
-        observation = _observe(stand, batch, enqueued_at, chains, cpu)
+        observation = _observe(stand, batch, enqueued_at, chains, windows)
         ctx.progress.update(task, detail="stopping")
     return observation, problem
 

@@ -27,7 +27,7 @@ _NOT_CODE = STAND_INS | {"postgres"}
 
 
 @dataclass(frozen=True)
-class Measure:
+class StudyMeasure:
     """One row of the study: a name, its unit, and how to read it from one run."""
 
     label: str
@@ -57,24 +57,24 @@ def _largest(observation: Observation) -> float | None:
     return max(sizes.values(), default=None)
 
 
+def _is_code(part: str) -> bool:
+    return part not in _NOT_CODE
+
+
 MEASURES = (
-    Measure("pipeline CPU ms per page (its own processes)", lambda o: _cpu(o, _is_code)),
-    Measure("Postgres CPU ms per page", lambda o: _cpu(o, lambda p: p == "postgres")),
-    Measure("dispatcher: SQL ms per tick", _periodic("dispatch_polls", query=True)),
-    Measure("dispatcher: ms per tick in all", _periodic("dispatch_polls", query=False)),
-    Measure("reconciler: SQL ms per pass", _periodic("reconcile", query=True)),
-    Measure("reconciler: ms per pass in all", _periodic("reconcile", query=False)),
-    Measure("largest pipeline process, MB resident", _largest),
-    Measure(
+    StudyMeasure("pipeline CPU ms per page (its own processes)", lambda o: _cpu(o, _is_code)),
+    StudyMeasure("Postgres CPU ms per page", lambda o: _cpu(o, lambda p: p == "postgres")),
+    StudyMeasure("dispatcher: SQL ms per tick", _periodic("dispatch_polls", query=True)),
+    StudyMeasure("dispatcher: ms per tick in all", _periodic("dispatch_polls", query=False)),
+    StudyMeasure("reconciler: SQL ms per pass", _periodic("reconcile", query=True)),
+    StudyMeasure("reconciler: ms per pass in all", _periodic("reconcile", query=False)),
+    StudyMeasure("largest pipeline process, MB resident", _largest),
+    StudyMeasure(
         "stand-ins' CPU ms per page (simulator, S3: not the pipeline's)",
         lambda o: _cpu(o, lambda p: p in STAND_INS),
         targeted=False,
     ),
 )
-
-
-def _is_code(part: str) -> bool:
-    return part not in _NOT_CODE
 
 
 def study_runs(outcomes: Sequence[Outcome]) -> list[Outcome]:
